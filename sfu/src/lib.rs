@@ -1,0 +1,2 @@
+//! Veil's blind selective forwarding unit.
+pub mod packet;
