@@ -1,2 +1,3 @@
 //! Veil's blind selective forwarding unit.
+pub mod forward;
 pub mod packet;

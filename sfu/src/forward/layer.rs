@@ -1,0 +1,207 @@
+//! Simulcast layer selection for one subscriber of one video track.
+//!
+//! The subscriber's *target* layer comes from what its tile needs (requested
+//! size) and what its link can carry (bandwidth estimate). The SFU may only
+//! change the layer it forwards at a keyframe of the new layer, otherwise the
+//! receiver's decoder would get frames that reference pictures it never saw.
+//! Until that keyframe arrives it keeps forwarding the old layer and asks the
+//! publisher for a keyframe.
+
+/// Simulcast spatial layer, 0 = lowest resolution.
+pub type Layer = u8;
+
+/// Highest layer index Veil uses (three simulcast encodings).
+pub const MAX_LAYER: Layer = 2;
+
+/// Maps a RID to a layer index.
+///
+/// Veil's own clients send `l`, `m`, `h`. Other common schemes are
+/// `q`/`h`/`f` (quarter, half, full) and `0`/`1`/`2`. Unknown RIDs fall back to
+/// their position in the publisher's `a=simulcast` declaration.
+///
+/// ```
+/// # use sfu::forward::layer::layer_of_rid;
+/// assert_eq!(layer_of_rid("h", &["l", "m", "h"]), 2);
+/// assert_eq!(layer_of_rid("h", &["q", "h", "f"]), 1);
+/// assert_eq!(layer_of_rid("hi-res", &["lo-res", "hi-res"]), 1);
+/// ```
+pub fn layer_of_rid(rid: &str, declared: &[&str]) -> Layer {
+    let has = |r: &str| declared.contains(&r);
+    match rid {
+        "l" | "q" | "0" => 0,
+        "m" | "1" => 1,
+        "h" if has("f") || has("q") => 1,
+        "h" | "f" | "2" => 2,
+        other => declared
+            .iter()
+            .position(|d| *d == other)
+            .map(|p| (p as Layer).min(MAX_LAYER))
+            .unwrap_or(0),
+    }
+}
+
+/// What to do with a packet of the track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerDecision {
+    /// Forward it; it belongs to the current layer.
+    Forward,
+    /// Forward it and re-anchor the output stream: the first packet of a
+    /// keyframe on the new layer.
+    SwitchAndForward,
+    /// Not the layer this subscriber gets.
+    Drop,
+}
+
+/// Layer state of one (subscriber, video track) pair.
+#[derive(Debug, Clone)]
+pub struct LayerSelector {
+    target: Layer,
+    current: Option<Layer>,
+    switches: u64,
+}
+
+impl Default for LayerSelector {
+    fn default() -> Self {
+        LayerSelector::new(MAX_LAYER)
+    }
+}
+
+impl LayerSelector {
+    /// Starts wanting `target` and forwarding nothing until a keyframe.
+    pub fn new(target: Layer) -> Self {
+        LayerSelector {
+            target,
+            current: None,
+            switches: 0,
+        }
+    }
+
+    /// The layer being forwarded, if any.
+    pub fn current(&self) -> Option<Layer> {
+        self.current
+    }
+
+    /// The layer wanted.
+    pub fn target(&self) -> Layer {
+        self.target
+    }
+
+    /// Completed layer switches so far (for metrics).
+    pub fn switches(&self) -> u64 {
+        self.switches
+    }
+
+    /// Sets the wanted layer. Returns true when a keyframe on it is now needed.
+    pub fn set_target(&mut self, target: Layer) -> bool {
+        self.target = target.min(MAX_LAYER);
+        self.current != Some(self.target)
+    }
+
+    /// A layer the subscriber waits for, if the SFU should ask for a keyframe.
+    pub fn pending(&self) -> Option<Layer> {
+        (self.current != Some(self.target)).then_some(self.target)
+    }
+
+    /// The current layer stopped arriving (publisher paused it): forget it so
+    /// that any keyframe of the target restarts forwarding.
+    pub fn layer_stopped(&mut self, layer: Layer) {
+        if self.current == Some(layer) {
+            self.current = None;
+        }
+    }
+
+    /// Decides for one packet of `layer`; `keyframe_start` marks the first
+    /// packet of a keyframe.
+    pub fn on_packet(&mut self, layer: Layer, keyframe_start: bool) -> LayerDecision {
+        if keyframe_start && layer == self.target && self.current != Some(layer) {
+            self.current = Some(layer);
+            self.switches += 1;
+            return LayerDecision::SwitchAndForward;
+        }
+        if self.current == Some(layer) {
+            LayerDecision::Forward
+        } else {
+            LayerDecision::Drop
+        }
+    }
+}
+
+/// Picks the highest layer that is published, not above what the subscriber
+/// asked for, and whose measured bitrate fits the subscriber's estimate.
+///
+/// `layer_bps[i]` is the recent bitrate of layer `i`, `None` when it is not
+/// arriving. Falls back to the lowest active layer: a subscriber always gets
+/// something.
+///
+/// ```
+/// # use sfu::forward::layer::choose_layer;
+/// let rates = [Some(150_000), Some(500_000), Some(1_500_000)];
+/// assert_eq!(choose_layer(2, Some(2_000_000), &rates), 2);
+/// assert_eq!(choose_layer(2, Some(700_000), &rates), 1);
+/// assert_eq!(choose_layer(1, None, &rates), 1);
+/// assert_eq!(choose_layer(2, Some(10_000), &rates), 0);
+/// ```
+pub fn choose_layer(max_wanted: Layer, estimate_bps: Option<u64>, layer_bps: &[Option<u64>]) -> Layer {
+    let mut best = None;
+    let mut lowest_active = None;
+    for (i, rate) in layer_bps.iter().enumerate().take(MAX_LAYER as usize + 1) {
+        let Some(rate) = rate else { continue };
+        let layer = i as Layer;
+        lowest_active.get_or_insert(layer);
+        if layer > max_wanted {
+            continue;
+        }
+        if estimate_bps.is_none_or(|e| *rate <= e) {
+            best = Some(layer);
+        }
+    }
+    best.or(lowest_active).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_only_at_keyframes_of_the_target() {
+        let mut s = LayerSelector::new(2);
+        assert_eq!(s.on_packet(2, false), LayerDecision::Drop, "no keyframe yet");
+        assert_eq!(s.on_packet(0, true), LayerDecision::Drop, "not the target");
+        assert_eq!(s.on_packet(2, true), LayerDecision::SwitchAndForward);
+        assert_eq!(s.on_packet(2, false), LayerDecision::Forward);
+        assert_eq!(s.on_packet(1, false), LayerDecision::Drop);
+
+        // Down-switch: keep forwarding layer 2 until layer 0 has a keyframe.
+        assert!(s.set_target(0));
+        assert_eq!(s.pending(), Some(0));
+        assert_eq!(s.on_packet(2, false), LayerDecision::Forward);
+        assert_eq!(s.on_packet(0, false), LayerDecision::Drop);
+        assert_eq!(s.on_packet(0, true), LayerDecision::SwitchAndForward);
+        assert_eq!(s.on_packet(2, false), LayerDecision::Drop);
+        assert_eq!(s.pending(), None);
+        assert_eq!(s.switches(), 2);
+    }
+
+    #[test]
+    fn stopped_layer_lets_a_keyframe_restart_forwarding() {
+        let mut s = LayerSelector::new(1);
+        s.on_packet(1, true);
+        s.layer_stopped(1);
+        assert_eq!(s.current(), None);
+        assert_eq!(s.on_packet(1, true), LayerDecision::SwitchAndForward);
+    }
+
+    #[test]
+    fn choose_layer_respects_inactive_layers() {
+        // Only the low layer is published (e.g. the publisher is bandwidth-limited).
+        assert_eq!(choose_layer(2, Some(5_000_000), &[Some(100_000), None, None]), 0);
+        // High layer paused, middle fits.
+        assert_eq!(choose_layer(2, None, &[Some(1), Some(2), None]), 1);
+        // Nothing published yet.
+        assert_eq!(choose_layer(2, None, &[None, None, None]), 0);
+        // Subscriber wants only the lowest, even though more fits.
+        assert_eq!(choose_layer(0, None, &[Some(1), Some(2), Some(3)]), 0);
+        // Lowest active is above max wanted: give the lowest active.
+        assert_eq!(choose_layer(0, None, &[None, Some(2), Some(3)]), 1);
+    }
+}
