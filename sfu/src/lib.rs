@@ -1,3 +1,2 @@
 //! Veil's blind selective forwarding unit.
 pub mod forward;
-pub mod packet;

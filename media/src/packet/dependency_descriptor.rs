@@ -129,7 +129,7 @@ impl DependencyDescriptor {
     /// this stream; it resolves the frame's template to its layers.
     ///
     /// ```
-    /// # use sfu::packet::dependency_descriptor::DependencyDescriptor;
+    /// # use veil_media::packet::dependency_descriptor::DependencyDescriptor;
     /// // start+end of frame, template id 0, frame number 7; no structure known.
     /// let dd = DependencyDescriptor::parse(&[0xC0, 0x00, 0x07], None).unwrap();
     /// assert!(dd.start_of_frame && dd.end_of_frame);

@@ -31,7 +31,7 @@ impl Vp8Descriptor {
     /// Parses the descriptor at the start of an RTP payload.
     ///
     /// ```
-    /// # use sfu::packet::vp8::Vp8Descriptor;
+    /// # use veil_media::packet::vp8::Vp8Descriptor;
     /// // S=1, PID=0, then a VP8 payload header whose P bit (bit 0) is 0: a keyframe.
     /// let d = Vp8Descriptor::parse(&[0x10, 0x50, 0x01, 0x00]).unwrap();
     /// assert!(d.start_of_frame && d.keyframe);

@@ -32,7 +32,7 @@ impl SframeHeader {
     ///
     /// ```
     /// # use sfre::SframeHeader;
-    /// # mod sfre { pub use sfu::packet::sframe_header::SframeHeader; }
+    /// # mod sfre { pub use veil_media::packet::sframe_header::SframeHeader; }
     /// // KID 0, CTR 0 is the single byte 0x00.
     /// let h = SframeHeader::parse(&[0x00, 0xaa]).unwrap();
     /// assert_eq!((h.key_id, h.counter, h.len), (0, 0, 1));

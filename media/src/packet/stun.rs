@@ -13,7 +13,7 @@ const HEADER_LEN: usize = 20;
 /// is a STUN message carrying a well-formed `USERNAME` attribute.
 ///
 /// ```
-/// # use sfu::packet::stun::server_ufrag;
+/// # use veil_media::packet::stun::server_ufrag;
 /// let mut msg = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xA4, 0x42];
 /// msg.extend_from_slice(&[0u8; 12]); // transaction id
 /// msg.extend_from_slice(&[0x00, 0x06, 0x00, 0x07]);
