@@ -1,2 +1,19 @@
 //! Veil's blind selective forwarding unit.
+//!
+//! The SFU routes SFrame-encrypted RTP between the participants of a room
+//! without holding a key. It decides from what is in the clear only: RTP
+//! headers, header extensions (audio level, Dependency Descriptor, TWCC,
+//! mid/rid) and codec descriptors the sender leaves readable.
+//!
+//! * [`forward`]: pure decision logic (sequence rewriting, simulcast layer
+//!   choice, active speakers), time passed in.
+//! * [`node`]: the running node, a control handle ([`Sfu`]) and a media
+//!   worker that drives str0m over one UDP socket.
+//! * [`config`]: [`SfuConfig`].
+
+pub mod config;
 pub mod forward;
+pub mod node;
+
+pub use config::SfuConfig;
+pub use node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, Sfu};

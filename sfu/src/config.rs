@@ -1,0 +1,45 @@
+//! Node configuration.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// How one SFU node runs. [`SfuConfig::default`] suits a laptop: loopback only.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Local UDP address all participants' media arrives on.
+    pub udp_bind: SocketAddr,
+    /// Address put in ICE candidates, when it differs from the bound one
+    /// (NAT, Kubernetes node address). The port is always the bound port.
+    pub advertised_ip: Option<IpAddr>,
+    /// Most participants in one room; more get [`crate::JoinError::RoomFull`].
+    pub max_participants_per_room: usize,
+    /// Most media tracks one participant may publish.
+    pub max_tracks_per_participant: usize,
+    /// When a room has more than this many publishers of audio, forward only
+    /// the loudest [`SfuConfig::loudest_audio`] of them.
+    pub loudest_audio_threshold: usize,
+    /// How many audio streams to forward in large rooms.
+    pub loudest_audio: usize,
+    /// Shortest interval between two keyframe requests for one layer.
+    pub keyframe_request_interval: Duration,
+    /// Initial egress bandwidth estimate per subscriber (bits/s).
+    pub initial_bandwidth_bps: u64,
+    /// Queue depth of each participant's event channel.
+    pub event_queue: usize,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            udp_bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            advertised_ip: None,
+            max_participants_per_room: 100,
+            max_tracks_per_participant: 8,
+            loudest_audio_threshold: 8,
+            loudest_audio: 3,
+            keyframe_request_interval: Duration::from_millis(500),
+            initial_bandwidth_bps: 3_000_000,
+            event_queue: 1024,
+        }
+    }
+}

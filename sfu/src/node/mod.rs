@@ -1,0 +1,273 @@
+//! The running node: a control handle ([`Sfu`]) in front of a media worker.
+//!
+//! The handle is cheap to clone and is all the signalling service needs:
+//! every call becomes a [`Command`] on a bounded channel to the worker thread,
+//! which owns all WebRTC state. Nothing is shared between threads except
+//! those channels, so the media path takes no locks.
+
+mod participant;
+mod worker;
+
+use std::net::SocketAddr;
+use std::thread;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::sync::{mpsc, oneshot};
+
+pub use participant::{ParticipantStats, RoomStats};
+
+use crate::config::SfuConfig;
+use crate::forward::layer::Layer;
+
+/// Something that happened that one participant's signalling should relay.
+#[derive(Debug)]
+pub enum ParticipantEvent {
+    /// The SFU renegotiates (new or removed remote tracks): answer it with
+    /// [`Sfu::answer`].
+    Offer(SdpOffer),
+    /// Another participant is in the room (sent for everyone present at join too).
+    ParticipantJoined {
+        /// Their identity.
+        participant: String,
+    },
+    /// Another participant left.
+    ParticipantLeft {
+        /// Their identity.
+        participant: String,
+    },
+    /// A remote track became available; it arrives in the next [`ParticipantEvent::Offer`]
+    /// with SDP `msid` `"<participant> <track>"`.
+    TrackPublished {
+        /// Publisher identity.
+        participant: String,
+        /// Publisher-side track id (its mid).
+        track: String,
+        /// `audio` or `video`.
+        kind: &'static str,
+    },
+    /// Loudest first; at most a handful of entries.
+    ActiveSpeakers(Vec<String>),
+    /// The node is draining: reconnect through signalling to land elsewhere.
+    /// Media keeps flowing here until the drain timeout.
+    NodeDraining,
+    /// The SFU ended this participant's session.
+    Disconnected {
+        /// Why, for the user.
+        reason: String,
+    },
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    /// The room has reached its participant cap.
+    #[error("room {0:?} is full")]
+    RoomFull(String),
+    /// Identity already present in that room.
+    #[error("participant {0:?} is already in the room")]
+    DuplicateParticipant(String),
+    /// The offer could not be accepted (bad SDP, no usable codecs).
+    #[error("the SDP offer was rejected: {0}")]
+    BadOffer(String),
+    /// The node is draining and admits nobody.
+    #[error("this SFU node is draining; join another node")]
+    Draining,
+    /// The worker is gone (node shut down).
+    #[error("the SFU node is not running")]
+    NodeDown,
+}
+
+/// Why a control call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such participant in that room.
+    #[error("no participant {participant:?} in room {room:?}")]
+    UnknownParticipant {
+        /// The room asked for.
+        room: String,
+        /// The participant asked for.
+        participant: String,
+    },
+    /// An answer arrived but no offer is outstanding.
+    #[error("no SDP offer is pending for this participant")]
+    NoPendingOffer,
+    /// The SDP was rejected.
+    #[error("SDP rejected: {0}")]
+    BadSdp(String),
+    /// The worker is gone.
+    #[error("the SFU node is not running")]
+    NodeDown,
+}
+
+/// A successful join.
+#[derive(Debug)]
+pub struct Joined {
+    /// SDP answer for the participant's offer.
+    pub answer: SdpAnswer,
+    /// The participant's event stream; it ends when the session ends.
+    pub events: mpsc::Receiver<ParticipantEvent>,
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+pub(crate) enum Command {
+    Join {
+        room: String,
+        participant: String,
+        offer: SdpOffer,
+        reply: Reply<Result<Joined, JoinError>>,
+    },
+    Answer {
+        room: String,
+        participant: String,
+        answer: SdpAnswer,
+        reply: Reply<Result<(), ControlError>>,
+    },
+    Offer {
+        room: String,
+        participant: String,
+        offer: SdpOffer,
+        reply: Reply<Result<SdpAnswer, ControlError>>,
+    },
+    Leave {
+        room: String,
+        participant: String,
+        reason: String,
+        reply: Reply<Result<(), ControlError>>,
+    },
+    SetMaxLayer {
+        room: String,
+        subscriber: String,
+        publisher: String,
+        layer: Layer,
+        reply: Reply<Result<(), ControlError>>,
+    },
+    Stats {
+        room: String,
+        reply: Reply<RoomStats>,
+    },
+    Drain,
+}
+
+/// Handle to a running SFU node.
+///
+/// ```no_run
+/// # async fn demo(offer: str0m::change::SdpOffer) -> anyhow::Result<()> {
+/// let sfu = sfu::Sfu::start(sfu::SfuConfig::default())?;
+/// let joined = sfu.join("standup", "alice", offer).await?;
+/// // send joined.answer to alice; relay joined.events to her
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    udp_addr: SocketAddr,
+}
+
+impl Sfu {
+    /// Binds the UDP port and starts the media worker thread.
+    pub fn start(config: SfuConfig) -> std::io::Result<Sfu> {
+        let socket = std::net::UdpSocket::bind(config.udp_bind)?;
+        socket.set_nonblocking(true)?;
+        let udp_addr = socket.local_addr()?;
+        let (commands, command_rx) = mpsc::channel(1024);
+        thread::Builder::new()
+            .name("sfu-worker-0".into())
+            .spawn(move || worker::run(config, socket, command_rx))?;
+        Ok(Sfu { commands, udp_addr })
+    }
+
+    /// The UDP address media arrives on.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Admits `participant` to `room` with its SDP offer.
+    pub async fn join(&self, room: &str, participant: &str, offer: SdpOffer) -> Result<Joined, JoinError> {
+        self.call(|reply| Command::Join {
+            room: room.into(),
+            participant: participant.into(),
+            offer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(JoinError::NodeDown))
+    }
+
+    /// Completes a renegotiation the SFU started with [`ParticipantEvent::Offer`].
+    pub async fn answer(&self, room: &str, participant: &str, answer: SdpAnswer) -> Result<(), ControlError> {
+        self.call(|reply| Command::Answer {
+            room: room.into(),
+            participant: participant.into(),
+            answer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// Renegotiation started by the participant (publish or unpublish a track, ICE restart).
+    pub async fn offer(&self, room: &str, participant: &str, offer: SdpOffer) -> Result<SdpAnswer, ControlError> {
+        self.call(|reply| Command::Offer {
+            room: room.into(),
+            participant: participant.into(),
+            offer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// Ends a participant's session (leave or kick; `reason` is sent to them).
+    pub async fn leave(&self, room: &str, participant: &str, reason: &str) -> Result<(), ControlError> {
+        self.call(|reply| Command::Leave {
+            room: room.into(),
+            participant: participant.into(),
+            reason: reason.into(),
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// Caps the simulcast layer `subscriber` receives of `publisher`'s video,
+    /// e.g. from the size of the tile that shows it (0 = lowest).
+    pub async fn set_max_layer(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        layer: Layer,
+    ) -> Result<(), ControlError> {
+        self.call(|reply| Command::SetMaxLayer {
+            room: room.into(),
+            subscriber: subscriber.into(),
+            publisher: publisher.into(),
+            layer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// A snapshot of a room's participants and counters.
+    pub async fn stats(&self, room: &str) -> RoomStats {
+        self.call(|reply| Command::Stats {
+            room: room.into(),
+            reply,
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Stops admitting participants and tells everyone present to move.
+    pub async fn drain(&self) {
+        let _ = self.commands.send(Command::Drain).await;
+    }
+}

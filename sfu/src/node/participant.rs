@@ -1,0 +1,437 @@
+//! One participant's WebRTC session and its published and subscribed tracks.
+//!
+//! A [`Participant`] owns its str0m `Rtc`. Its methods only touch its own
+//! state; whatever involves two participants (forwarding, keyframe relay) is
+//! the worker's job, which hands each side what it needs.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::PayloadParams;
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
+use str0m::Rtc;
+use tokio::sync::mpsc;
+use veil_media::extensions::DependencyDescriptorBytes;
+use veil_media::packet::dependency_descriptor::{DependencyDescriptor, DependencyStructure};
+use veil_media::packet::vp8::Vp8Descriptor;
+
+use super::ParticipantEvent;
+use crate::forward::layer::{Layer, LayerDecision, LayerSelector, MAX_LAYER, layer_of_rid};
+use crate::forward::rewrite::StreamRewriter;
+
+/// Index of a participant in the worker's table plus a generation, so a
+/// stale key never reaches a newer participant in a reused slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Key {
+    pub index: u32,
+    pub generation: u32,
+}
+
+/// Bitrate of one simulcast layer over a sliding one-second window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    last_bps: Option<u64>,
+    last_packet: Option<Instant>,
+}
+
+impl RateMeter {
+    pub fn add(&mut self, bytes: usize, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed.as_millis() >= 1000 {
+            self.last_bps = Some(self.bytes * 8 * 1000 / elapsed.as_millis() as u64);
+            self.bytes = 0;
+            self.window_start = Some(now);
+        }
+        self.bytes += bytes as u64;
+        self.last_packet = Some(now);
+    }
+
+    /// Recent bitrate, or `None` if the layer has not arrived for a second.
+    pub fn bps(&self, now: Instant) -> Option<u64> {
+        let recent = self
+            .last_packet
+            .is_some_and(|t| now.saturating_duration_since(t).as_millis() < 1000);
+        recent.then(|| self.last_bps.unwrap_or(1))
+    }
+}
+
+/// A track this participant publishes.
+#[derive(Debug)]
+pub(crate) struct TrackIn {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    pub rids: Vec<Rid>,
+    pub rates: [RateMeter; MAX_LAYER as usize + 1],
+    pub structures: [Option<DependencyStructure>; MAX_LAYER as usize + 1],
+    pub last_keyframe_request: [Option<Instant>; MAX_LAYER as usize + 1],
+}
+
+impl TrackIn {
+    pub fn layer_of(&self, rid: Option<Rid>) -> Layer {
+        let Some(rid) = rid else { return 0 };
+        let declared: Vec<&str> = self.rids.iter().map(|r| &**r).collect();
+        layer_of_rid(&rid, &declared)
+    }
+
+    pub fn layer_rates(&self, now: Instant) -> [Option<u64>; MAX_LAYER as usize + 1] {
+        std::array::from_fn(|i| self.rates[i].bps(now))
+    }
+
+    /// Whether the packet starts a keyframe, from the Dependency Descriptor
+    /// when the sender attaches one, else from the clear VP8 descriptor.
+    pub fn is_keyframe_start(&mut self, layer: Layer, packet: &RtpPacket) -> bool {
+        if let Some(raw) = DependencyDescriptorBytes::of(&packet.header.ext_vals) {
+            let known = self.structures[layer as usize].as_ref();
+            return match DependencyDescriptor::parse(raw.as_bytes(), known) {
+                Ok(dd) => {
+                    let keyframe = dd.is_keyframe_start();
+                    if let Some(s) = dd.structure {
+                        self.structures[layer as usize] = Some(s);
+                    }
+                    keyframe
+                }
+                Err(_) => {
+                    metrics::counter!("veil_sfu_malformed_total", "what" => "dependency_descriptor")
+                        .increment(1);
+                    false
+                }
+            };
+        }
+        Vp8Descriptor::parse(&packet.payload).is_ok_and(|d| d.keyframe)
+    }
+}
+
+/// Negotiation state of a remote track sent to this participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutState {
+    ToOpen,
+    Negotiating(Mid),
+    Open(Mid, Ssrc),
+    ToStop(Mid),
+    NegotiatingStop(Mid),
+}
+
+/// A remote track this participant receives.
+#[derive(Debug)]
+pub(crate) struct TrackOut {
+    pub source: Key,
+    pub source_id: String,
+    pub source_mid: Mid,
+    pub kind: MediaKind,
+    pub state: OutState,
+    pub rewriter: StreamRewriter,
+    pub selector: LayerSelector,
+    pub max_layer: Layer,
+    /// Last payload type mapping (publisher pt → our pt).
+    pub pt_cache: Option<(Pt, Pt)>,
+    pub packets: u64,
+}
+
+/// One participant.
+pub(crate) struct Participant {
+    pub id: String,
+    pub room: String,
+    /// Index of the room in the worker's room table.
+    pub room_slot: usize,
+    pub rtc: Rtc,
+    pub ufrag: String,
+    /// Remote addresses learned from ICE, for the demux table.
+    pub addrs: Vec<std::net::SocketAddr>,
+    pub events: mpsc::Sender<ParticipantEvent>,
+    pub tracks_in: Vec<TrackIn>,
+    pub tracks_out: Vec<TrackOut>,
+    pub pending: Option<SdpPendingOffer>,
+    /// Incoming SSRC → (index in `tracks_in`, layer).
+    pub ssrc_map: Vec<(Ssrc, usize, Layer)>,
+    pub next_timeout: Instant,
+    pub egress_estimate_bps: Option<u64>,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub events_dropped: u64,
+}
+
+/// Per-participant counters in [`RoomStats`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ParticipantStats {
+    /// Identity.
+    pub participant: String,
+    /// Published tracks.
+    pub tracks_published: usize,
+    /// Remote tracks negotiated to this participant.
+    pub tracks_subscribed: usize,
+    /// RTP packets received from this participant.
+    pub packets_in: u64,
+    /// RTP packets forwarded to this participant.
+    pub packets_out: u64,
+    /// Current egress bandwidth estimate towards them (TWCC), bits/s.
+    pub egress_estimate_bps: Option<u64>,
+    /// Video layer (0 = lowest) forwarded to them per remote publisher.
+    pub video_layers: Vec<(String, Option<Layer>)>,
+    /// Simulcast layer switches made for them.
+    pub layer_switches: u64,
+}
+
+/// A room snapshot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoomStats {
+    /// Room name.
+    pub room: String,
+    /// Everyone present.
+    pub participants: Vec<ParticipantStats>,
+    /// Current active speakers, loudest first.
+    pub active_speakers: Vec<String>,
+}
+
+impl Participant {
+    /// Queues an event for the participant's signalling; never blocks the
+    /// media path. A consumer that does not keep up loses events (counted).
+    pub fn notify(&mut self, event: ParticipantEvent) {
+        if self.events.try_send(event).is_err() {
+            self.events_dropped += 1;
+            metrics::counter!("veil_sfu_events_dropped_total").increment(1);
+        }
+    }
+
+    /// Maps an incoming SSRC to (published track index, layer), caching it.
+    pub fn resolve_ssrc(&mut self, ssrc: Ssrc) -> Option<(usize, Layer)> {
+        if let Some((_, t, l)) = self.ssrc_map.iter().find(|(s, _, _)| *s == ssrc) {
+            return Some((*t, *l));
+        }
+        let (mid, rid) = {
+            let mut api = self.rtc.direct_api();
+            let rx = api.stream_rx(&ssrc)?;
+            (rx.mid(), rx.rid())
+        };
+        let index = self.tracks_in.iter().position(|t| t.mid == mid)?;
+        let layer = self.tracks_in[index].layer_of(rid);
+        self.ssrc_map.push((ssrc, index, layer));
+        Some((index, layer))
+    }
+
+    /// Writes a packet from another participant's track to this one, if it is
+    /// subscribed and the layer logic lets it through. Returns whether a
+    /// keyframe of `(source, layer)` is wanted and whether anything was written.
+    pub fn forward(
+        &mut self,
+        source: Key,
+        source_mid: Mid,
+        layer: Layer,
+        keyframe_start: bool,
+        params: &PayloadParams,
+        packet: &RtpPacket,
+        now: Instant,
+    ) -> ForwardResult {
+        let Some(out) = self
+            .tracks_out
+            .iter_mut()
+            .find(|t| t.source == source && t.source_mid == source_mid)
+        else {
+            return ForwardResult::default();
+        };
+        let OutState::Open(_, ssrc) = out.state else {
+            return ForwardResult::default();
+        };
+        let decision = match out.kind {
+            MediaKind::Video => out.selector.on_packet(layer, keyframe_start),
+            MediaKind::Audio => LayerDecision::Forward,
+        };
+        let wants_keyframe = out.selector.pending().filter(|_| out.kind == MediaKind::Video);
+        match decision {
+            LayerDecision::Drop => {
+                return ForwardResult {
+                    wants_keyframe,
+                    written: false,
+                };
+            }
+            LayerDecision::SwitchAndForward => out.rewriter.switch_source(),
+            LayerDecision::Forward => {}
+        }
+        let Some(rewritten) = out.rewriter.rewrite(*packet.seq_no, packet.header.timestamp, now)
+        else {
+            return ForwardResult::default();
+        };
+        let pt = match out.pt_cache {
+            Some((from, to)) if from == packet.header.payload_type => to,
+            _ => {
+                let Some(to) = self.rtc.codec_config().match_params(*params).map(|p| p.pt()) else {
+                    metrics::counter!("veil_sfu_dropped_total", "reason" => "no_common_codec")
+                        .increment(1);
+                    return ForwardResult::default();
+                };
+                out.pt_cache = Some((packet.header.payload_type, to));
+                to
+            }
+        };
+        let src = &packet.header.ext_vals;
+        let ext = ExtensionValues {
+            audio_level: src.audio_level,
+            voice_activity: src.voice_activity,
+            video_orientation: src.video_orientation,
+            user_values: src.user_values.clone(),
+            ..Default::default()
+        };
+        let nackable = out.kind == MediaKind::Video;
+        out.packets += 1;
+        let seq: SeqNo = rewritten.seq.into();
+        let write = RtpWrite::new(pt, seq, rewritten.timestamp, packet.timestamp, packet.payload.clone())
+            .marker(packet.header.marker)
+            .ext_vals(ext)
+            .nackable(nackable);
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx(&ssrc) else {
+            return ForwardResult::default();
+        };
+        stream.write_rtp(write);
+        self.packets_out += 1;
+        ForwardResult {
+            wants_keyframe,
+            written: true,
+        }
+    }
+
+    /// Starts an SDP renegotiation if remote tracks must be added or removed
+    /// and none is in flight. Returns true when an offer was sent.
+    pub fn negotiate(&mut self) -> bool {
+        if self.pending.is_some() {
+            return false;
+        }
+        let needed = self
+            .tracks_out
+            .iter()
+            .any(|t| matches!(t.state, OutState::ToOpen | OutState::ToStop(_)));
+        if !needed {
+            return false;
+        }
+        let mut change = self.rtc.sdp_api();
+        for track in &mut self.tracks_out {
+            match track.state {
+                OutState::ToOpen => {
+                    let mid = change.add_media(
+                        track.kind,
+                        Direction::SendOnly,
+                        Some(track.source_id.clone()),
+                        Some(format!("{}-{}", track.source_id, track.source_mid)),
+                        None,
+                    );
+                    track.state = OutState::Negotiating(mid);
+                }
+                OutState::ToStop(mid) => {
+                    change.stop_media(mid);
+                    track.state = OutState::NegotiatingStop(mid);
+                }
+                _ => {}
+            }
+        }
+        let Some((offer, pending)) = change.apply() else {
+            return false;
+        };
+        self.pending = Some(pending);
+        self.notify(ParticipantEvent::Offer(offer));
+        true
+    }
+
+    /// Applies the participant's answer to our last offer.
+    pub fn accept_answer(&mut self, answer: SdpAnswer) -> Result<(), super::ControlError> {
+        let pending = self.pending.take().ok_or(super::ControlError::NoPendingOffer)?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| super::ControlError::BadSdp(e.to_string()))?;
+        for track in &mut self.tracks_out {
+            if let OutState::Negotiating(mid) = track.state {
+                let ssrc = self.rtc.direct_api().stream_tx_by_mid(mid, None).map(|s| s.ssrc());
+                track.state = match ssrc {
+                    Some(ssrc) => OutState::Open(mid, ssrc),
+                    None => OutState::ToStop(mid),
+                };
+            }
+        }
+        self.tracks_out
+            .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+        Ok(())
+    }
+
+    /// After accepting a remote offer, roll our own half-done changes back to
+    /// "to do" so they are offered again.
+    pub fn reset_negotiation(&mut self) {
+        self.pending = None;
+        for track in &mut self.tracks_out {
+            track.state = match track.state {
+                OutState::Negotiating(_) => OutState::ToOpen,
+                OutState::NegotiatingStop(mid) => OutState::ToStop(mid),
+                s => s,
+            };
+        }
+    }
+
+    /// Stops everything received from `source` (it left or unpublished).
+    pub fn drop_source(&mut self, source: Key, mid: Option<Mid>) {
+        self.tracks_out.retain_mut(|t| {
+            if t.source != source || mid.is_some_and(|m| m != t.source_mid) {
+                return true;
+            }
+            match t.state {
+                OutState::ToOpen => false,
+                OutState::Negotiating(m) | OutState::Open(m, _) => {
+                    t.state = OutState::ToStop(m);
+                    true
+                }
+                _ => true,
+            }
+        });
+    }
+
+    pub fn stats(&self) -> ParticipantStats {
+        ParticipantStats {
+            participant: self.id.clone(),
+            tracks_published: self.tracks_in.len(),
+            tracks_subscribed: self
+                .tracks_out
+                .iter()
+                .filter(|t| matches!(t.state, OutState::Open(..)))
+                .count(),
+            packets_in: self.packets_in,
+            packets_out: self.packets_out,
+            egress_estimate_bps: self.egress_estimate_bps,
+            video_layers: self
+                .tracks_out
+                .iter()
+                .filter(|t| t.kind == MediaKind::Video)
+                .map(|t| (t.source_id.clone(), t.selector.current()))
+                .collect(),
+            layer_switches: self.tracks_out.iter().map(|t| t.selector.switches()).sum(),
+        }
+    }
+}
+
+/// Outcome of [`Participant::forward`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ForwardResult {
+    pub wants_keyframe: Option<Layer>,
+    pub written: bool,
+}
+
+/// Needed so `TrackOut` can be built from a `TrackIn` of another participant.
+pub(crate) fn new_track_out(source: Key, source_id: &str, track: &TrackIn) -> TrackOut {
+    let clock_rate = match track.kind {
+        MediaKind::Audio => 48_000,
+        MediaKind::Video => 90_000,
+    };
+    TrackOut {
+        source,
+        source_id: source_id.to_string(),
+        source_mid: track.mid,
+        kind: track.kind,
+        state: OutState::ToOpen,
+        rewriter: StreamRewriter::new(clock_rate),
+        selector: LayerSelector::new(MAX_LAYER),
+        max_layer: MAX_LAYER,
+        pt_cache: None,
+        packets: 0,
+    }
+}

@@ -1,0 +1,774 @@
+//! The media worker: one thread, one UDP socket, every participant's `Rtc`.
+//!
+//! The loop is the str0m recipe: feed each datagram and timeout into the
+//! `Rtc` it belongs to, then poll every touched `Rtc` until it yields a
+//! timeout, sending what it transmits and acting on its events. Acting on an
+//! `RtpPacket` event writes into other participants' `Rtc`s, which are then
+//! polled in turn. Commands from the control handle arrive on a channel and
+//! run between batches, so no state is ever shared.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpPacket;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use veil_media::extensions::base_rtc_config;
+use veil_media::packet::stun;
+
+use super::participant::{Key, Participant, RoomStats, TrackIn, new_track_out};
+use super::{Command, ControlError, JoinError, Joined, ParticipantEvent};
+use crate::config::SfuConfig;
+use crate::forward::layer::{Layer, MAX_LAYER, choose_layer};
+use crate::forward::speaker::{SpeakerConfig, SpeakerDetector};
+
+/// Datagrams read per wake-up before timers and commands get a turn.
+const RECV_BATCH: usize = 256;
+/// Remote addresses remembered per participant (ICE may try several).
+const MAX_ADDRS_PER_PARTICIPANT: usize = 8;
+/// How often layer targets and speaker rankings are re-evaluated.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Audio bitrate reserved per audio track when splitting a subscriber's estimate.
+const AUDIO_RESERVE_BPS: u64 = 64_000;
+
+pub(crate) fn run(config: SfuConfig, socket: std::net::UdpSocket, commands: mpsc::Receiver<Command>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            warn!("cannot start the SFU worker runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        match Worker::new(config, socket) {
+            Ok(worker) => worker.run(commands).await,
+            Err(e) => warn!("cannot start the SFU worker: {e}"),
+        }
+    });
+}
+
+struct Slot {
+    generation: u32,
+    participant: Option<Participant>,
+    dirty: bool,
+}
+
+struct Room {
+    name: String,
+    members: Vec<Key>,
+    speakers: SpeakerDetector<Key>,
+    /// Loudest audio publishers, refreshed every housekeeping tick.
+    loudest: Vec<Key>,
+    active_speakers: Vec<String>,
+}
+
+struct Worker {
+    config: SfuConfig,
+    socket: UdpSocket,
+    /// The address in our ICE candidate; str0m matches datagrams against it.
+    candidate_addr: SocketAddr,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_addr: HashMap<SocketAddr, Key>,
+    by_ufrag: HashMap<String, Key>,
+    rooms: Vec<Option<Room>>,
+    room_index: HashMap<String, usize>,
+    dirty: Vec<Key>,
+    events: Vec<(Key, Event)>,
+    draining: bool,
+    next_housekeeping: Instant,
+}
+
+enum Wake {
+    Readable,
+    Command(Option<Command>),
+    Timer,
+}
+
+impl Worker {
+    fn new(config: SfuConfig, socket: std::net::UdpSocket) -> std::io::Result<Self> {
+        let local = socket.local_addr()?;
+        let candidate_addr = SocketAddr::new(config.advertised_ip.unwrap_or(local.ip()), local.port());
+        let socket = UdpSocket::from_std(socket)?;
+        info!(%local, %candidate_addr, "SFU worker listening");
+        Ok(Worker {
+            config,
+            socket,
+            candidate_addr,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            rooms: Vec::new(),
+            room_index: HashMap::new(),
+            dirty: Vec::new(),
+            events: Vec::new(),
+            draining: false,
+            next_housekeeping: Instant::now(),
+        })
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let now = Instant::now();
+            for _ in 0..RECV_BATCH {
+                match self.socket.try_recv_from(&mut buf) {
+                    Ok((n, source)) => self.on_datagram(&buf[..n], source, now),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        // ICMP errors surface here on Linux; they concern one peer only.
+                        debug!("recv error: {e}");
+                        metrics::counter!("veil_sfu_socket_errors_total", "op" => "recv").increment(1);
+                    }
+                }
+            }
+            while let Ok(command) = commands.try_recv() {
+                self.on_command(command, now);
+            }
+            self.on_timeouts(now);
+            if now >= self.next_housekeeping {
+                self.housekeeping(now);
+                self.next_housekeeping = now + HOUSEKEEPING;
+            }
+            self.drive(now);
+
+            let deadline = self.next_deadline();
+            let wake = tokio::select! {
+                r = self.socket.readable() => { if r.is_err() { Wake::Timer } else { Wake::Readable } }
+                c = commands.recv() => Wake::Command(c),
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(Some(command)) => self.on_command(command, Instant::now()),
+                Wake::Command(None) => {
+                    info!("SFU handle dropped; worker stops");
+                    return;
+                }
+                Wake::Readable | Wake::Timer => {}
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        self.slots
+            .iter()
+            .filter_map(|s| s.participant.as_ref().map(|p| p.next_timeout))
+            .fold(self.next_housekeeping, Instant::min)
+    }
+
+    fn get(&self, key: Key) -> Option<&Participant> {
+        let slot = self.slots.get(key.index as usize)?;
+        (slot.generation == key.generation).then_some(slot.participant.as_ref()?)
+    }
+
+    fn get_mut(&mut self, key: Key) -> Option<&mut Participant> {
+        let slot = self.slots.get_mut(key.index as usize)?;
+        (slot.generation == key.generation).then_some(slot.participant.as_mut()?)
+    }
+
+    fn mark_dirty(&mut self, key: Key) {
+        if let Some(slot) = self.slots.get_mut(key.index as usize)
+            && slot.generation == key.generation
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    fn find(&self, room: &str, participant: &str) -> Option<Key> {
+        let r = self.rooms[*self.room_index.get(room)?].as_ref()?;
+        r.members
+            .iter()
+            .copied()
+            .find(|k| self.get(*k).is_some_and(|p| p.id == participant))
+    }
+
+    fn unknown(room: &str, participant: &str) -> ControlError {
+        ControlError::UnknownParticipant {
+            room: room.into(),
+            participant: participant.into(),
+        }
+    }
+
+    // ---- network input ----------------------------------------------------
+
+    fn on_datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        metrics::counter!("veil_sfu_datagrams_in_total").increment(1);
+        let key = match self.by_addr.get(&source) {
+            Some(key) => *key,
+            None => {
+                let Some(key) = stun::server_ufrag(data).and_then(|u| self.by_ufrag.get(u)).copied() else {
+                    metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_source").increment(1);
+                    return;
+                };
+                self.by_addr.insert(source, key);
+                let Some(p) = self.get_mut(key) else { return };
+                p.addrs.push(source);
+                if p.addrs.len() > MAX_ADDRS_PER_PARTICIPANT {
+                    let old = p.addrs.remove(0);
+                    self.by_addr.remove(&old);
+                }
+                key
+            }
+        };
+        let Ok(contents) = data.try_into() else {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "malformed").increment(1);
+            return;
+        };
+        let destination = self.candidate_addr;
+        let Some(p) = self.get_mut(key) else { return };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        if let Err(e) = p.rtc.handle_input(input) {
+            debug!(participant = %p.id, "rejected datagram: {e}");
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "rejected").increment(1);
+        }
+        self.mark_dirty(key);
+    }
+
+    fn on_timeouts(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(p) = slot.participant.as_mut()
+                && p.next_timeout <= now
+            {
+                let _ = p.rtc.handle_input(Input::Timeout(now));
+                due.push(Key { index: index as u32, generation: slot.generation });
+            }
+        }
+        for key in due {
+            self.mark_dirty(key);
+        }
+    }
+
+    // ---- polling ----------------------------------------------------------
+
+    /// Polls every touched participant until all are quiet, acting on events.
+    fn drive(&mut self, now: Instant) {
+        while let Some(key) = self.dirty.pop() {
+            if let Some(slot) = self.slots.get_mut(key.index as usize) {
+                slot.dirty = false;
+            }
+            if let Some(p) = self.get_mut(key) {
+                p.negotiate();
+            }
+            self.poll(key);
+            let mut events = std::mem::take(&mut self.events);
+            for (from, event) in events.drain(..) {
+                self.on_event(from, event, now);
+            }
+            self.events = events;
+        }
+        let dead: Vec<Key> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.participant.as_ref().is_some_and(|p| !p.rtc.is_alive()))
+            .map(|(i, s)| Key { index: i as u32, generation: s.generation })
+            .collect();
+        for key in dead {
+            self.remove(key, "connection closed");
+        }
+    }
+
+    fn poll(&mut self, key: Key) {
+        let Worker { slots, socket, events, .. } = self;
+        let Some(p) = slots
+            .get_mut(key.index as usize)
+            .filter(|s| s.generation == key.generation)
+            .and_then(|s| s.participant.as_mut())
+        else {
+            return;
+        };
+        loop {
+            if !p.rtc.is_alive() {
+                return;
+            }
+            match p.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
+                        let reason = if e.kind() == ErrorKind::WouldBlock { "send_buffer_full" } else { "send_error" };
+                        metrics::counter!("veil_sfu_dropped_total", "reason" => reason).increment(1);
+                    } else {
+                        metrics::counter!("veil_sfu_datagrams_out_total").increment(1);
+                    }
+                }
+                Ok(Output::Timeout(t)) => {
+                    p.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Event(e)) => events.push((key, e)),
+                Err(e) => {
+                    warn!(participant = %p.id, "session failed: {e}");
+                    p.rtc.disconnect();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, from: Key, event: Event, now: Instant) {
+        match event {
+            Event::RtpPacket(packet) => self.forward(from, packet, now),
+            Event::Connected => {
+                if let Some(p) = self.get(from) {
+                    info!(participant = %p.id, room = %p.room, "connected");
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.remove(from, "connection lost");
+            }
+            Event::MediaAdded(m) if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) => {
+                let rids = m.simulcast.map(|s| s.recv.iter().map(|l| l.rid).collect()).unwrap_or_default();
+                self.publish(from, m.mid, m.kind, rids);
+            }
+            Event::KeyframeRequest(req) => {
+                let Some(p) = self.get(from) else { return };
+                let Some(out) = p.tracks_out.iter().find(|t| {
+                    matches!(t.state, super::participant::OutState::Open(mid, _) if mid == req.mid)
+                }) else {
+                    return;
+                };
+                let (source, mid) = (out.source, out.source_mid);
+                let layer = out.selector.current().unwrap_or(out.selector.target());
+                self.request_keyframe(source, mid, layer, req.kind, now);
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                if let Some(p) = self.get_mut(from) {
+                    p.egress_estimate_bps = Some(estimate.as_u64());
+                }
+                self.update_layers(from, now);
+            }
+            Event::StreamPaused(paused) if paused.paused => {
+                let Some(p) = self.get(from) else { return };
+                let Some(track) = p.tracks_in.iter().find(|t| t.mid == paused.mid) else { return };
+                let layer = track.layer_of(paused.rid);
+                let room = p.room_slot;
+                for sub in self.members(room) {
+                    if let Some(s) = self.get_mut(sub) {
+                        for out in s.tracks_out.iter_mut().filter(|t| t.source == from && t.source_mid == paused.mid) {
+                            out.selector.layer_stopped(layer);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn members(&self, room: usize) -> Vec<Key> {
+        self.rooms.get(room).and_then(|r| r.as_ref()).map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    // ---- media ------------------------------------------------------------
+
+    fn publish(&mut self, from: Key, mid: Mid, kind: MediaKind, rids: Vec<str0m::media::Rid>) {
+        let max_tracks = self.config.max_tracks_per_participant;
+        let Some(p) = self.get_mut(from) else { return };
+        if p.tracks_in.iter().any(|t| t.mid == mid) {
+            return;
+        }
+        if p.tracks_in.len() >= max_tracks {
+            warn!(participant = %p.id, "track limit reached; not forwarding mid {mid}");
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "track_limit").increment(1);
+            return;
+        }
+        p.tracks_in.push(TrackIn {
+            mid,
+            kind,
+            rids,
+            rates: Default::default(),
+            structures: Default::default(),
+            last_keyframe_request: Default::default(),
+        });
+        let id = p.id.clone();
+        let room = p.room_slot;
+        let kind_name = if kind == MediaKind::Audio { "audio" } else { "video" };
+        metrics::counter!("veil_sfu_tracks_published_total", "kind" => kind_name).increment(1);
+        for sub in self.members(room) {
+            if sub == from {
+                continue;
+            }
+            let track_out = {
+                let Some(p) = self.get(from) else { return };
+                let Some(track) = p.tracks_in.last() else { return };
+                new_track_out(from, &id, track)
+            };
+            if let Some(s) = self.get_mut(sub) {
+                s.tracks_out.push(track_out);
+                s.notify(ParticipantEvent::TrackPublished {
+                    participant: id.clone(),
+                    track: mid.to_string(),
+                    kind: kind_name,
+                });
+            }
+            self.mark_dirty(sub);
+        }
+    }
+
+    /// Forwards one packet from `from` to every subscriber in its room.
+    fn forward(&mut self, from: Key, packet: RtpPacket, now: Instant) {
+        let Some(p) = self.get_mut(from) else { return };
+        p.packets_in += 1;
+        metrics::counter!("veil_sfu_rtp_in_total").increment(1);
+        let Some((index, layer)) = p.resolve_ssrc(packet.header.ssrc) else {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_ssrc").increment(1);
+            return;
+        };
+        let Some(params) = p.rtc.codec_config().find(|c| c.pt() == packet.header.payload_type).copied() else {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_payload_type").increment(1);
+            return;
+        };
+        let room_slot = p.room_slot;
+        let track = &mut p.tracks_in[index];
+        track.rates[layer as usize].add(packet.payload.len(), now);
+        let (mid, kind) = (track.mid, track.kind);
+        let keyframe = kind == MediaKind::Video && track.is_keyframe_start(layer, &packet);
+
+        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else { return };
+        if kind == MediaKind::Audio {
+            if let Some(level) = packet.header.ext_vals.audio_level {
+                room.speakers.observe(from, level.unsigned_abs(), now);
+            }
+            let audio_publishers = room.members.len();
+            if audio_publishers > self.config.loudest_audio_threshold
+                && !room.loudest.iter().take(self.config.loudest_audio).any(|k| *k == from)
+            {
+                metrics::counter!("veil_sfu_dropped_total", "reason" => "not_loudest").increment(1);
+                return;
+            }
+        }
+        let members = std::mem::take(&mut room.members);
+        let mut wanted: [bool; MAX_LAYER as usize + 1] = [false; MAX_LAYER as usize + 1];
+        for &sub in &members {
+            if sub == from {
+                continue;
+            }
+            let Some(s) = self.get_mut(sub) else { continue };
+            let result = s.forward(from, mid, layer, keyframe, &params, &packet, now);
+            if let Some(l) = result.wants_keyframe {
+                wanted[l as usize] = true;
+            }
+            if result.written {
+                metrics::counter!("veil_sfu_rtp_forwarded_total").increment(1);
+                self.mark_dirty(sub);
+            }
+        }
+        if let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) {
+            room.members = members;
+        }
+        for (l, want) in wanted.iter().enumerate() {
+            if *want {
+                self.request_keyframe(from, mid, l as Layer, KeyframeRequestKind::Pli, now);
+            }
+        }
+    }
+
+    /// Asks a publisher for a keyframe on one layer, at most once per interval.
+    fn request_keyframe(&mut self, publisher: Key, mid: Mid, layer: Layer, kind: KeyframeRequestKind, now: Instant) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(p) = self.get_mut(publisher) else { return };
+        let Some(track) = p.tracks_in.iter_mut().find(|t| t.mid == mid) else { return };
+        let last = &mut track.last_keyframe_request[layer as usize];
+        if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+            return;
+        }
+        *last = Some(now);
+        let rid = track.rids.iter().copied().find(|r| track.layer_of(Some(*r)) == layer);
+        if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(mid, rid) {
+            rx.request_keyframe(kind);
+            metrics::counter!("veil_sfu_keyframe_requests_total").increment(1);
+        }
+        self.mark_dirty(publisher);
+    }
+
+    /// Recomputes the target layer of each video track a subscriber receives.
+    fn update_layers(&mut self, subscriber: Key, now: Instant) {
+        let Some(s) = self.get(subscriber) else { return };
+        let video = s.tracks_out.iter().filter(|t| t.kind == MediaKind::Video).count().max(1) as u64;
+        let audio = s.tracks_out.len() as u64 + 1 - video;
+        let per_track = s
+            .egress_estimate_bps
+            .map(|e| e.saturating_sub(audio * AUDIO_RESERVE_BPS) / video);
+        let sources: Vec<(Key, Mid)> = s
+            .tracks_out
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video)
+            .map(|t| (t.source, t.source_mid))
+            .collect();
+        let rates: Vec<[Option<u64>; MAX_LAYER as usize + 1]> = sources
+            .iter()
+            .map(|(src, mid)| {
+                self.get(*src)
+                    .and_then(|p| p.tracks_in.iter().find(|t| t.mid == *mid))
+                    .map(|t| t.layer_rates(now))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut wanted = Vec::new();
+        let Some(s) = self.get_mut(subscriber) else { return };
+        for ((src, mid), rates) in sources.iter().zip(rates) {
+            if let Some(out) = s.tracks_out.iter_mut().find(|t| t.source == *src && t.source_mid == *mid) {
+                let layer = choose_layer(out.max_layer, per_track, &rates);
+                if out.selector.set_target(layer) {
+                    wanted.push((*src, *mid, layer));
+                }
+            }
+        }
+        for (src, mid, layer) in wanted {
+            self.request_keyframe(src, mid, layer, KeyframeRequestKind::Pli, now);
+        }
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        for room_slot in 0..self.rooms.len() {
+            let Some(room) = self.rooms[room_slot].as_mut() else { continue };
+            room.loudest = room.speakers.ranking(now);
+            let Some(ranking) = room.speakers.poll(now) else { continue };
+            let names: Vec<String> = ranking
+                .iter()
+                .filter_map(|k| {
+                    let slot = self.slots.get(k.index as usize)?;
+                    (slot.generation == k.generation).then(|| slot.participant.as_ref().map(|p| p.id.clone()))?
+                })
+                .collect();
+            if let Some(room) = self.rooms[room_slot].as_mut() {
+                room.active_speakers = names.clone();
+            }
+            for member in self.members(room_slot) {
+                if let Some(p) = self.get_mut(member) {
+                    p.notify(ParticipantEvent::ActiveSpeakers(names.clone()));
+                }
+            }
+        }
+        let keys: Vec<Key> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.participant.is_some())
+            .map(|(i, s)| Key { index: i as u32, generation: s.generation })
+            .collect();
+        for key in keys {
+            self.update_layers(key, now);
+        }
+        metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
+        metrics::gauge!("veil_sfu_rooms").set(self.room_index.len() as f64);
+    }
+
+    // ---- control ----------------------------------------------------------
+
+    fn on_command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::Join { room, participant, offer, reply } => {
+                let _ = reply.send(self.join(room, participant, offer, now));
+            }
+            Command::Answer { room, participant, answer, reply } => {
+                let result = match self.find(&room, &participant) {
+                    None => Err(Self::unknown(&room, &participant)),
+                    Some(key) => {
+                        let r = self.get_mut(key).map(|p| p.accept_answer(answer));
+                        self.mark_dirty(key);
+                        r.unwrap_or_else(|| Err(Self::unknown(&room, &participant)))
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::Offer { room, participant, offer, reply } => {
+                let result = match self.find(&room, &participant).and_then(|k| Some((k, self.get_mut(k)?))) {
+                    None => Err(Self::unknown(&room, &participant)),
+                    Some((key, p)) => {
+                        let r = p.rtc.sdp_api().accept_offer(offer).map_err(|e| ControlError::BadSdp(e.to_string()));
+                        if r.is_ok() {
+                            p.reset_negotiation();
+                        }
+                        self.mark_dirty(key);
+                        r
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::Leave { room, participant, reason, reply } => {
+                let result = match self.find(&room, &participant) {
+                    None => Err(Self::unknown(&room, &participant)),
+                    Some(key) => {
+                        self.remove(key, &reason);
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetMaxLayer { room, subscriber, publisher, layer, reply } => {
+                let result = match (self.find(&room, &subscriber), self.find(&room, &publisher)) {
+                    (Some(sub), Some(publ)) => {
+                        if let Some(s) = self.get_mut(sub) {
+                            for out in s.tracks_out.iter_mut().filter(|t| t.source == publ) {
+                                out.max_layer = layer.min(MAX_LAYER);
+                            }
+                        }
+                        self.update_layers(sub, now);
+                        Ok(())
+                    }
+                    (None, _) => Err(Self::unknown(&room, &subscriber)),
+                    (_, None) => Err(Self::unknown(&room, &publisher)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Stats { room, reply } => {
+                let stats = self
+                    .room_index
+                    .get(&room)
+                    .and_then(|i| self.rooms[*i].as_ref())
+                    .map(|r| RoomStats {
+                        room: r.name.clone(),
+                        participants: r.members.iter().filter_map(|k| self.get(*k)).map(|p| p.stats()).collect(),
+                        active_speakers: r.active_speakers.clone(),
+                    })
+                    .unwrap_or_else(|| RoomStats { room, ..Default::default() });
+                let _ = reply.send(stats);
+            }
+            Command::Drain => {
+                self.draining = true;
+                info!("draining: no new participants; asking everyone to move");
+                for slot in &mut self.slots {
+                    if let Some(p) = slot.participant.as_mut() {
+                        p.notify(ParticipantEvent::NodeDraining);
+                    }
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, room: String, id: String, offer: str0m::change::SdpOffer, now: Instant) -> Result<Joined, JoinError> {
+        if self.draining {
+            return Err(JoinError::Draining);
+        }
+        if let Some(&slot) = self.room_index.get(&room)
+            && let Some(r) = self.rooms[slot].as_ref()
+        {
+            if r.members.len() >= self.config.max_participants_per_room {
+                return Err(JoinError::RoomFull(room));
+            }
+            if self.find(&room, &id).is_some() {
+                return Err(JoinError::DuplicateParticipant(id));
+            }
+        }
+        let mut rtc = base_rtc_config()
+            .set_ice_lite(true)
+            .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
+            .build(now);
+        let candidate = Candidate::host(self.candidate_addr, "udp").map_err(|e| JoinError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| JoinError::BadOffer(e.to_string()))?;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+
+        let room_slot = match self.room_index.get(&room) {
+            Some(slot) => *slot,
+            None => {
+                let slot = self.rooms.iter().position(|r| r.is_none()).unwrap_or_else(|| {
+                    self.rooms.push(None);
+                    self.rooms.len() - 1
+                });
+                self.rooms[slot] = Some(Room {
+                    name: room.clone(),
+                    members: Vec::new(),
+                    speakers: SpeakerDetector::new(SpeakerConfig::default()),
+                    loudest: Vec::new(),
+                    active_speakers: Vec::new(),
+                });
+                self.room_index.insert(room.clone(), slot);
+                slot
+            }
+        };
+
+        let (events_tx, events) = mpsc::channel(self.config.event_queue);
+        let mut participant = Participant {
+            id: id.clone(),
+            room: room.clone(),
+            room_slot,
+            rtc,
+            ufrag: ufrag.clone(),
+            addrs: Vec::new(),
+            events: events_tx,
+            tracks_in: Vec::new(),
+            tracks_out: Vec::new(),
+            pending: None,
+            ssrc_map: Vec::new(),
+            next_timeout: now,
+            egress_estimate_bps: None,
+            packets_in: 0,
+            packets_out: 0,
+            events_dropped: 0,
+        };
+        let existing = self.members(room_slot);
+        for &other in &existing {
+            let Some(o) = self.get_mut(other) else { continue };
+            o.notify(ParticipantEvent::ParticipantJoined { participant: id.clone() });
+            participant.notify(ParticipantEvent::ParticipantJoined { participant: o.id.clone() });
+            for track in &o.tracks_in {
+                participant.tracks_out.push(new_track_out(other, &o.id, track));
+            }
+        }
+
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { generation: 0, participant: None, dirty: false });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.participant = Some(participant);
+        let key = Key { index, generation: slot.generation };
+        self.by_ufrag.insert(ufrag, key);
+        if let Some(r) = self.rooms[room_slot].as_mut() {
+            r.members.push(key);
+        }
+        self.mark_dirty(key);
+        info!(%room, participant = %id, "joined");
+        metrics::counter!("veil_sfu_joins_total").increment(1);
+        Ok(Joined { answer, events })
+    }
+
+    /// Ends a participant's session and tells the room.
+    fn remove(&mut self, key: Key, reason: &str) {
+        let Some(slot) = self.slots.get_mut(key.index as usize).filter(|s| s.generation == key.generation) else {
+            return;
+        };
+        let Some(mut p) = slot.participant.take() else { return };
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.dirty = false;
+        self.free.push(key.index);
+        self.by_ufrag.remove(&p.ufrag);
+        for addr in &p.addrs {
+            self.by_addr.remove(addr);
+        }
+        p.notify(ParticipantEvent::Disconnected { reason: reason.to_string() });
+        p.rtc.disconnect();
+        info!(room = %p.room, participant = %p.id, reason, "left");
+
+        let room_slot = p.room_slot;
+        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else { return };
+        room.members.retain(|k| *k != key);
+        room.speakers.remove(&key);
+        if room.members.is_empty() {
+            self.room_index.remove(&room.name);
+            self.rooms[room_slot] = None;
+            return;
+        }
+        for other in self.members(room_slot) {
+            if let Some(o) = self.get_mut(other) {
+                o.drop_source(key, None);
+                o.notify(ParticipantEvent::ParticipantLeft { participant: p.id.clone() });
+            }
+            self.mark_dirty(other);
+        }
+    }
+}
