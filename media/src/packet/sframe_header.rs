@@ -45,7 +45,9 @@ impl SframeHeader {
                 return Ok(short as u64);
             }
             let len = short as usize + 1;
-            let bytes = frame.get(at..at + len).ok_or(SframeHeaderError::Truncated)?;
+            let bytes = frame
+                .get(at..at + len)
+                .ok_or(SframeHeaderError::Truncated)?;
             at += len;
             Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
         };

@@ -141,7 +141,11 @@ impl LayerSelector {
 /// assert_eq!(choose_layer(1, None, &rates), 1);
 /// assert_eq!(choose_layer(2, Some(10_000), &rates), 0);
 /// ```
-pub fn choose_layer(max_wanted: Layer, estimate_bps: Option<u64>, layer_bps: &[Option<u64>]) -> Layer {
+pub fn choose_layer(
+    max_wanted: Layer,
+    estimate_bps: Option<u64>,
+    layer_bps: &[Option<u64>],
+) -> Layer {
     let mut best = None;
     let mut lowest_active = None;
     for (i, rate) in layer_bps.iter().enumerate().take(MAX_LAYER as usize + 1) {
@@ -165,7 +169,11 @@ mod tests {
     #[test]
     fn switches_only_at_keyframes_of_the_target() {
         let mut s = LayerSelector::new(2);
-        assert_eq!(s.on_packet(2, false), LayerDecision::Drop, "no keyframe yet");
+        assert_eq!(
+            s.on_packet(2, false),
+            LayerDecision::Drop,
+            "no keyframe yet"
+        );
         assert_eq!(s.on_packet(0, true), LayerDecision::Drop, "not the target");
         assert_eq!(s.on_packet(2, true), LayerDecision::SwitchAndForward);
         assert_eq!(s.on_packet(2, false), LayerDecision::Forward);
@@ -194,7 +202,10 @@ mod tests {
     #[test]
     fn choose_layer_respects_inactive_layers() {
         // Only the low layer is published (e.g. the publisher is bandwidth-limited).
-        assert_eq!(choose_layer(2, Some(5_000_000), &[Some(100_000), None, None]), 0);
+        assert_eq!(
+            choose_layer(2, Some(5_000_000), &[Some(100_000), None, None]),
+            0
+        );
         // High layer paused, middle fits.
         assert_eq!(choose_layer(2, None, &[Some(1), Some(2), None]), 1);
         // Nothing published yet.

@@ -83,7 +83,10 @@ impl StreamRewriter {
                 Some(at) => {
                     let elapsed = now.saturating_duration_since(at);
                     let ticks = (elapsed.as_micros() * self.clock_rate as u128 / 1_000_000) as u32;
-                    (self.last_seq + 1, self.last_timestamp.wrapping_add(ticks.max(1)))
+                    (
+                        self.last_seq + 1,
+                        self.last_timestamp.wrapping_add(ticks.max(1)),
+                    )
                 }
             };
             self.anchor = Some(Anchor {
@@ -129,7 +132,11 @@ mod tests {
         let c = r.rewrite(12, 1060, t).unwrap();
         let b = r.rewrite(11, 580, t).unwrap();
         assert_eq!((b.seq, c.seq), (a.seq + 1, a.seq + 2));
-        assert_eq!(r.last_seq(), c.seq, "late packet does not move the head back");
+        assert_eq!(
+            r.last_seq(),
+            c.seq,
+            "late packet does not move the head back"
+        );
     }
 
     #[test]

@@ -135,7 +135,13 @@ impl<K: Copy + Eq + Hash + Ord> SpeakerDetector<K> {
 mod tests {
     use super::*;
 
-    fn feed(d: &mut SpeakerDetector<u32>, t0: Instant, from_ms: u64, to_ms: u64, levels: &[(u32, u8)]) {
+    fn feed(
+        d: &mut SpeakerDetector<u32>,
+        t0: Instant,
+        from_ms: u64,
+        to_ms: u64,
+        levels: &[(u32, u8)],
+    ) {
         for ms in (from_ms..to_ms).step_by(20) {
             for (who, level) in levels {
                 d.observe(*who, *level, t0 + Duration::from_millis(ms));
@@ -164,7 +170,11 @@ mod tests {
         feed(&mut d, t0, 0, 500, &[(7, 20)]);
         assert_eq!(d.poll(t0 + Duration::from_millis(500)), Some(vec![7]));
         feed(&mut d, t0, 500, 600, &[(8, 5)]);
-        assert_eq!(d.poll(t0 + Duration::from_millis(600)), None, "within interval");
+        assert_eq!(
+            d.poll(t0 + Duration::from_millis(600)),
+            None,
+            "within interval"
+        );
         // Nobody sends for 2 s: everyone is stale.
         assert_eq!(d.poll(t0 + Duration::from_millis(2600)), Some(vec![]));
         assert!(!d.is_among_loudest(&7, 3, t0 + Duration::from_millis(2600)));

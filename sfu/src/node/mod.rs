@@ -189,7 +189,12 @@ impl Sfu {
     }
 
     /// Admits `participant` to `room` with its SDP offer.
-    pub async fn join(&self, room: &str, participant: &str, offer: SdpOffer) -> Result<Joined, JoinError> {
+    pub async fn join(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<Joined, JoinError> {
         self.call(|reply| Command::Join {
             room: room.into(),
             participant: participant.into(),
@@ -201,7 +206,12 @@ impl Sfu {
     }
 
     /// Completes a renegotiation the SFU started with [`ParticipantEvent::Offer`].
-    pub async fn answer(&self, room: &str, participant: &str, answer: SdpAnswer) -> Result<(), ControlError> {
+    pub async fn answer(
+        &self,
+        room: &str,
+        participant: &str,
+        answer: SdpAnswer,
+    ) -> Result<(), ControlError> {
         self.call(|reply| Command::Answer {
             room: room.into(),
             participant: participant.into(),
@@ -213,7 +223,12 @@ impl Sfu {
     }
 
     /// Renegotiation started by the participant (publish or unpublish a track, ICE restart).
-    pub async fn offer(&self, room: &str, participant: &str, offer: SdpOffer) -> Result<SdpAnswer, ControlError> {
+    pub async fn offer(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, ControlError> {
         self.call(|reply| Command::Offer {
             room: room.into(),
             participant: participant.into(),
@@ -225,7 +240,12 @@ impl Sfu {
     }
 
     /// Ends a participant's session (leave or kick; `reason` is sent to them).
-    pub async fn leave(&self, room: &str, participant: &str, reason: &str) -> Result<(), ControlError> {
+    pub async fn leave(
+        &self,
+        room: &str,
+        participant: &str,
+        reason: &str,
+    ) -> Result<(), ControlError> {
         self.call(|reply| Command::Leave {
             room: room.into(),
             participant: participant.into(),

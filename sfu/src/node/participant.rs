@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use serde::Serialize;
+use str0m::Rtc;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
-use str0m::Rtc;
 use tokio::sync::mpsc;
 use veil_media::extensions::DependencyDescriptorBytes;
 use veil_media::packet::dependency_descriptor::{DependencyDescriptor, DependencyStructure};
@@ -240,7 +240,10 @@ impl Participant {
             MediaKind::Video => out.selector.on_packet(layer, keyframe_start),
             MediaKind::Audio => LayerDecision::Forward,
         };
-        let wants_keyframe = out.selector.pending().filter(|_| out.kind == MediaKind::Video);
+        let wants_keyframe = out
+            .selector
+            .pending()
+            .filter(|_| out.kind == MediaKind::Video);
         match decision {
             LayerDecision::Drop => {
                 return ForwardResult {
@@ -251,14 +254,21 @@ impl Participant {
             LayerDecision::SwitchAndForward => out.rewriter.switch_source(),
             LayerDecision::Forward => {}
         }
-        let Some(rewritten) = out.rewriter.rewrite(*packet.seq_no, packet.header.timestamp, now)
+        let Some(rewritten) = out
+            .rewriter
+            .rewrite(*packet.seq_no, packet.header.timestamp, now)
         else {
             return ForwardResult::default();
         };
         let pt = match out.pt_cache {
             Some((from, to)) if from == packet.header.payload_type => to,
             _ => {
-                let Some(to) = self.rtc.codec_config().match_params(*params).map(|p| p.pt()) else {
+                let Some(to) = self
+                    .rtc
+                    .codec_config()
+                    .match_params(*params)
+                    .map(|p| p.pt())
+                else {
                     metrics::counter!("veil_sfu_dropped_total", "reason" => "no_common_codec")
                         .increment(1);
                     return ForwardResult::default();
@@ -278,10 +288,16 @@ impl Participant {
         let nackable = out.kind == MediaKind::Video;
         out.packets += 1;
         let seq: SeqNo = rewritten.seq.into();
-        let write = RtpWrite::new(pt, seq, rewritten.timestamp, packet.timestamp, packet.payload.clone())
-            .marker(packet.header.marker)
-            .ext_vals(ext)
-            .nackable(nackable);
+        let write = RtpWrite::new(
+            pt,
+            seq,
+            rewritten.timestamp,
+            packet.timestamp,
+            packet.payload.clone(),
+        )
+        .marker(packet.header.marker)
+        .ext_vals(ext)
+        .nackable(nackable);
         let mut api = self.rtc.direct_api();
         let Some(stream) = api.stream_tx(&ssrc) else {
             return ForwardResult::default();
@@ -337,14 +353,21 @@ impl Participant {
 
     /// Applies the participant's answer to our last offer.
     pub fn accept_answer(&mut self, answer: SdpAnswer) -> Result<(), super::ControlError> {
-        let pending = self.pending.take().ok_or(super::ControlError::NoPendingOffer)?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or(super::ControlError::NoPendingOffer)?;
         self.rtc
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| super::ControlError::BadSdp(e.to_string()))?;
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
-                let ssrc = self.rtc.direct_api().stream_tx_by_mid(mid, None).map(|s| s.ssrc());
+                let ssrc = self
+                    .rtc
+                    .direct_api()
+                    .stream_tx_by_mid(mid, None)
+                    .map(|s| s.ssrc());
                 track.state = match ssrc {
                     Some(ssrc) => OutState::Open(mid, ssrc),
                     None => OutState::ToStop(mid),

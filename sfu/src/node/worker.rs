@@ -38,8 +38,15 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// Audio bitrate reserved per audio track when splitting a subscriber's estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
-pub(crate) fn run(config: SfuConfig, socket: std::net::UdpSocket, commands: mpsc::Receiver<Command>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+pub(crate) fn run(
+    config: SfuConfig,
+    socket: std::net::UdpSocket,
+    commands: mpsc::Receiver<Command>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             warn!("cannot start the SFU worker runtime: {e}");
@@ -95,7 +102,8 @@ enum Wake {
 impl Worker {
     fn new(config: SfuConfig, socket: std::net::UdpSocket) -> std::io::Result<Self> {
         let local = socket.local_addr()?;
-        let candidate_addr = SocketAddr::new(config.advertised_ip.unwrap_or(local.ip()), local.port());
+        let candidate_addr =
+            SocketAddr::new(config.advertised_ip.unwrap_or(local.ip()), local.port());
         let socket = UdpSocket::from_std(socket)?;
         info!(%local, %candidate_addr, "SFU worker listening");
         Ok(Worker {
@@ -126,7 +134,8 @@ impl Worker {
                     Err(e) => {
                         // ICMP errors surface here on Linux; they concern one peer only.
                         debug!("recv error: {e}");
-                        metrics::counter!("veil_sfu_socket_errors_total", "op" => "recv").increment(1);
+                        metrics::counter!("veil_sfu_socket_errors_total", "op" => "recv")
+                            .increment(1);
                     }
                 }
             }
@@ -206,8 +215,12 @@ impl Worker {
         let key = match self.by_addr.get(&source) {
             Some(key) => *key,
             None => {
-                let Some(key) = stun::server_ufrag(data).and_then(|u| self.by_ufrag.get(u)).copied() else {
-                    metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_source").increment(1);
+                let Some(key) = stun::server_ufrag(data)
+                    .and_then(|u| self.by_ufrag.get(u))
+                    .copied()
+                else {
+                    metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_source")
+                        .increment(1);
                     return;
                 };
                 self.by_addr.insert(source, key);
@@ -226,12 +239,32 @@ impl Worker {
         };
         let destination = self.candidate_addr;
         let Some(p) = self.get_mut(key) else { return };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
         if let Err(e) = p.rtc.handle_input(input) {
             debug!(participant = %p.id, "rejected datagram: {e}");
             metrics::counter!("veil_sfu_dropped_total", "reason" => "rejected").increment(1);
         }
-        self.mark_dirty(key);
+        // str0m holds at most one received RTP packet until the next
+        // poll_output, so the sender is polled right away. Subscribers it
+        // writes to are only marked dirty and polled once per batch.
+        self.poll(key);
+        self.handle_events(now);
+    }
+
+    fn handle_events(&mut self, now: Instant) {
+        let mut events = std::mem::take(&mut self.events);
+        for (from, event) in events.drain(..) {
+            self.on_event(from, event, now);
+        }
+        self.events = events;
     }
 
     fn on_timeouts(&mut self, now: Instant) {
@@ -241,7 +274,10 @@ impl Worker {
                 && p.next_timeout <= now
             {
                 let _ = p.rtc.handle_input(Input::Timeout(now));
-                due.push(Key { index: index as u32, generation: slot.generation });
+                due.push(Key {
+                    index: index as u32,
+                    generation: slot.generation,
+                });
             }
         }
         for key in due {
@@ -261,18 +297,17 @@ impl Worker {
                 p.negotiate();
             }
             self.poll(key);
-            let mut events = std::mem::take(&mut self.events);
-            for (from, event) in events.drain(..) {
-                self.on_event(from, event, now);
-            }
-            self.events = events;
+            self.handle_events(now);
         }
         let dead: Vec<Key> = self
             .slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.participant.as_ref().is_some_and(|p| !p.rtc.is_alive()))
-            .map(|(i, s)| Key { index: i as u32, generation: s.generation })
+            .map(|(i, s)| Key {
+                index: i as u32,
+                generation: s.generation,
+            })
             .collect();
         for key in dead {
             self.remove(key, "connection closed");
@@ -280,7 +315,12 @@ impl Worker {
     }
 
     fn poll(&mut self, key: Key) {
-        let Worker { slots, socket, events, .. } = self;
+        let Worker {
+            slots,
+            socket,
+            events,
+            ..
+        } = self;
         let Some(p) = slots
             .get_mut(key.index as usize)
             .filter(|s| s.generation == key.generation)
@@ -295,8 +335,13 @@ impl Worker {
             match p.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
                     if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                        let reason = if e.kind() == ErrorKind::WouldBlock { "send_buffer_full" } else { "send_error" };
-                        metrics::counter!("veil_sfu_dropped_total", "reason" => reason).increment(1);
+                        let reason = if e.kind() == ErrorKind::WouldBlock {
+                            "send_buffer_full"
+                        } else {
+                            "send_error"
+                        };
+                        metrics::counter!("veil_sfu_dropped_total", "reason" => reason)
+                            .increment(1);
                     } else {
                         metrics::counter!("veil_sfu_datagrams_out_total").increment(1);
                     }
@@ -326,8 +371,13 @@ impl Worker {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.remove(from, "connection lost");
             }
-            Event::MediaAdded(m) if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) => {
-                let rids = m.simulcast.map(|s| s.recv.iter().map(|l| l.rid).collect()).unwrap_or_default();
+            Event::MediaAdded(m)
+                if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) =>
+            {
+                let rids = m
+                    .simulcast
+                    .map(|s| s.recv.iter().map(|l| l.rid).collect())
+                    .unwrap_or_default();
                 self.publish(from, m.mid, m.kind, rids);
             }
             Event::KeyframeRequest(req) => {
@@ -349,12 +399,18 @@ impl Worker {
             }
             Event::StreamPaused(paused) if paused.paused => {
                 let Some(p) = self.get(from) else { return };
-                let Some(track) = p.tracks_in.iter().find(|t| t.mid == paused.mid) else { return };
+                let Some(track) = p.tracks_in.iter().find(|t| t.mid == paused.mid) else {
+                    return;
+                };
                 let layer = track.layer_of(paused.rid);
                 let room = p.room_slot;
                 for sub in self.members(room) {
                     if let Some(s) = self.get_mut(sub) {
-                        for out in s.tracks_out.iter_mut().filter(|t| t.source == from && t.source_mid == paused.mid) {
+                        for out in s
+                            .tracks_out
+                            .iter_mut()
+                            .filter(|t| t.source == from && t.source_mid == paused.mid)
+                        {
                             out.selector.layer_stopped(layer);
                         }
                     }
@@ -365,7 +421,11 @@ impl Worker {
     }
 
     fn members(&self, room: usize) -> Vec<Key> {
-        self.rooms.get(room).and_then(|r| r.as_ref()).map(|r| r.members.clone()).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .and_then(|r| r.as_ref())
+            .map(|r| r.members.clone())
+            .unwrap_or_default()
     }
 
     // ---- media ------------------------------------------------------------
@@ -391,7 +451,11 @@ impl Worker {
         });
         let id = p.id.clone();
         let room = p.room_slot;
-        let kind_name = if kind == MediaKind::Audio { "audio" } else { "video" };
+        let kind_name = if kind == MediaKind::Audio {
+            "audio"
+        } else {
+            "video"
+        };
         metrics::counter!("veil_sfu_tracks_published_total", "kind" => kind_name).increment(1);
         for sub in self.members(room) {
             if sub == from {
@@ -399,7 +463,9 @@ impl Worker {
             }
             let track_out = {
                 let Some(p) = self.get(from) else { return };
-                let Some(track) = p.tracks_in.last() else { return };
+                let Some(track) = p.tracks_in.last() else {
+                    return;
+                };
                 new_track_out(from, &id, track)
             };
             if let Some(s) = self.get_mut(sub) {
@@ -423,8 +489,14 @@ impl Worker {
             metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_ssrc").increment(1);
             return;
         };
-        let Some(params) = p.rtc.codec_config().find(|c| c.pt() == packet.header.payload_type).copied() else {
-            metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_payload_type").increment(1);
+        let Some(params) = p
+            .rtc
+            .codec_config()
+            .find(|c| c.pt() == packet.header.payload_type)
+            .copied()
+        else {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_payload_type")
+                .increment(1);
             return;
         };
         let room_slot = p.room_slot;
@@ -432,15 +504,24 @@ impl Worker {
         track.rates[layer as usize].add(packet.payload.len(), now);
         let (mid, kind) = (track.mid, track.kind);
         let keyframe = kind == MediaKind::Video && track.is_keyframe_start(layer, &packet);
+        if kind == MediaKind::Video {
+            tracing::trace!(ssrc = %packet.header.ssrc, layer, keyframe, dd = ?veil_media::extensions::DependencyDescriptorBytes::of(&packet.header.ext_vals), "video packet");
+        }
 
-        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else { return };
+        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else {
+            return;
+        };
         if kind == MediaKind::Audio {
             if let Some(level) = packet.header.ext_vals.audio_level {
                 room.speakers.observe(from, level.unsigned_abs(), now);
             }
             let audio_publishers = room.members.len();
             if audio_publishers > self.config.loudest_audio_threshold
-                && !room.loudest.iter().take(self.config.loudest_audio).any(|k| *k == from)
+                && !room
+                    .loudest
+                    .iter()
+                    .take(self.config.loudest_audio)
+                    .any(|k| *k == from)
             {
                 metrics::counter!("veil_sfu_dropped_total", "reason" => "not_loudest").increment(1);
                 return;
@@ -473,16 +554,31 @@ impl Worker {
     }
 
     /// Asks a publisher for a keyframe on one layer, at most once per interval.
-    fn request_keyframe(&mut self, publisher: Key, mid: Mid, layer: Layer, kind: KeyframeRequestKind, now: Instant) {
+    fn request_keyframe(
+        &mut self,
+        publisher: Key,
+        mid: Mid,
+        layer: Layer,
+        kind: KeyframeRequestKind,
+        now: Instant,
+    ) {
         let interval = self.config.keyframe_request_interval;
-        let Some(p) = self.get_mut(publisher) else { return };
-        let Some(track) = p.tracks_in.iter_mut().find(|t| t.mid == mid) else { return };
+        let Some(p) = self.get_mut(publisher) else {
+            return;
+        };
+        let Some(track) = p.tracks_in.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
         let last = &mut track.last_keyframe_request[layer as usize];
         if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
             return;
         }
         *last = Some(now);
-        let rid = track.rids.iter().copied().find(|r| track.layer_of(Some(*r)) == layer);
+        let rid = track
+            .rids
+            .iter()
+            .copied()
+            .find(|r| track.layer_of(Some(*r)) == layer);
         if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(mid, rid) {
             rx.request_keyframe(kind);
             metrics::counter!("veil_sfu_keyframe_requests_total").increment(1);
@@ -492,8 +588,15 @@ impl Worker {
 
     /// Recomputes the target layer of each video track a subscriber receives.
     fn update_layers(&mut self, subscriber: Key, now: Instant) {
-        let Some(s) = self.get(subscriber) else { return };
-        let video = s.tracks_out.iter().filter(|t| t.kind == MediaKind::Video).count().max(1) as u64;
+        let Some(s) = self.get(subscriber) else {
+            return;
+        };
+        let video = s
+            .tracks_out
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video)
+            .count()
+            .max(1) as u64;
         let audio = s.tracks_out.len() as u64 + 1 - video;
         let per_track = s
             .egress_estimate_bps
@@ -514,9 +617,15 @@ impl Worker {
             })
             .collect();
         let mut wanted = Vec::new();
-        let Some(s) = self.get_mut(subscriber) else { return };
+        let Some(s) = self.get_mut(subscriber) else {
+            return;
+        };
         for ((src, mid), rates) in sources.iter().zip(rates) {
-            if let Some(out) = s.tracks_out.iter_mut().find(|t| t.source == *src && t.source_mid == *mid) {
+            if let Some(out) = s
+                .tracks_out
+                .iter_mut()
+                .find(|t| t.source == *src && t.source_mid == *mid)
+            {
                 let layer = choose_layer(out.max_layer, per_track, &rates);
                 if out.selector.set_target(layer) {
                     wanted.push((*src, *mid, layer));
@@ -530,14 +639,19 @@ impl Worker {
 
     fn housekeeping(&mut self, now: Instant) {
         for room_slot in 0..self.rooms.len() {
-            let Some(room) = self.rooms[room_slot].as_mut() else { continue };
+            let Some(room) = self.rooms[room_slot].as_mut() else {
+                continue;
+            };
             room.loudest = room.speakers.ranking(now);
-            let Some(ranking) = room.speakers.poll(now) else { continue };
+            let Some(ranking) = room.speakers.poll(now) else {
+                continue;
+            };
             let names: Vec<String> = ranking
                 .iter()
                 .filter_map(|k| {
                     let slot = self.slots.get(k.index as usize)?;
-                    (slot.generation == k.generation).then(|| slot.participant.as_ref().map(|p| p.id.clone()))?
+                    (slot.generation == k.generation)
+                        .then(|| slot.participant.as_ref().map(|p| p.id.clone()))?
                 })
                 .collect();
             if let Some(room) = self.rooms[room_slot].as_mut() {
@@ -554,7 +668,10 @@ impl Worker {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.participant.is_some())
-            .map(|(i, s)| Key { index: i as u32, generation: s.generation })
+            .map(|(i, s)| Key {
+                index: i as u32,
+                generation: s.generation,
+            })
             .collect();
         for key in keys {
             self.update_layers(key, now);
@@ -567,10 +684,20 @@ impl Worker {
 
     fn on_command(&mut self, command: Command, now: Instant) {
         match command {
-            Command::Join { room, participant, offer, reply } => {
+            Command::Join {
+                room,
+                participant,
+                offer,
+                reply,
+            } => {
                 let _ = reply.send(self.join(room, participant, offer, now));
             }
-            Command::Answer { room, participant, answer, reply } => {
+            Command::Answer {
+                room,
+                participant,
+                answer,
+                reply,
+            } => {
                 let result = match self.find(&room, &participant) {
                     None => Err(Self::unknown(&room, &participant)),
                     Some(key) => {
@@ -581,11 +708,23 @@ impl Worker {
                 };
                 let _ = reply.send(result);
             }
-            Command::Offer { room, participant, offer, reply } => {
-                let result = match self.find(&room, &participant).and_then(|k| Some((k, self.get_mut(k)?))) {
+            Command::Offer {
+                room,
+                participant,
+                offer,
+                reply,
+            } => {
+                let result = match self
+                    .find(&room, &participant)
+                    .and_then(|k| Some((k, self.get_mut(k)?)))
+                {
                     None => Err(Self::unknown(&room, &participant)),
                     Some((key, p)) => {
-                        let r = p.rtc.sdp_api().accept_offer(offer).map_err(|e| ControlError::BadSdp(e.to_string()));
+                        let r = p
+                            .rtc
+                            .sdp_api()
+                            .accept_offer(offer)
+                            .map_err(|e| ControlError::BadSdp(e.to_string()));
                         if r.is_ok() {
                             p.reset_negotiation();
                         }
@@ -595,7 +734,12 @@ impl Worker {
                 };
                 let _ = reply.send(result);
             }
-            Command::Leave { room, participant, reason, reply } => {
+            Command::Leave {
+                room,
+                participant,
+                reason,
+                reply,
+            } => {
                 let result = match self.find(&room, &participant) {
                     None => Err(Self::unknown(&room, &participant)),
                     Some(key) => {
@@ -605,7 +749,13 @@ impl Worker {
                 };
                 let _ = reply.send(result);
             }
-            Command::SetMaxLayer { room, subscriber, publisher, layer, reply } => {
+            Command::SetMaxLayer {
+                room,
+                subscriber,
+                publisher,
+                layer,
+                reply,
+            } => {
                 let result = match (self.find(&room, &subscriber), self.find(&room, &publisher)) {
                     (Some(sub), Some(publ)) => {
                         if let Some(s) = self.get_mut(sub) {
@@ -628,10 +778,18 @@ impl Worker {
                     .and_then(|i| self.rooms[*i].as_ref())
                     .map(|r| RoomStats {
                         room: r.name.clone(),
-                        participants: r.members.iter().filter_map(|k| self.get(*k)).map(|p| p.stats()).collect(),
+                        participants: r
+                            .members
+                            .iter()
+                            .filter_map(|k| self.get(*k))
+                            .map(|p| p.stats())
+                            .collect(),
                         active_speakers: r.active_speakers.clone(),
                     })
-                    .unwrap_or_else(|| RoomStats { room, ..Default::default() });
+                    .unwrap_or_else(|| RoomStats {
+                        room,
+                        ..Default::default()
+                    });
                 let _ = reply.send(stats);
             }
             Command::Drain => {
@@ -646,7 +804,13 @@ impl Worker {
         }
     }
 
-    fn join(&mut self, room: String, id: String, offer: str0m::change::SdpOffer, now: Instant) -> Result<Joined, JoinError> {
+    fn join(
+        &mut self,
+        room: String,
+        id: String,
+        offer: str0m::change::SdpOffer,
+        now: Instant,
+    ) -> Result<Joined, JoinError> {
         if self.draining {
             return Err(JoinError::Draining);
         }
@@ -664,18 +828,26 @@ impl Worker {
             .set_ice_lite(true)
             .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
             .build(now);
-        let candidate = Candidate::host(self.candidate_addr, "udp").map_err(|e| JoinError::BadOffer(e.to_string()))?;
+        let candidate = Candidate::host(self.candidate_addr, "udp")
+            .map_err(|e| JoinError::BadOffer(e.to_string()))?;
         rtc.add_local_candidate(candidate);
-        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| JoinError::BadOffer(e.to_string()))?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| JoinError::BadOffer(e.to_string()))?;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
 
         let room_slot = match self.room_index.get(&room) {
             Some(slot) => *slot,
             None => {
-                let slot = self.rooms.iter().position(|r| r.is_none()).unwrap_or_else(|| {
-                    self.rooms.push(None);
-                    self.rooms.len() - 1
-                });
+                let slot = self
+                    .rooms
+                    .iter()
+                    .position(|r| r.is_none())
+                    .unwrap_or_else(|| {
+                        self.rooms.push(None);
+                        self.rooms.len() - 1
+                    });
                 self.rooms[slot] = Some(Room {
                     name: room.clone(),
                     members: Vec::new(),
@@ -709,24 +881,39 @@ impl Worker {
         };
         let existing = self.members(room_slot);
         for &other in &existing {
-            let Some(o) = self.get_mut(other) else { continue };
-            o.notify(ParticipantEvent::ParticipantJoined { participant: id.clone() });
-            participant.notify(ParticipantEvent::ParticipantJoined { participant: o.id.clone() });
+            let Some(o) = self.get_mut(other) else {
+                continue;
+            };
+            o.notify(ParticipantEvent::ParticipantJoined {
+                participant: id.clone(),
+            });
+            participant.notify(ParticipantEvent::ParticipantJoined {
+                participant: o.id.clone(),
+            });
             for track in &o.tracks_in {
-                participant.tracks_out.push(new_track_out(other, &o.id, track));
+                participant
+                    .tracks_out
+                    .push(new_track_out(other, &o.id, track));
             }
         }
 
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot { generation: 0, participant: None, dirty: false });
+                self.slots.push(Slot {
+                    generation: 0,
+                    participant: None,
+                    dirty: false,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.participant = Some(participant);
-        let key = Key { index, generation: slot.generation };
+        let key = Key {
+            index,
+            generation: slot.generation,
+        };
         self.by_ufrag.insert(ufrag, key);
         if let Some(r) = self.rooms[room_slot].as_mut() {
             r.members.push(key);
@@ -739,10 +926,16 @@ impl Worker {
 
     /// Ends a participant's session and tells the room.
     fn remove(&mut self, key: Key, reason: &str) {
-        let Some(slot) = self.slots.get_mut(key.index as usize).filter(|s| s.generation == key.generation) else {
+        let Some(slot) = self
+            .slots
+            .get_mut(key.index as usize)
+            .filter(|s| s.generation == key.generation)
+        else {
             return;
         };
-        let Some(mut p) = slot.participant.take() else { return };
+        let Some(mut p) = slot.participant.take() else {
+            return;
+        };
         slot.generation = slot.generation.wrapping_add(1);
         slot.dirty = false;
         self.free.push(key.index);
@@ -750,12 +943,16 @@ impl Worker {
         for addr in &p.addrs {
             self.by_addr.remove(addr);
         }
-        p.notify(ParticipantEvent::Disconnected { reason: reason.to_string() });
+        p.notify(ParticipantEvent::Disconnected {
+            reason: reason.to_string(),
+        });
         p.rtc.disconnect();
         info!(room = %p.room, participant = %p.id, reason, "left");
 
         let room_slot = p.room_slot;
-        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else { return };
+        let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else {
+            return;
+        };
         room.members.retain(|k| *k != key);
         room.speakers.remove(&key);
         if room.members.is_empty() {
@@ -766,7 +963,9 @@ impl Worker {
         for other in self.members(room_slot) {
             if let Some(o) = self.get_mut(other) {
                 o.drop_source(key, None);
-                o.notify(ParticipantEvent::ParticipantLeft { participant: p.id.clone() });
+                o.notify(ParticipantEvent::ParticipantLeft {
+                    participant: p.id.clone(),
+                });
             }
             self.mark_dirty(other);
         }

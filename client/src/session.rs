@@ -1,0 +1,850 @@
+//! A Veil participant: one str0m `Rtc`, one UDP socket, SFrame on every frame.
+//!
+//! Joining is two steps so that any signalling can sit in between:
+//! [`Client::prepare`] builds the session and its SDP offer; the caller sends
+//! the offer to the server and hands the answer to [`PendingClient::start`],
+//! together with two channels for what the server says later
+//! ([`FromServer`]) and what the client must say back ([`ToServer`]).
+//!
+//! The driver task then publishes synthetic frames (see [`crate::frame`]),
+//! encrypted with the sender's own SFrame key, and decrypts and checks every
+//! frame it receives, keeping counts in [`ClientStats`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
+use sframe::key::{DecryptionKey, EncryptionKey};
+use sha2::{Digest, Sha256};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+use veil_media::extensions::{DependencyDescriptorBytes, base_rtc_config};
+use veil_media::packet::dependency_descriptor::write_single_layer;
+use veil_media::packet::sframe_header::SframeHeader;
+
+use crate::depacketize::Depacketizer;
+use crate::frame::FrameInfo;
+use crate::keys::{self, RoomSecret};
+
+/// Largest slice of ciphertext per RTP packet (keeps SRTP datagrams under str0m's 1150-byte MTU).
+const MAX_CHUNK: usize = 1000;
+/// RIDs of Veil's simulcast layers, lowest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
+/// Most frame digests kept for payload-identity checks.
+const MAX_DIGESTS: usize = 20_000;
+
+/// Video publishing settings.
+#[derive(Debug, Clone)]
+pub struct VideoConfig {
+    /// Send three simulcast layers (`l`, `m`, `h`) instead of one.
+    pub simulcast: bool,
+    /// Frames per second on every layer.
+    pub fps: u32,
+    /// Frame size in bytes per layer (only the first is used without simulcast).
+    pub frame_bytes: [usize; 3],
+    /// Send a keyframe at least this often.
+    pub keyframe_interval: Duration,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        VideoConfig {
+            simulcast: true,
+            fps: 15,
+            frame_bytes: [400, 1500, 4000],
+            keyframe_interval: Duration::from_secs(3),
+        }
+    }
+}
+
+/// What a client does.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Participant identity (also names its SFrame key).
+    pub identity: String,
+    /// Room, used only to label stats; the server decides membership.
+    pub room: String,
+    /// Derived from the room passphrase; see [`RoomSecret::from_passphrase`].
+    pub secret: RoomSecret,
+    /// Key epoch.
+    pub epoch: u64,
+    /// Publish an audio track (50 frames/s).
+    pub audio: bool,
+    /// Publish a video track.
+    pub video: Option<VideoConfig>,
+    /// Local UDP address to bind.
+    pub bind: SocketAddr,
+    /// Send and receive media through this UDP proxy (for impairment tests).
+    pub via_proxy: Option<SocketAddr>,
+    /// Keep SHA-256 digests of encrypted frames sent and received.
+    pub record_digests: bool,
+    /// Initial audio level in -dBov (0 loudest, 127 silent).
+    pub audio_level: u8,
+}
+
+impl ClientConfig {
+    /// Audio and simulcast video, loopback, recording digests.
+    pub fn new(identity: &str, room: &str, secret: RoomSecret) -> Self {
+        ClientConfig {
+            identity: identity.into(),
+            room: room.into(),
+            secret,
+            epoch: 0,
+            audio: true,
+            video: Some(VideoConfig::default()),
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            via_proxy: None,
+            record_digests: true,
+            audio_level: 127,
+        }
+    }
+}
+
+/// Messages from the server to the client.
+#[derive(Debug)]
+pub enum FromServer {
+    /// The server renegotiates (adds or removes remote tracks).
+    Offer(SdpOffer),
+    /// Loudest first.
+    ActiveSpeakers(Vec<String>),
+    /// Someone joined.
+    ParticipantJoined(String),
+    /// Someone left.
+    ParticipantLeft(String),
+    /// The server ended the session.
+    Disconnected(String),
+}
+
+/// Messages from the client to the server.
+#[derive(Debug)]
+pub enum ToServer {
+    /// Answer to a [`FromServer::Offer`].
+    Answer(SdpAnswer),
+}
+
+/// Why a client could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Socket trouble.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    /// The WebRTC stack refused something.
+    #[error("WebRTC: {0}")]
+    Rtc(String),
+    /// Key setup failed.
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+}
+
+/// Counts for one remote track (per publisher identity and kind).
+#[derive(Debug, Clone, Default)]
+pub struct RemoteTrackStats {
+    /// Complete encrypted frames reassembled.
+    pub frames_received: u64,
+    /// Frames that decrypted and passed the plaintext check.
+    pub frames_decrypted: u64,
+    /// Frames that failed to decrypt (wrong or unknown key, tampering).
+    pub decrypt_failures: u64,
+    /// Decrypted frames per simulcast layer.
+    pub frames_per_layer: [u64; 3],
+    /// Layer of the latest decrypted frame.
+    pub last_layer: Option<u8>,
+    /// Sender frame sequence numbers that decrypted, per layer (for gap checks).
+    pub sequences: [Vec<u32>; 3],
+    /// End-to-end latency of decrypted frames, microseconds.
+    pub latencies_us: Vec<u64>,
+    /// RTP packets received.
+    pub packets: u64,
+}
+
+/// Everything a client measured.
+#[derive(Debug, Clone, Default)]
+pub struct ClientStats {
+    /// ICE+DTLS up.
+    pub connected: bool,
+    /// Per remote (identity, "audio"|"video").
+    pub remote: HashMap<(String, &'static str), RemoteTrackStats>,
+    /// Frames encrypted and sent, all tracks and layers.
+    pub frames_sent: u64,
+    /// Keyframe requests received from the SFU.
+    pub keyframe_requests: u64,
+    /// Digest of each encrypted frame sent, by (kid, ctr).
+    pub sent_digests: HashMap<(u64, u64), [u8; 32]>,
+    /// Digest of each encrypted frame received, by (kid, ctr).
+    pub received_digests: HashMap<(u64, u64), [u8; 32]>,
+    /// Latest active-speaker list from the server.
+    pub active_speakers: Vec<String>,
+    /// Why the server ended the session, if it did.
+    pub disconnected: Option<String>,
+}
+
+enum Command {
+    SetAudioLevel(u8),
+    Stop,
+}
+
+/// A client that has an offer out and waits for the answer.
+pub struct PendingClient {
+    config: ClientConfig,
+    rtc: Rtc,
+    pending: SdpPendingOffer,
+    socket: std::net::UdpSocket,
+    audio_mid: Option<Mid>,
+    video_mid: Option<Mid>,
+}
+
+/// A running participant. Dropping it stops the session.
+pub struct Client {
+    stats: Arc<Mutex<ClientStats>>,
+    commands: mpsc::Sender<Command>,
+    task: Option<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl Client {
+    /// Builds the session and the SDP offer to send to the server.
+    pub fn prepare(config: ClientConfig) -> Result<(PendingClient, SdpOffer), ClientError> {
+        let socket = std::net::UdpSocket::bind(config.bind)?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let mut rtc = base_rtc_config().build(Instant::now());
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| ClientError::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let mut change = rtc.sdp_api();
+        let stream = Some(config.identity.clone());
+        let audio_mid = config.audio.then(|| {
+            change.add_media(
+                MediaKind::Audio,
+                Direction::SendOnly,
+                stream.clone(),
+                Some("audio".into()),
+                None,
+            )
+        });
+        let video_mid = config.video.as_ref().map(|v| {
+            let simulcast = v.simulcast.then(|| {
+                let mut s = Simulcast::new();
+                for rid in SIMULCAST_RIDS {
+                    s.add_send_layer(SimulcastLayer::new(rid));
+                }
+                s
+            });
+            change.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                stream.clone(),
+                Some("video".into()),
+                simulcast,
+            )
+        });
+        change.add_channel("veil".into());
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| ClientError::Rtc("nothing to offer".into()))?;
+        Ok((
+            PendingClient {
+                config,
+                rtc,
+                pending,
+                socket,
+                audio_mid,
+                video_mid,
+            },
+            offer,
+        ))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Reads the counters without cloning them.
+    pub fn with_stats<T>(&self, f: impl FnOnce(&ClientStats) -> T) -> T {
+        let guard = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+
+    /// Changes the audio level this client reports (0 loudest, 127 silent).
+    pub async fn set_audio_level(&self, dbov: u8) {
+        let _ = self.commands.send(Command::SetAudioLevel(dbov)).await;
+    }
+
+    /// The local UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the session and waits for the driver to end.
+    pub async fn stop(mut self) {
+        let _ = self.commands.send(Command::Stop).await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl PendingClient {
+    /// Applies the server's answer and starts the session in a task.
+    pub fn start(
+        mut self,
+        answer: SdpAnswer,
+        from_server: mpsc::Receiver<FromServer>,
+        to_server: mpsc::Sender<ToServer>,
+    ) -> Result<Client, ClientError> {
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending, answer)
+            .map_err(|e| ClientError::Rtc(e.to_string()))?;
+        let local_addr = self.socket.local_addr()?;
+        let socket = UdpSocket::from_std(self.socket)?;
+        let enc_key = keys::encryption_key(
+            &self.config.secret,
+            &self.config.identity,
+            self.config.epoch,
+        )?;
+        let stats = Arc::new(Mutex::new(ClientStats::default()));
+        let (commands, command_rx) = mpsc::channel(16);
+        let layers = match &self.config.video {
+            Some(v) if v.simulcast => 3,
+            Some(_) => 1,
+            None => 0,
+        };
+        let now = Instant::now();
+        let driver = Driver {
+            audio_level: self.config.audio_level,
+            config: self.config,
+            rtc: self.rtc,
+            socket,
+            local_addr,
+            remote_addr: None,
+            stats: stats.clone(),
+            enc_key,
+            counter: MonotonicCounter::default(),
+            dec_keys: HashMap::new(),
+            audio: self.audio_mid.map(|mid| AudioSender {
+                mid,
+                pt: None,
+                seq: 0,
+                frame: 0,
+            }),
+            video: self.video_mid.map(|mid| VideoSender {
+                mid,
+                pt: None,
+                layers: (0..layers)
+                    .map(|i| LayerSender {
+                        rid: (layers > 1).then(|| Rid::from(SIMULCAST_RIDS[i])),
+                        seq: 0,
+                        frame: 0,
+                        force_keyframe: true,
+                        last_keyframe: None,
+                    })
+                    .collect(),
+            }),
+            receivers: HashMap::new(),
+            started: now,
+            next_timeout: now,
+            next_audio: now,
+            next_video: now,
+        };
+        let task = tokio::spawn(driver.run(from_server, to_server, command_rx));
+        Ok(Client {
+            stats,
+            commands,
+            task: Some(task),
+            local_addr,
+        })
+    }
+}
+
+struct AudioSender {
+    mid: Mid,
+    pt: Option<Pt>,
+    seq: u64,
+    frame: u32,
+}
+
+struct LayerSender {
+    rid: Option<Rid>,
+    seq: u64,
+    frame: u32,
+    force_keyframe: bool,
+    last_keyframe: Option<Instant>,
+}
+
+struct VideoSender {
+    mid: Mid,
+    pt: Option<Pt>,
+    layers: Vec<LayerSender>,
+}
+
+struct Receiver {
+    identity: String,
+    kind: MediaKind,
+    depacketizer: Depacketizer,
+}
+
+struct Driver {
+    config: ClientConfig,
+    rtc: Rtc,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    /// The SFU's address as str0m knows it, when media goes via a proxy.
+    remote_addr: Option<SocketAddr>,
+    stats: Arc<Mutex<ClientStats>>,
+    enc_key: EncryptionKey,
+    counter: MonotonicCounter,
+    dec_keys: HashMap<u64, DecryptionKey>,
+    audio: Option<AudioSender>,
+    video: Option<VideoSender>,
+    receivers: HashMap<Mid, Receiver>,
+    audio_level: u8,
+    started: Instant,
+    next_timeout: Instant,
+    next_audio: Instant,
+    next_video: Instant,
+}
+
+enum Wake {
+    Datagram(std::io::Result<(usize, SocketAddr)>),
+    Server(Option<FromServer>),
+    Command(Option<Command>),
+    Timer,
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut from_server: mpsc::Receiver<FromServer>,
+        to_server: mpsc::Sender<ToServer>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        let mut buf = vec![0u8; 2048];
+        let mut server_open = true;
+        loop {
+            self.poll();
+            if !self.rtc.is_alive() {
+                return;
+            }
+            let deadline = self.next_timeout.min(self.next_media());
+            let wake = tokio::select! {
+                r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
+                m = from_server.recv(), if server_open => Wake::Server(m),
+                c = commands.recv() => Wake::Command(c),
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Datagram(Ok((n, source))) => self.on_datagram(&buf[..n], source, now),
+                Wake::Datagram(Err(e)) => debug!("recv: {e}"),
+                Wake::Server(Some(FromServer::Offer(offer))) => {
+                    match self.rtc.sdp_api().accept_offer(offer) {
+                        Ok(answer) => {
+                            let _ = to_server.send(ToServer::Answer(answer)).await;
+                        }
+                        Err(e) => warn!("rejecting server offer: {e}"),
+                    }
+                }
+                Wake::Server(Some(FromServer::ActiveSpeakers(list))) => {
+                    self.stats_mut().active_speakers = list
+                }
+                Wake::Server(Some(FromServer::Disconnected(reason))) => {
+                    self.stats_mut().disconnected = Some(reason)
+                }
+                Wake::Server(Some(_)) => {}
+                Wake::Server(None) => server_open = false,
+                Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
+                Wake::Command(Some(Command::Stop)) | Wake::Command(None) => {
+                    self.rtc.disconnect();
+                    return;
+                }
+                Wake::Timer => {}
+            }
+            let now = Instant::now();
+            if now >= self.next_timeout {
+                let _ = self.rtc.handle_input(Input::Timeout(now));
+            }
+            if self.rtc.is_connected() {
+                self.send_media(now);
+            } else {
+                self.next_audio = now + Duration::from_millis(20);
+                self.next_video = now + Duration::from_millis(20);
+            }
+        }
+    }
+
+    fn stats_mut(&self) -> std::sync::MutexGuard<'_, ClientStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_media(&self) -> Instant {
+        let mut t = self.next_timeout + Duration::from_secs(1);
+        if self.audio.is_some() {
+            t = t.min(self.next_audio);
+        }
+        if self.video.is_some() {
+            t = t.min(self.next_video);
+        }
+        t
+    }
+
+    fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
+        if self.config.via_proxy == Some(source)
+            && let Some(remote) = self.remote_addr
+        {
+            source = remote;
+        }
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local_addr,
+                contents,
+            },
+        );
+        if let Err(e) = self.rtc.handle_input(input) {
+            debug!("input rejected: {e}");
+        }
+    }
+
+    fn poll(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let destination = match self.config.via_proxy {
+                        Some(proxy) => {
+                            self.remote_addr = Some(t.destination);
+                            proxy
+                        }
+                        None => t.destination,
+                    };
+                    let _ = self.socket.try_send_to(&t.contents, destination);
+                }
+                Ok(Output::Event(e)) => self.on_event(e),
+                Err(e) => {
+                    warn!("session failed: {e}");
+                    self.rtc.disconnect();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Connected => self.stats_mut().connected = true,
+            Event::RtpPacket(p) => self.on_rtp(p),
+            Event::KeyframeRequest(req) => {
+                self.stats_mut().keyframe_requests += 1;
+                if let Some(v) = self.video.as_mut().filter(|v| v.mid == req.mid) {
+                    for layer in v
+                        .layers
+                        .iter_mut()
+                        .filter(|l| req.rid.is_none() || l.rid == req.rid)
+                    {
+                        layer.force_keyframe = true;
+                    }
+                }
+            }
+            Event::MediaAdded(m) if m.direction == Direction::RecvOnly => {
+                let identity = self
+                    .rtc
+                    .media(m.mid)
+                    .map(|media| media.stream_id().to_string())
+                    .unwrap_or_default();
+                if !self
+                    .dec_keys
+                    .values()
+                    .any(|k| k.key_id() == keys::key_id(&identity, self.config.epoch))
+                {
+                    match keys::decryption_key(&self.config.secret, &identity, self.config.epoch) {
+                        Ok(k) => {
+                            self.dec_keys.insert(k.key_id(), k);
+                        }
+                        Err(e) => warn!("no key for {identity}: {e}"),
+                    }
+                }
+                self.receivers.insert(
+                    m.mid,
+                    Receiver {
+                        identity,
+                        kind: m.kind,
+                        depacketizer: Depacketizer::default(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rtp(&mut self, packet: RtpPacket) {
+        let Some(mid) = self
+            .rtc
+            .direct_api()
+            .stream_rx(&packet.header.ssrc)
+            .map(|s| s.mid())
+        else {
+            return;
+        };
+        let Some(receiver) = self.receivers.get_mut(&mid) else {
+            return;
+        };
+        let (start, data) = match receiver.kind {
+            MediaKind::Video => match packet.payload.split_first() {
+                Some((desc, rest)) => (desc & 0x10 != 0, rest),
+                None => return,
+            },
+            MediaKind::Audio => (true, &packet.payload[..]),
+        };
+        let end = receiver.kind == MediaKind::Audio || packet.header.marker;
+        let frames =
+            receiver
+                .depacketizer
+                .push(*packet.seq_no, packet.header.timestamp, start, end, data);
+        let kind = if receiver.kind == MediaKind::Audio {
+            "audio"
+        } else {
+            "video"
+        };
+        let identity = receiver.identity.clone();
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let record = self.config.record_digests;
+        let remote = stats.remote.entry((identity, kind)).or_default();
+        remote.packets += 1;
+        let now_us = unix_micros();
+        let mut digests = Vec::new();
+        for frame in frames {
+            remote.frames_received += 1;
+            if record && let Ok(h) = SframeHeader::parse(&frame) {
+                digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
+            }
+            let decrypted =
+                EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
+            match decrypted
+                .ok()
+                .and_then(|plain| FrameInfo::decode(plain.payload()))
+            {
+                Some(info) => {
+                    remote.frames_decrypted += 1;
+                    let layer = info.layer.min(2) as usize;
+                    remote.frames_per_layer[layer] += 1;
+                    remote.last_layer = Some(info.layer);
+                    remote.sequences[layer].push(info.sequence);
+                    remote
+                        .latencies_us
+                        .push(now_us.saturating_sub(info.sent_at_us));
+                }
+                None => remote.decrypt_failures += 1,
+            }
+        }
+        if stats.received_digests.len() < MAX_DIGESTS {
+            stats.received_digests.extend(digests);
+        }
+    }
+
+    fn send_media(&mut self, now: Instant) {
+        if self.audio.is_some() && now >= self.next_audio {
+            self.send_audio(now);
+            self.next_audio += Duration::from_millis(20);
+            if self.next_audio < now {
+                self.next_audio = now + Duration::from_millis(20);
+            }
+        }
+        let fps = self
+            .config
+            .video
+            .as_ref()
+            .map(|v| v.fps.max(1))
+            .unwrap_or(1);
+        if self.video.is_some() && now >= self.next_video {
+            let layers = self.video.as_ref().map(|v| v.layers.len()).unwrap_or(0);
+            for layer in 0..layers {
+                self.send_video(layer, now);
+            }
+            let period = Duration::from_micros(1_000_000 / fps as u64);
+            self.next_video += period;
+            if self.next_video < now {
+                self.next_video = now + period;
+            }
+        }
+    }
+
+    fn encrypt(&mut self, plain: &[u8]) -> Option<Vec<u8>> {
+        let frame = MediaFrameView::try_new(&mut self.counter, &plain).ok()?;
+        let encrypted = frame.encrypt(&self.enc_key).ok()?;
+        let bytes = encrypted.as_ref().to_vec();
+        let mut stats = self.stats_mut();
+        stats.frames_sent += 1;
+        if self.config.record_digests && stats.sent_digests.len() < MAX_DIGESTS {
+            let h = encrypted.header();
+            stats.sent_digests.insert(
+                (h.key_id().into(), h.counter().into()),
+                Sha256::digest(&bytes).into(),
+            );
+        }
+        Some(bytes)
+    }
+
+    fn payload_type(&self, mid: Mid, codec: Codec) -> Option<Pt> {
+        let media = self.rtc.media(mid)?;
+        let remote = media.remote_pts();
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec && (remote.is_empty() || remote.contains(&p.pt())))
+            .map(|p| p.pt())
+    }
+
+    fn send_audio(&mut self, now: Instant) {
+        let Some(mid) = self.audio.as_ref().map(|a| a.mid) else {
+            return;
+        };
+        let pt = match self.audio.as_ref().and_then(|a| a.pt) {
+            Some(pt) => pt,
+            None => {
+                let Some(pt) = self.payload_type(mid, Codec::Opus) else {
+                    return;
+                };
+                if let Some(a) = self.audio.as_mut() {
+                    a.pt = Some(pt);
+                }
+                pt
+            }
+        };
+        let Some(a) = self.audio.as_mut() else { return };
+        let info = FrameInfo {
+            sequence: a.frame,
+            sent_at_us: unix_micros(),
+            layer: 0,
+            keyframe: false,
+        };
+        a.frame += 1;
+        let plain = info.encode(80);
+        let Some(payload) = self.encrypt(&plain) else {
+            return;
+        };
+        let Some(a) = self.audio.as_mut() else { return };
+        let seq = a.seq;
+        a.seq += 1;
+        let ts = (now.saturating_duration_since(self.started).as_micros() * 48 / 1000) as u32;
+        let ext = ExtensionValues {
+            audio_level: Some(-(self.audio_level.min(127) as i8)),
+            voice_activity: Some(self.audio_level < 70),
+            ..Default::default()
+        };
+        let write = RtpWrite::new(pt, seq.into(), ts, now, payload).ext_vals(ext);
+        if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+            stream.write_rtp(write);
+        }
+    }
+
+    fn send_video(&mut self, layer: usize, now: Instant) {
+        let Some(video) = self.config.video.clone() else {
+            return;
+        };
+        let Some(mid) = self.video.as_ref().map(|v| v.mid) else {
+            return;
+        };
+        let pt = match self.video.as_ref().and_then(|v| v.pt) {
+            Some(pt) => pt,
+            None => {
+                let Some(pt) = self.payload_type(mid, Codec::Vp8) else {
+                    return;
+                };
+                if let Some(v) = self.video.as_mut() {
+                    v.pt = Some(pt);
+                }
+                pt
+            }
+        };
+        let Some(l) = self.video.as_mut().and_then(|v| v.layers.get_mut(layer)) else {
+            return;
+        };
+        let keyframe = l.force_keyframe
+            || l.last_keyframe
+                .is_none_or(|t| now.saturating_duration_since(t) >= video.keyframe_interval);
+        if keyframe {
+            l.force_keyframe = false;
+            l.last_keyframe = Some(now);
+        }
+        let info = FrameInfo {
+            sequence: l.frame,
+            sent_at_us: unix_micros(),
+            layer: layer as u8,
+            keyframe,
+        };
+        l.frame += 1;
+        let frame_number = info.sequence as u16;
+        let rid = l.rid;
+        let plain = info.encode(video.frame_bytes[layer.min(2)]);
+        let Some(encrypted) = self.encrypt(&plain) else {
+            return;
+        };
+        let ts = (now.saturating_duration_since(self.started).as_micros() * 90 / 1000) as u32;
+        let chunks: Vec<&[u8]> = encrypted.chunks(MAX_CHUNK).collect();
+        let count = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let (start, end) = (i == 0, i + 1 == count);
+            let mut payload = Vec::with_capacity(chunk.len() + 1);
+            payload.push(if start { 0x10 } else { 0x00 });
+            payload.extend_from_slice(chunk);
+            let mut dd = [0u8; 6];
+            let n = write_single_layer(&mut dd, start, end, frame_number, keyframe && start);
+            let mut ext = ExtensionValues::default();
+            if let Some(bytes) = DependencyDescriptorBytes::new(&dd[..n]) {
+                ext.user_values.set(bytes);
+            }
+            let Some(l) = self.video.as_mut().and_then(|v| v.layers.get_mut(layer)) else {
+                return;
+            };
+            let seq = l.seq;
+            l.seq += 1;
+            let write = RtpWrite::new(pt, seq.into(), ts, now, payload)
+                .marker(end)
+                .ext_vals(ext)
+                .nackable(true);
+            match self.rtc.direct_api().stream_tx_by_mid(mid, rid) {
+                Some(stream) => stream.write_rtp(write),
+                None => {
+                    tracing::trace!(?rid, "no send stream for video layer");
+                    return;
+                }
+            }
+        }
+    }
+}

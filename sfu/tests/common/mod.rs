@@ -1,0 +1,86 @@
+//! Test harness: real SFU node, real Rust clients, real UDP on loopback.
+//!
+//! Bridges a [`veil_client::Client`] to the SFU's in-process control API the
+//! way the signalling service will: join with the offer, forward the SFU's
+//! renegotiation offers to the client and the client's answers back.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use sfu::{ParticipantEvent, Sfu, SfuConfig};
+use tokio::sync::mpsc;
+use veil_client::{Client, ClientConfig, FromServer, RoomSecret, ToServer};
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub fn start_sfu() -> Sfu {
+    init_tracing();
+    Sfu::start(SfuConfig::default()).expect("SFU starts on loopback")
+}
+
+/// Derives the room secret once per passphrase (PBKDF2 is deliberately slow).
+pub fn secret(room: &str, passphrase: &str) -> RoomSecret {
+    RoomSecret::from_passphrase(room, passphrase)
+}
+
+/// Joins `config` to its room through the in-process control API.
+pub async fn join(sfu: &Sfu, config: ClientConfig) -> Client {
+    let (room, identity) = (config.room.clone(), config.identity.clone());
+    let (pending, offer) = Client::prepare(config).expect("client prepares");
+    let mut joined = sfu
+        .join(&room, &identity, offer)
+        .await
+        .expect("join accepted");
+    let (to_client, from_server) = mpsc::channel(64);
+    let (to_server, mut from_client) = mpsc::channel(64);
+    let client = pending
+        .start(joined.answer, from_server, to_server)
+        .expect("client starts");
+    let sfu = sfu.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                event = joined.events.recv() => {
+                    let msg = match event {
+                        None => return,
+                        Some(ParticipantEvent::Offer(offer)) => FromServer::Offer(offer),
+                        Some(ParticipantEvent::ActiveSpeakers(list)) => FromServer::ActiveSpeakers(list),
+                        Some(ParticipantEvent::ParticipantJoined { participant }) => FromServer::ParticipantJoined(participant),
+                        Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
+                        Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
+                        Some(_) => continue,
+                    };
+                    if to_client.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+                answer = from_client.recv() => match answer {
+                    Some(ToServer::Answer(answer)) => {
+                        let _ = sfu.answer(&room, &identity, answer).await;
+                    }
+                    None => return,
+                }
+            }
+        }
+    });
+    client
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
