@@ -102,7 +102,7 @@ impl ImpairmentProxy {
                 let Ok((n, client)) = listen.recv_from(&mut buf).await else {
                     continue;
                 };
-                if !upstreams.contains_key(&client) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = upstreams.entry(client) {
                     let Ok(up) = UdpSocket::bind("127.0.0.1:0").await else {
                         continue;
                     };
@@ -115,7 +115,7 @@ impl ImpairmentProxy {
                             shared_rx.send(&listen_tx, &buf[..n], client);
                         }
                     });
-                    upstreams.insert(client, (up, back));
+                    slot.insert((up, back));
                 }
                 if let Some((up, _)) = upstreams.get(&client) {
                     shared.send(up, &buf[..n], target);

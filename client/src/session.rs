@@ -711,10 +711,9 @@ impl Driver {
         stats.frames_sent += 1;
         if self.config.record_digests && stats.sent_digests.len() < MAX_DIGESTS {
             let h = encrypted.header();
-            stats.sent_digests.insert(
-                (h.key_id().into(), h.counter().into()),
-                Sha256::digest(&bytes).into(),
-            );
+            stats
+                .sent_digests
+                .insert((h.key_id(), h.counter()), Sha256::digest(&bytes).into());
         }
         Some(bytes)
     }

@@ -9,7 +9,7 @@
 //!   choice, active speakers), time passed in.
 //! * [`node`]: the running node, a control handle ([`Sfu`]) and a media
 //!   worker that drives str0m over one UDP socket.
-//! * [`config`]: [`SfuConfig`].
+//! * [`config`]: the node's settings, [`SfuConfig`].
 
 pub mod config;
 pub mod forward;

@@ -282,6 +282,7 @@ pub fn write_single_layer(
     // template_id_offset=0 (6), dt_cnt_minus_one=0 (5), next_layer_idc=3 (2),
     // template_dti=2 "switch" (2), fdiff_follows=0 (1), chain_cnt ns(2)=0 (1),
     // resolutions_present=0 (1): 23 bits, padded with one zero bit to 3 bytes.
+    #[allow(clippy::unusual_byte_groupings)] // grouped by field, as listed above
     let bits: u32 = 0b1_0_000_000000_00000_11_10_0_0_0;
     let packed = bits << 1;
     out[3..6].copy_from_slice(&packed.to_be_bytes()[1..4]);

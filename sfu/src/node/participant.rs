@@ -216,16 +216,15 @@ impl Participant {
     /// Writes a packet from another participant's track to this one, if it is
     /// subscribed and the layer logic lets it through. Returns whether a
     /// keyframe of `(source, layer)` is wanted and whether anything was written.
-    pub fn forward(
-        &mut self,
-        source: Key,
-        source_mid: Mid,
-        layer: Layer,
-        keyframe_start: bool,
-        params: &PayloadParams,
-        packet: &RtpPacket,
-        now: Instant,
-    ) -> ForwardResult {
+    pub fn forward(&mut self, inbound: &Inbound, now: Instant) -> ForwardResult {
+        let Inbound {
+            source,
+            source_mid,
+            layer,
+            keyframe_start,
+            params,
+            packet,
+        } = *inbound;
         let Some(out) = self
             .tracks_out
             .iter_mut()
@@ -430,6 +429,18 @@ impl Participant {
             layer_switches: self.tracks_out.iter().map(|t| t.selector.switches()).sum(),
         }
     }
+}
+
+/// One received packet on its way to subscribers, with what the SFU
+/// learned about it once for all of them.
+#[derive(Clone, Copy)]
+pub(crate) struct Inbound<'a> {
+    pub source: Key,
+    pub source_mid: Mid,
+    pub layer: Layer,
+    pub keyframe_start: bool,
+    pub params: &'a PayloadParams,
+    pub packet: &'a RtpPacket,
 }
 
 /// Outcome of [`Participant::forward`].

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use veil_media::extensions::base_rtc_config;
 use veil_media::packet::stun;
 
-use super::participant::{Key, Participant, RoomStats, TrackIn, new_track_out};
+use super::participant::{Inbound, Key, Participant, RoomStats, TrackIn, new_track_out};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, choose_layer};
@@ -529,12 +529,20 @@ impl Worker {
         }
         let members = std::mem::take(&mut room.members);
         let mut wanted: [bool; MAX_LAYER as usize + 1] = [false; MAX_LAYER as usize + 1];
+        let inbound = Inbound {
+            source: from,
+            source_mid: mid,
+            layer,
+            keyframe_start: keyframe,
+            params: &params,
+            packet: &packet,
+        };
         for &sub in &members {
             if sub == from {
                 continue;
             }
             let Some(s) = self.get_mut(sub) else { continue };
-            let result = s.forward(from, mid, layer, keyframe, &params, &packet, now);
+            let result = s.forward(&inbound, now);
             if let Some(l) = result.wants_keyframe {
                 wanted[l as usize] = true;
             }
