@@ -7,7 +7,7 @@
 //! and RTX), so the buffer assembles a frame once its marker packet and every
 //! packet back to its start are present.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Frames whose packets are older than this many sequence numbers behind the
 /// newest are given up.
@@ -22,19 +22,25 @@ struct Packet {
 }
 
 /// Per-track reassembly buffer.
+///
+/// A frame is handed out as soon as it is complete, even if an older frame is
+/// still waiting for a retransmission: the older one may still complete when
+/// its RTX arrives. Packets further than [`HORIZON`] behind the newest are
+/// given up.
 #[derive(Debug, Default)]
 pub struct Depacketizer {
     packets: BTreeMap<u64, Packet>,
-    /// Sequence numbers at or below this have been assembled or abandoned.
-    floor: Option<u64>,
+    /// Sequence numbers already assembled into frames (duplicate filter).
+    done: BTreeSet<u64>,
+    newest: Option<u64>,
     /// Frames given up because packets never came.
     pub frames_lost: u64,
 }
 
 impl Depacketizer {
-    /// Adds one packet (extended sequence number, timestamp, marker, payload
-    /// after any descriptor, and whether it starts a frame). Returns every
-    /// frame this packet completes, oldest first.
+    /// Adds one packet (extended sequence number, timestamp, whether it
+    /// starts and ends a frame, payload after any descriptor). Returns every
+    /// frame this packet completes.
     pub fn push(
         &mut self,
         seq: u64,
@@ -43,7 +49,8 @@ impl Depacketizer {
         end: bool,
         data: &[u8],
     ) -> Vec<Vec<u8>> {
-        if self.floor.is_some_and(|f| seq <= f) || self.packets.contains_key(&seq) {
+        let too_old = self.newest.is_some_and(|n| seq + HORIZON < n);
+        if too_old || self.done.contains(&seq) || self.packets.contains_key(&seq) {
             return Vec::new();
         }
         self.packets.insert(
@@ -55,16 +62,16 @@ impl Depacketizer {
                 data: data.to_vec(),
             },
         );
+        self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
         let mut frames = Vec::new();
         while let Some(frame) = self.try_assemble() {
             frames.push(frame);
         }
-        self.expire(seq);
+        self.expire();
         frames
     }
 
     fn try_assemble(&mut self) -> Option<Vec<u8>> {
-        // Find the oldest end packet whose run back to a start is complete.
         let ends: Vec<u64> = self
             .packets
             .iter()
@@ -74,8 +81,7 @@ impl Depacketizer {
         for end in ends {
             let ts = self.packets[&end].timestamp;
             let mut seq = end;
-            loop {
-                let p = self.packets.get(&seq)?;
+            while let Some(p) = self.packets.get(&seq) {
                 if p.timestamp != ts {
                     break;
                 }
@@ -85,36 +91,32 @@ impl Depacketizer {
                         if let Some(p) = self.packets.remove(&s) {
                             frame.extend_from_slice(&p.data);
                         }
+                        self.done.insert(s);
                     }
-                    self.drop_below(seq);
-                    self.floor = Some(end);
                     return Some(frame);
                 }
-                if seq == 0 || !self.packets.contains_key(&(seq - 1)) {
+                let Some(prev) = seq.checked_sub(1) else {
                     break;
-                }
-                seq -= 1;
+                };
+                seq = prev;
             }
         }
         None
     }
 
-    fn drop_below(&mut self, seq: u64) {
-        let stale: Vec<u64> = self.packets.range(..seq).map(|(s, _)| *s).collect();
-        if !stale.is_empty() {
-            self.frames_lost += 1;
-        }
+    fn expire(&mut self) {
+        let Some(limit) = self.newest.map(|n| n.saturating_sub(HORIZON)) else {
+            return;
+        };
+        let stale: Vec<u64> = self.packets.range(..limit).map(|(s, _)| *s).collect();
+        let mut lost_timestamps = BTreeSet::new();
         for s in stale {
-            self.packets.remove(&s);
+            if let Some(p) = self.packets.remove(&s) {
+                lost_timestamps.insert(p.timestamp);
+            }
         }
-    }
-
-    fn expire(&mut self, newest: u64) {
-        let limit = newest.saturating_sub(HORIZON);
-        if self.packets.keys().next().is_some_and(|s| *s < limit) {
-            self.drop_below(limit);
-            self.floor = Some(self.floor.map_or(limit, |f| f.max(limit)));
-        }
+        self.frames_lost += lost_timestamps.len() as u64;
+        self.done = self.done.split_off(&limit);
     }
 }
 
@@ -136,10 +138,26 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_missing_forever_does_not_block_later_frames() {
+    fn a_newer_frame_does_not_wait_for_an_older_one_that_may_still_complete() {
         let mut d = Depacketizer::default();
-        d.push(1, 1, true, false, b"a"); // packet 2 of frame 1 never comes
+        d.push(1, 1, true, false, b"a"); // packet 2 of frame 1 is late
         assert_eq!(d.push(3, 2, true, true, b"b"), vec![b"b".to_vec()]);
+        assert_eq!(
+            d.push(2, 1, false, true, b"c"),
+            vec![b"ac".to_vec()],
+            "RTX completes it"
+        );
+        assert!(
+            d.push(3, 2, true, true, b"b").is_empty(),
+            "duplicate filtered"
+        );
+    }
+
+    #[test]
+    fn frames_missing_beyond_the_horizon_are_counted_lost() {
+        let mut d = Depacketizer::default();
+        d.push(1, 1, true, false, b"a");
+        d.push(1 + HORIZON + 1, 9, true, true, b"z");
         assert_eq!(d.frames_lost, 1);
         assert!(d.push(2, 1, false, true, b"late").is_empty());
     }

@@ -1,0 +1,227 @@
+//! Forwarding behaviour over real UDP: simulcast switching, NACK recovery
+//! through a lossy proxy, active speakers, leaving and rejoining.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, join, secret, start_sfu};
+use veil_client::ClientConfig;
+use veil_client::impair::{Impairment, ImpairmentProxy};
+
+fn video_layer(c: &veil_client::Client, from: &str) -> Option<u8> {
+    c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), "video"))
+            .and_then(|r| r.last_layer)
+    })
+}
+
+fn frames_on_layer(c: &veil_client::Client, from: &str, layer: usize) -> u64 {
+    c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), "video"))
+            .map_or(0, |r| r.frames_per_layer[layer])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_switches_down_and_up_at_keyframes() {
+    let sfu = start_sfu();
+    let room = "simulcast";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    let bob = join(&sfu, bob_cfg).await;
+
+    eventually(
+        Duration::from_secs(20),
+        "bob gets alice's high layer",
+        || video_layer(&bob, "alice") == Some(2),
+    )
+    .await;
+
+    // The tile shrinks: the subscriber asks for the lowest layer.
+    sfu.set_max_layer(room, "bob", "alice", 0).await.unwrap();
+    let low_before = frames_on_layer(&bob, "alice", 0);
+    eventually(Duration::from_secs(10), "down-switch to layer 0", || {
+        video_layer(&bob, "alice") == Some(0) && frames_on_layer(&bob, "alice", 0) > low_before + 10
+    })
+    .await;
+
+    sfu.set_max_layer(room, "bob", "alice", 2).await.unwrap();
+    let high_before = frames_on_layer(&bob, "alice", 2);
+    eventually(Duration::from_secs(10), "up-switch back to layer 2", || {
+        video_layer(&bob, "alice") == Some(2)
+            && frames_on_layer(&bob, "alice", 2) > high_before + 10
+    })
+    .await;
+
+    let r = bob.stats().remote[&("alice".to_string(), "video")].clone();
+    assert_eq!(r.decrypt_failures, 0);
+    assert_eq!(
+        r.frames_received, r.frames_decrypted,
+        "every switch landed on a whole frame"
+    );
+    let stats = sfu.stats(room).await;
+    let bob_stats = stats
+        .participants
+        .iter()
+        .find(|p| p.participant == "bob")
+        .unwrap();
+    assert!(
+        bob_stats.layer_switches >= 3,
+        "initial + down + up: {}",
+        bob_stats.layer_switches
+    );
+    assert!(
+        alice.stats().keyframe_requests >= 2,
+        "switches asked the publisher for keyframes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_recovers_five_percent_loss_through_a_lossy_proxy() {
+    let sfu = start_sfu();
+    let room = "lossy";
+    let key = secret(room, "p");
+    let mut alice_cfg = ClientConfig::new("alice", room, key.clone());
+    alice_cfg.video = Some(veil_client::VideoConfig {
+        fps: 30,
+        ..Default::default()
+    });
+    let _alice = join(&sfu, alice_cfg).await;
+
+    let proxy = ImpairmentProxy::start(
+        sfu.udp_addr(),
+        Impairment {
+            loss: 0.05,
+            seed: 7,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    bob_cfg.audio = false;
+    bob_cfg.via_proxy = Some(proxy.addr());
+    let bob = join(&sfu, bob_cfg).await;
+    // Pin one layer so frame sequence numbers are contiguous.
+    eventually(Duration::from_secs(20), "bob receives alice", || {
+        video_layer(&bob, "alice").is_some()
+    })
+    .await;
+    sfu.set_max_layer(room, "bob", "alice", 1).await.unwrap();
+    eventually(Duration::from_secs(10), "layer 1", || {
+        video_layer(&bob, "alice") == Some(1)
+    })
+    .await;
+    let start = frames_on_layer(&bob, "alice", 1);
+    eventually(Duration::from_secs(30), "300 frames on layer 1", || {
+        frames_on_layer(&bob, "alice", 1) >= start + 300
+    })
+    .await;
+
+    let r = bob.stats().remote[&("alice".to_string(), "video")].clone();
+    let mut seqs = r.sequences[1].clone();
+    seqs.sort_unstable();
+    seqs.dedup();
+    // Only the steady part after the switch: from the first frame of the run.
+    let first = seqs[seqs.len() - 300];
+    let last = *seqs.last().unwrap();
+    let run: Vec<u32> = seqs.iter().copied().filter(|s| *s >= first).collect();
+    let expected = (last - first + 1) as usize;
+    let missing = expected - run.len();
+    let (forwarded, dropped) = proxy.counts();
+    assert!(
+        dropped > 20,
+        "the proxy really dropped packets ({dropped} of {forwarded})"
+    );
+    assert!(
+        missing * 100 <= expected,
+        "NACK/RTX left {missing} of {expected} frames missing at 5% packet loss"
+    );
+    assert_eq!(r.decrypt_failures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_speaker_follows_the_loudest_audio() {
+    let sfu = start_sfu();
+    let room = "speakers";
+    let key = secret(room, "p");
+    let mut clients = Vec::new();
+    for (name, level) in [("alice", 127), ("bob", 20), ("carol", 127)] {
+        let mut cfg = ClientConfig::new(name, room, key.clone());
+        cfg.video = None;
+        cfg.audio_level = level;
+        clients.push(join(&sfu, cfg).await);
+    }
+    let speakers = |i: usize| clients[i].with_stats(|s| s.active_speakers.clone());
+    eventually(Duration::from_secs(15), "bob is the active speaker", || {
+        (0..3).all(|i| speakers(i) == vec!["bob".to_string()])
+    })
+    .await;
+
+    clients[1].set_audio_level(127).await;
+    clients[2].set_audio_level(10).await;
+    eventually(Duration::from_secs(10), "carol takes over", || {
+        (0..3).all(|i| speakers(i) == vec!["carol".to_string()])
+    })
+    .await;
+    assert_eq!(
+        sfu.stats(room).await.active_speakers,
+        vec!["carol".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_leaves_and_rejoins() {
+    let sfu = start_sfu();
+    let room = "churn";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key.clone())).await;
+    let decrypted = |c: &veil_client::Client, from: &str| {
+        c.with_stats(|s| {
+            s.remote
+                .get(&(from.to_string(), "video"))
+                .map_or(0, |r| r.frames_decrypted)
+        })
+    };
+    eventually(Duration::from_secs(20), "both see each other", || {
+        decrypted(&alice, "bob") > 10 && decrypted(&bob, "alice") > 10
+    })
+    .await;
+
+    sfu.leave(room, "bob", "bye").await.unwrap();
+    eventually(Duration::from_secs(5), "bob is told", || {
+        bob.stats().disconnected.is_some()
+    })
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "alice no longer receives bob's tracks",
+        || futures_lite_block(sfu.stats(room)).participants.len() == 1,
+    )
+    .await;
+    let stats = sfu.stats(room).await;
+    assert_eq!(stats.participants[0].participant, "alice");
+    assert_eq!(stats.participants[0].tracks_subscribed, 0);
+    drop(bob);
+
+    let before = decrypted(&alice, "bob");
+    let bob_again = join(&sfu, ClientConfig::new("bob", room, key)).await;
+    eventually(Duration::from_secs(20), "they see each other again", || {
+        decrypted(&alice, "bob") > before + 10 && decrypted(&bob_again, "alice") > 10
+    })
+    .await;
+    assert_eq!(sfu.stats(room).await.participants.len(), 2);
+    assert!(sfu.leave(room, "nobody", "x").await.is_err());
+}
+
+/// Runs a future to completion from a synchronous check closure.
+fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
