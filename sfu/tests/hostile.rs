@@ -1,0 +1,71 @@
+//! Bad input at the SFU's UDP port never disturbs a running call.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{eventually, join, secret, start_sfu};
+use veil_client::ClientConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_datagrams_are_dropped_and_the_call_goes_on() {
+    let sfu = start_sfu();
+    let room = "hostile";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
+    let decrypted = |c: &veil_client::Client| {
+        c.with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>())
+    };
+    eventually(Duration::from_secs(20), "call is up", || {
+        decrypted(&alice) > 50 && decrypted(&bob) > 50
+    })
+    .await;
+    let (a0, b0) = (decrypted(&alice), decrypted(&bob));
+
+    // A bounded flood from a stranger on loopback: random bytes, RTP-shaped
+    // junk, DTLS-shaped junk, truncated and oversized STUN with unknown ufrags.
+    let target = sfu.udp_addr();
+    let flood = tokio::task::spawn_blocking(move || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut sent = 0u32;
+        while sent < 20_000 && Instant::now() < deadline {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 1400) as usize;
+            let mut d: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8).collect();
+            match sent % 4 {
+                0 if len > 12 => d[0] = 0x80, // RTP version bits
+                1 if len > 13 => d[0] = 22,   // DTLS handshake
+                2 if len > 24 => d[..8].copy_from_slice(&[0, 1, 0, 40, 0x21, 0x12, 0xA4, 0x42]), // STUN
+                _ => {}
+            }
+            let _ = sock.send_to(&d, target);
+            sent += 1;
+        }
+        sent
+    });
+    let sent = flood.await.unwrap();
+    assert!(sent > 1000, "flood sent {sent}");
+
+    eventually(
+        Duration::from_secs(10),
+        "media keeps flowing after the flood",
+        || decrypted(&alice) > a0 + 50 && decrypted(&bob) > b0 + 50,
+    )
+    .await;
+    for c in [&alice, &bob] {
+        assert_eq!(
+            c.with_stats(|s| s.remote.values().map(|r| r.decrypt_failures).sum::<u64>()),
+            0
+        );
+    }
+    assert_eq!(
+        sfu.stats(room).await.participants.len(),
+        2,
+        "nobody was kicked"
+    );
+}
