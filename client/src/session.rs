@@ -186,10 +186,16 @@ pub struct ClientStats {
     pub active_speakers: Vec<String>,
     /// Why the server ended the session, if it did.
     pub disconnected: Option<String>,
+    /// Decrypted data messages: (sender identity as the SFU labelled it,
+    /// sender identity proven by the SFrame key, plaintext).
+    pub messages: Vec<(String, String, Vec<u8>)>,
+    /// Data messages that failed to decrypt.
+    pub message_failures: u64,
 }
 
 enum Command {
     SetAudioLevel(u8),
+    SendData(Vec<u8>),
     Stop,
 }
 
@@ -281,6 +287,15 @@ impl Client {
         let _ = self.commands.send(Command::SetAudioLevel(dbov)).await;
     }
 
+    /// Sends an end-to-end encrypted message to everyone in the room over
+    /// the data channel (SFrame with this client's key).
+    pub async fn send_data(&self, plaintext: &[u8]) {
+        let _ = self
+            .commands
+            .send(Command::SendData(plaintext.to_vec()))
+            .await;
+    }
+
     /// The local UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -361,6 +376,8 @@ impl PendingClient {
                     .collect(),
             }),
             receivers: HashMap::new(),
+            key_owners: HashMap::new(),
+            channel: None,
             started: now,
             next_timeout: now,
             next_audio: now,
@@ -417,6 +434,9 @@ struct Driver {
     audio: Option<AudioSender>,
     video: Option<VideoSender>,
     receivers: HashMap<Mid, Receiver>,
+    /// Identity of each remote sender key, for labelling decrypted messages.
+    key_owners: HashMap<u64, String>,
+    channel: Option<str0m::channel::ChannelId>,
     audio_level: u8,
     started: Instant,
     next_timeout: Instant,
@@ -480,6 +500,7 @@ impl Driver {
                 Wake::Server(Some(_)) => {}
                 Wake::Server(None) => server_open = false,
                 Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
+                Wake::Command(Some(Command::SendData(plain))) => self.send_data(&plain),
                 Wake::Command(Some(Command::Stop)) | Wake::Command(None) => {
                     self.rtc.disconnect();
                     return;
@@ -567,6 +588,8 @@ impl Driver {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Connected => self.stats_mut().connected = true,
+            Event::ChannelOpen(id, _) => self.channel = Some(id),
+            Event::ChannelData(data) => self.on_data(&data.data),
             Event::RtpPacket(p) => self.on_rtp(p),
             Event::KeyframeRequest(req) => {
                 self.stats_mut().keyframe_requests += 1;
@@ -593,6 +616,7 @@ impl Driver {
                 {
                     match keys::decryption_key(&self.config.secret, &identity, self.config.epoch) {
                         Ok(k) => {
+                            self.key_owners.insert(k.key_id(), identity.clone());
                             self.dec_keys.insert(k.key_id(), k);
                         }
                         Err(e) => warn!("no key for {identity}: {e}"),
@@ -673,6 +697,44 @@ impl Driver {
         }
         if stats.received_digests.len() < MAX_DIGESTS {
             stats.received_digests.extend(digests);
+        }
+    }
+
+    fn send_data(&mut self, plain: &[u8]) {
+        let Some(id) = self.channel else {
+            warn!("data channel not open yet; message not sent");
+            return;
+        };
+        let Some(encrypted) = self.encrypt(plain) else {
+            return;
+        };
+        if let Some(mut channel) = self.rtc.channel(id) {
+            let _ = channel.write(true, &encrypted);
+        }
+    }
+
+    /// A relayed message: `[len][sender identity][SFrame ciphertext]`.
+    fn on_data(&mut self, framed: &[u8]) {
+        let Some((&len, rest)) = framed.split_first() else {
+            return;
+        };
+        let Some((label, ciphertext)) = rest.split_at_checked(len as usize) else {
+            return;
+        };
+        let label = String::from_utf8_lossy(label).into_owned();
+        let decrypted =
+            EncryptedFrameView::try_new(&ciphertext).and_then(|f| f.decrypt(&self.dec_keys));
+        let owner = SframeHeader::parse(ciphertext)
+            .ok()
+            .and_then(|h| self.key_owners.get(&h.key_id).cloned());
+        let mut stats = self.stats_mut();
+        match (decrypted, owner) {
+            (Ok(plain), Some(owner)) => {
+                stats
+                    .messages
+                    .push((label, owner, plain.payload().to_vec()))
+            }
+            _ => stats.message_failures += 1,
         }
     }
 

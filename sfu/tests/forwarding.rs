@@ -225,3 +225,62 @@ async fn a_participant_leaves_and_rejoins() {
 fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_channel_messages_reach_the_room_end_to_end_encrypted() {
+    let sfu = start_sfu();
+    let room = "chat";
+    let key = secret(room, "p");
+    let mut clients = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let mut cfg = ClientConfig::new(name, room, key.clone());
+        cfg.video = None;
+        clients.push(join(&sfu, cfg).await);
+    }
+    let mut mallory_cfg = ClientConfig::new("mallory", room, secret(room, "guess"));
+    mallory_cfg.video = None;
+    let mallory = join(&sfu, mallory_cfg).await;
+    // Keys for remote senders are set up when their tracks arrive.
+    eventually(Duration::from_secs(20), "audio flows between all", || {
+        clients.iter().all(|c| {
+            c.with_stats(|s| s.remote.values().filter(|r| r.frames_received > 5).count() == 3)
+        })
+    })
+    .await;
+
+    for i in 0..50u32 {
+        clients[0]
+            .send_data(format!("hello team #{i}").as_bytes())
+            .await;
+    }
+    eventually(
+        Duration::from_secs(10),
+        "bob and carol get all 50 messages",
+        || {
+            clients[1..]
+                .iter()
+                .all(|c| c.with_stats(|s| s.messages.len() == 50))
+        },
+    )
+    .await;
+    for c in &clients[1..] {
+        let messages = c.stats().messages;
+        for (i, (label, owner, plain)) in messages.iter().enumerate() {
+            assert_eq!((label.as_str(), owner.as_str()), ("alice", "alice"));
+            assert_eq!(
+                plain,
+                format!("hello team #{i}").as_bytes(),
+                "reliable and in order"
+            );
+        }
+    }
+    assert!(
+        clients[0].stats().messages.is_empty(),
+        "no echo to the sender"
+    );
+    eventually(Duration::from_secs(5), "mallory cannot read them", || {
+        mallory.stats().message_failures == 50
+    })
+    .await;
+    assert!(mallory.stats().messages.is_empty());
+}

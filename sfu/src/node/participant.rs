@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use str0m::Rtc;
+
+/// Most bytes queued on one participant's data channel before relayed
+/// messages to it are dropped (counted) instead of buffered without bound.
+pub(crate) const MAX_DATA_BUFFERED: usize = 4 * 1024 * 1024;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
@@ -146,6 +150,10 @@ pub(crate) struct Participant {
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub pending: Option<SdpPendingOffer>,
+    /// The participant's data channel, once open.
+    pub channel: Option<str0m::channel::ChannelId>,
+    /// Data messages dropped because this participant's channel was backed up.
+    pub data_dropped: u64,
     /// Incoming SSRC → (index in `tracks_in`, layer).
     pub ssrc_map: Vec<(Ssrc, usize, Layer)>,
     pub next_timeout: Instant,
@@ -408,6 +416,21 @@ impl Participant {
         });
     }
 
+    /// Relays a data message from `from` (already framed with
+    /// [`data_envelope`]); false if dropped because the channel is backed up.
+    pub fn relay_data(&mut self, framed: &[u8]) -> bool {
+        let Some(mut channel) = self.channel.and_then(|id| self.rtc.channel(id)) else {
+            return false;
+        };
+        if channel.buffered_amount() + framed.len() > MAX_DATA_BUFFERED {
+            self.data_dropped += 1;
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "data_backpressure")
+                .increment(1);
+            return false;
+        }
+        channel.write(true, framed).is_ok()
+    }
+
     pub fn stats(&self) -> ParticipantStats {
         ParticipantStats {
             participant: self.id.clone(),
@@ -450,7 +473,19 @@ pub(crate) struct ForwardResult {
     pub written: bool,
 }
 
-/// Needed so `TrackOut` can be built from a `TrackIn` of another participant.
+/// Frames a relayed data message: `[identity length: u8][identity][payload]`.
+/// The payload is opaque (end-to-end encrypted by the clients); the SFU only
+/// adds who sent it, which it knows from the session the message came on.
+pub(crate) fn data_envelope(identity: &str, payload: &[u8]) -> Vec<u8> {
+    let id = &identity.as_bytes()[..identity.len().min(255)];
+    let mut framed = Vec::with_capacity(1 + id.len() + payload.len());
+    framed.push(id.len() as u8);
+    framed.extend_from_slice(id);
+    framed.extend_from_slice(payload);
+    framed
+}
+
+/// Builds the state of a remote track as one subscriber receives it.
 pub(crate) fn new_track_out(source: Key, source_id: &str, track: &TrackIn) -> TrackOut {
     let clock_rate = match track.kind {
         MediaKind::Audio => 48_000,

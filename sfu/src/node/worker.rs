@@ -23,7 +23,9 @@ use tracing::{debug, info, warn};
 use veil_media::extensions::base_rtc_config;
 use veil_media::packet::stun;
 
-use super::participant::{Inbound, Key, Participant, RoomStats, TrackIn, new_track_out};
+use super::participant::{
+    Inbound, Key, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
+};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, choose_layer};
@@ -397,6 +399,12 @@ impl Worker {
                 }
                 self.update_layers(from, now);
             }
+            Event::ChannelOpen(id, _) => {
+                if let Some(p) = self.get_mut(from) {
+                    p.channel = Some(id);
+                }
+            }
+            Event::ChannelData(data) => self.relay_data(from, &data.data),
             Event::StreamPaused(paused) if paused.paused => {
                 let Some(p) = self.get(from) else { return };
                 let Some(track) = p.tracks_in.iter().find(|t| t.mid == paused.mid) else {
@@ -557,6 +565,21 @@ impl Worker {
         for (l, want) in wanted.iter().enumerate() {
             if *want {
                 self.request_keyframe(from, mid, l as Layer, KeyframeRequestKind::Pli, now);
+            }
+        }
+    }
+
+    /// Relays an opaque data-channel message to everyone else in the room.
+    fn relay_data(&mut self, from: Key, payload: &[u8]) {
+        let Some(p) = self.get(from) else { return };
+        let framed = data_envelope(&p.id, payload);
+        metrics::counter!("veil_sfu_data_messages_in_total").increment(1);
+        for sub in self.members(p.room_slot) {
+            if sub == from {
+                continue;
+            }
+            if self.get_mut(sub).is_some_and(|s| s.relay_data(&framed)) {
+                self.mark_dirty(sub);
             }
         }
     }
@@ -880,6 +903,8 @@ impl Worker {
             tracks_in: Vec::new(),
             tracks_out: Vec::new(),
             pending: None,
+            channel: None,
+            data_dropped: 0,
             ssrc_map: Vec::new(),
             next_timeout: now,
             egress_estimate_bps: None,
