@@ -135,6 +135,10 @@ async fn nack_recovers_five_percent_loss_through_a_lossy_proxy() {
     let expected = (last - first + 1) as usize;
     let missing = expected - run.len();
     let (forwarded, dropped) = proxy.counts();
+    eprintln!(
+        "5% loss: {missing} of {expected} frames missing; proxy dropped {dropped} of {}",
+        forwarded + dropped
+    );
     assert!(
         dropped > 20,
         "the proxy really dropped packets ({dropped} of {forwarded})"
