@@ -451,6 +451,20 @@ enum Wake {
     Timer,
 }
 
+/// The negotiated payload type of `codec` on `mid`, looked up once and cached.
+fn payload_type(rtc: &Rtc, cache: &mut Option<Pt>, mid: Mid, codec: Codec) -> Option<Pt> {
+    if cache.is_none() {
+        let remote = rtc.media(mid)?.remote_pts();
+        *cache = rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec && (remote.is_empty() || remote.contains(&p.pt())))
+            .map(|p| p.pt());
+    }
+    *cache
+}
+
 fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -780,32 +794,16 @@ impl Driver {
         Some(bytes)
     }
 
-    fn payload_type(&self, mid: Mid, codec: Codec) -> Option<Pt> {
-        let media = self.rtc.media(mid)?;
-        let remote = media.remote_pts();
-        self.rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.spec().codec == codec && (remote.is_empty() || remote.contains(&p.pt())))
-            .map(|p| p.pt())
-    }
-
     fn send_audio(&mut self, now: Instant) {
         let Some(mid) = self.audio.as_ref().map(|a| a.mid) else {
             return;
         };
-        let pt = match self.audio.as_ref().and_then(|a| a.pt) {
-            Some(pt) => pt,
-            None => {
-                let Some(pt) = self.payload_type(mid, Codec::Opus) else {
-                    return;
-                };
-                if let Some(a) = self.audio.as_mut() {
-                    a.pt = Some(pt);
-                }
-                pt
-            }
+        let Some(pt) = self
+            .audio
+            .as_mut()
+            .and_then(|a| payload_type(&self.rtc, &mut a.pt, mid, Codec::Opus))
+        else {
+            return;
         };
         let Some(a) = self.audio.as_mut() else { return };
         let info = FrameInfo {
@@ -841,17 +839,12 @@ impl Driver {
         let Some(mid) = self.video.as_ref().map(|v| v.mid) else {
             return;
         };
-        let pt = match self.video.as_ref().and_then(|v| v.pt) {
-            Some(pt) => pt,
-            None => {
-                let Some(pt) = self.payload_type(mid, Codec::Vp8) else {
-                    return;
-                };
-                if let Some(v) = self.video.as_mut() {
-                    v.pt = Some(pt);
-                }
-                pt
-            }
+        let Some(pt) = self
+            .video
+            .as_mut()
+            .and_then(|v| payload_type(&self.rtc, &mut v.pt, mid, Codec::Vp8))
+        else {
+            return;
         };
         let Some(l) = self.video.as_mut().and_then(|v| v.layers.get_mut(layer)) else {
             return;
