@@ -39,8 +39,8 @@ pub struct Depacketizer {
 
 impl Depacketizer {
     /// Adds one packet (extended sequence number, timestamp, whether it
-    /// starts and ends a frame, payload after any descriptor). Returns every
-    /// frame this packet completes.
+    /// starts and ends a frame, payload after any descriptor). Returns the
+    /// frame this packet completes, if any.
     pub fn push(
         &mut self,
         seq: u64,
@@ -63,45 +63,31 @@ impl Depacketizer {
             },
         );
         self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
-        let mut frames = Vec::new();
-        while let Some(frame) = self.try_assemble() {
-            frames.push(frame);
-        }
+        let frame = self.try_assemble(seq, timestamp);
         self.expire();
-        frames
+        frame.into_iter().collect()
     }
 
-    fn try_assemble(&mut self) -> Option<Vec<u8>> {
-        let ends: Vec<u64> = self
-            .packets
-            .iter()
-            .filter(|(_, p)| p.end)
-            .map(|(s, _)| *s)
-            .collect();
-        for end in ends {
-            let ts = self.packets[&end].timestamp;
-            let mut seq = end;
-            while let Some(p) = self.packets.get(&seq) {
-                if p.timestamp != ts {
-                    break;
-                }
-                if p.start {
-                    let mut frame = Vec::new();
-                    for s in seq..=end {
-                        if let Some(p) = self.packets.remove(&s) {
-                            frame.extend_from_slice(&p.data);
-                        }
-                        self.done.insert(s);
-                    }
-                    return Some(frame);
-                }
-                let Some(prev) = seq.checked_sub(1) else {
-                    break;
-                };
-                seq = prev;
-            }
+    /// Assembles the frame the packet `seq` belongs to, if it is now
+    /// complete: a new packet can complete only its own frame.
+    fn try_assemble(&mut self, seq: u64, timestamp: u32) -> Option<Vec<u8>> {
+        let same_frame = |p: &Packet| p.timestamp == timestamp;
+        let mut end = seq;
+        while !self.packets.get(&end).filter(|p| same_frame(p))?.end {
+            end += 1;
         }
-        None
+        let mut start = seq;
+        while !self.packets.get(&start).filter(|p| same_frame(p))?.start {
+            start = start.checked_sub(1)?;
+        }
+        let mut frame = Vec::new();
+        for s in start..=end {
+            if let Some(p) = self.packets.remove(&s) {
+                frame.extend_from_slice(&p.data);
+            }
+            self.done.insert(s);
+        }
+        Some(frame)
     }
 
     fn expire(&mut self) {

@@ -15,8 +15,8 @@ pub struct SfuConfig {
     pub max_participants_per_room: usize,
     /// Most media tracks one participant may publish.
     pub max_tracks_per_participant: usize,
-    /// When a room has more than this many publishers of audio, forward only
-    /// the loudest [`SfuConfig::loudest_audio`] of them.
+    /// When a room has more than this many participants, forward only the
+    /// audio of the loudest [`SfuConfig::loudest_audio`] of them.
     pub loudest_audio_threshold: usize,
     /// How many audio streams to forward in large rooms.
     pub loudest_audio: usize,

@@ -90,6 +90,8 @@ struct Worker {
     rooms: Vec<Option<Room>>,
     room_index: HashMap<String, usize>,
     dirty: Vec<Key>,
+    /// Sessions that ended while being polled; removed after the batch.
+    dead: Vec<Key>,
     events: Vec<(Key, Event)>,
     draining: bool,
     next_housekeeping: Instant,
@@ -119,6 +121,7 @@ impl Worker {
             rooms: Vec::new(),
             room_index: HashMap::new(),
             dirty: Vec::new(),
+            dead: Vec::new(),
             events: Vec::new(),
             draining: false,
             next_housekeeping: Instant::now(),
@@ -301,17 +304,7 @@ impl Worker {
             self.poll(key);
             self.handle_events(now);
         }
-        let dead: Vec<Key> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.participant.as_ref().is_some_and(|p| !p.rtc.is_alive()))
-            .map(|(i, s)| Key {
-                index: i as u32,
-                generation: s.generation,
-            })
-            .collect();
-        for key in dead {
+        while let Some(key) = self.dead.pop() {
             self.remove(key, "connection closed");
         }
     }
@@ -321,6 +314,7 @@ impl Worker {
             slots,
             socket,
             events,
+            dead,
             ..
         } = self;
         let Some(p) = slots
@@ -332,6 +326,7 @@ impl Worker {
         };
         loop {
             if !p.rtc.is_alive() {
+                dead.push(key);
                 return;
             }
             match p.rtc.poll_output() {
@@ -356,6 +351,7 @@ impl Worker {
                 Err(e) => {
                     warn!(participant = %p.id, "session failed: {e}");
                     p.rtc.disconnect();
+                    dead.push(key);
                     return;
                 }
             }
@@ -523,8 +519,7 @@ impl Worker {
             if let Some(level) = packet.header.ext_vals.audio_level {
                 room.speakers.observe(from, level.unsigned_abs(), now);
             }
-            let audio_publishers = room.members.len();
-            if audio_publishers > self.config.loudest_audio_threshold
+            if room.members.len() > self.config.loudest_audio_threshold
                 && !room
                     .loudest
                     .iter()
