@@ -288,3 +288,68 @@ async fn data_channel_messages_reach_the_room_end_to_end_encrypted() {
     .await;
     assert!(mallory.stats().messages.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_downlink_moves_the_subscriber_down_and_uncapping_moves_it_back_up() {
+    let sfu = start_sfu();
+    let room = "bwe";
+    let key = secret(room, "p");
+    let _alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let proxy = ImpairmentProxy::start(sfu.udp_addr(), Impairment::default())
+        .await
+        .unwrap();
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    bob_cfg.via_proxy = Some(proxy.addr());
+    let bob = join(&sfu, bob_cfg).await;
+    eventually(Duration::from_secs(20), "bob gets the high layer", || {
+        video_layer(&bob, "alice") == Some(2)
+    })
+    .await;
+
+    // Alice's layers run at about 50, 180 and 480 kbit/s; 250 kbit/s fits
+    // only the lower two.
+    proxy.set_downlink_bps(Some(250_000));
+    let low =
+        |c: &veil_client::Client| frames_on_layer(c, "alice", 0) + frames_on_layer(c, "alice", 1);
+    eventually(
+        Duration::from_secs(30),
+        "TWCC estimate pulls bob off the high layer for good",
+        || matches!(video_layer(&bob, "alice"), Some(0 | 1)) && low(&bob) >= 45,
+    )
+    .await;
+    let estimate = |sfu: &sfu::Sfu| {
+        let stats = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(sfu.stats(room))
+        });
+        stats
+            .participants
+            .iter()
+            .find(|p| p.participant == "bob")
+            .and_then(|p| p.egress_estimate_bps)
+    };
+    let capped = estimate(&sfu).unwrap();
+    assert!(
+        capped < 1_000_000,
+        "estimate {capped} follows the 250 kbit/s cap"
+    );
+    assert!(
+        proxy.queue_drops() > 0 || capped < 500_000,
+        "the bottleneck was felt"
+    );
+
+    proxy.set_downlink_bps(None);
+    eventually(
+        Duration::from_secs(40),
+        "estimate recovers and bob returns to the high layer",
+        || video_layer(&bob, "alice") == Some(2),
+    )
+    .await;
+    let r = bob.stats().remote[&("alice".to_string(), "video")].clone();
+    assert!(r.frames_per_layer[2] > 0 && (r.frames_per_layer[0] + r.frames_per_layer[1]) > 0);
+    eprintln!(
+        "capped estimate {capped} bit/s; frames per layer {:?}; queue drops {}",
+        r.frames_per_layer,
+        proxy.queue_drops()
+    );
+}

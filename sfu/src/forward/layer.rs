@@ -162,6 +162,30 @@ pub fn choose_layer(
     best.or(lowest_active).unwrap_or(0)
 }
 
+/// What one video track asks of a subscriber's congestion controller:
+/// `(minimum, desired)` bits/s. `desired` is the rate of the best layer the
+/// subscriber would take with unlimited bandwidth; `minimum` is the rate of
+/// the next layer up from `chosen` (or `chosen` itself once at the goal), so
+/// the sender keeps enough traffic (padding if need be) to discover whether
+/// that next layer fits. Without these goals the estimate never climbs back
+/// above what is being sent, and a subscriber stays on a low layer forever.
+///
+/// ```
+/// # use sfu::forward::layer::bitrate_goals;
+/// let rates = [Some(50_000), Some(200_000), Some(500_000)];
+/// assert_eq!(bitrate_goals(2, 0, &rates), (200_000, 500_000));
+/// assert_eq!(bitrate_goals(2, 2, &rates), (500_000, 500_000));
+/// assert_eq!(bitrate_goals(1, 0, &rates), (200_000, 200_000));
+/// ```
+pub fn bitrate_goals(max_wanted: Layer, chosen: Layer, layer_bps: &[Option<u64>]) -> (u64, u64) {
+    let best = choose_layer(max_wanted, None, layer_bps);
+    let rate = |l: Layer| layer_bps.get(l as usize).copied().flatten().unwrap_or(0);
+    let next = (chosen.saturating_add(1)..=best)
+        .find(|l| rate(*l) > 0)
+        .unwrap_or(chosen.min(best));
+    (rate(next), rate(best))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

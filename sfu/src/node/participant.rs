@@ -158,6 +158,8 @@ pub(crate) struct Participant {
     pub ssrc_map: Vec<(Ssrc, usize, Layer)>,
     pub next_timeout: Instant,
     pub egress_estimate_bps: Option<u64>,
+    /// Last `(minimum, desired)` given to str0m's BWE.
+    pub bwe_goals: (u64, u64),
     pub packets_in: u64,
     pub packets_out: u64,
     pub events_dropped: u64,

@@ -28,7 +28,7 @@ use super::participant::{
 };
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent};
 use crate::config::SfuConfig;
-use crate::forward::layer::{Layer, MAX_LAYER, choose_layer};
+use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
 use crate::forward::speaker::{SpeakerConfig, SpeakerDetector};
 
 /// Datagrams read per wake-up before timers and commands get a turn.
@@ -646,6 +646,8 @@ impl Worker {
         let Some(s) = self.get_mut(subscriber) else {
             return;
         };
+        let audio_reserve = audio * AUDIO_RESERVE_BPS;
+        let (mut minimum, mut desired) = (audio_reserve, audio_reserve);
         for ((src, mid), rates) in sources.iter().zip(rates) {
             if let Some(out) = s
                 .tracks_out
@@ -656,7 +658,21 @@ impl Worker {
                 if out.selector.set_target(layer) {
                     wanted.push((*src, *mid, layer));
                 }
+                let (min, want) = bitrate_goals(out.max_layer, layer, &rates);
+                minimum += min;
+                desired += want;
             }
+        }
+        // Tell the congestion controller what to probe for; only on real
+        // changes, since repeating the goal does not probe again anyway.
+        let (old_min, old_desired) = s.bwe_goals;
+        let moved = |old: u64, new: u64| old.abs_diff(new) * 10 > old.max(1);
+        if moved(old_min, minimum) || moved(old_desired, desired) {
+            s.bwe_goals = (minimum, desired);
+            s.rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+            self.mark_dirty(subscriber);
         }
         for (src, mid, layer) in wanted {
             self.request_keyframe(src, mid, layer, KeyframeRequestKind::Pli, now);
@@ -903,6 +919,7 @@ impl Worker {
             ssrc_map: Vec::new(),
             next_timeout: now,
             egress_estimate_bps: None,
+            bwe_goals: (0, 0),
             packets_in: 0,
             packets_out: 0,
             events_dropped: 0,
