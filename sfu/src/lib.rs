@@ -9,11 +9,15 @@
 //!   choice, active speakers), time passed in.
 //! * [`node`]: the running node, a control handle ([`Sfu`]) and a media
 //!   worker that drives str0m over one UDP socket.
+//! * [`control`]: [`control::SfuNode`], the same calls on a local node or on
+//!   another process through its internal HTTP/WebSocket API.
 //! * [`config`]: the node's settings, [`SfuConfig`].
 
 pub mod config;
+pub mod control;
 pub mod forward;
 pub mod node;
 
 pub use config::SfuConfig;
+pub use control::{RemoteSfu, SfuNode};
 pub use node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, Sfu};

@@ -1,11 +1,13 @@
 //! `sfu`: run one Veil SFU node.
 //!
 //! ```text
-//! sfu --udp 127.0.0.1:7882 --metrics 127.0.0.1:9464
+//! sfu --udp 127.0.0.1:7882 --control 127.0.0.1:7880 --metrics 127.0.0.1:9464
 //! ```
 //!
 //! The node forwards media; rooms and participants come from a signalling
-//! service through the control API. SIGTERM or Ctrl-C drains: no new joins,
+//! service through the control API (`sfu::control::server`), guarded by a
+//! shared secret (`--control-secret` or `VEIL_SFU_SECRET`; a random one is
+//! made and printed when none is given). SIGTERM or Ctrl-C drains: no new joins,
 //! participants are told to move, media keeps flowing until `--drain-timeout`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,12 @@ struct Args {
     /// Address to put in ICE candidates when clients reach us through NAT or a node IP.
     #[arg(long, env = "VEIL_SFU_ADVERTISE_IP")]
     advertise_ip: Option<IpAddr>,
+    /// Control API listener (internal: only the signalling service talks to it).
+    #[arg(long, env = "VEIL_SFU_CONTROL", default_value = "127.0.0.1:7880")]
+    control: SocketAddr,
+    /// Shared secret for the control API.
+    #[arg(long, env = "VEIL_SFU_SECRET", hide_env_values = true)]
+    control_secret: Option<String>,
     /// Prometheus metrics listener.
     #[arg(long, env = "VEIL_SFU_METRICS", default_value = "127.0.0.1:9464")]
     metrics: SocketAddr,
@@ -57,14 +65,39 @@ async fn main() -> anyhow::Result<()> {
     };
     let sfu =
         Sfu::start(config).map_err(|e| anyhow::anyhow!("cannot bind UDP {}: {e}", args.udp))?;
+    let listener = tokio::net::TcpListener::bind(args.control)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for control on {}: {e}", args.control))?;
+    let secret = match args.control_secret {
+        Some(secret) if !secret.is_empty() => secret,
+        _ => {
+            let secret = random_secret();
+            println!("No --control-secret given; generated one: {secret}");
+            secret
+        }
+    };
+    let control = sfu::control::server::router(sfu.clone(), &secret);
     println!("Veil SFU forwarding on udp://{}", sfu.udp_addr());
+    println!("Control API at http://{}", listener.local_addr()?);
     println!("Metrics at http://{}/metrics", args.metrics);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, control).await {
+            tracing::error!("control API stopped: {e}");
+        }
+    });
 
     shutdown_signal().await;
     println!("Draining for {} s", args.drain_timeout);
     sfu.drain().await;
     tokio::time::sleep(Duration::from_secs(args.drain_timeout)).await;
     Ok(())
+}
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@ mod worker;
 use std::net::SocketAddr;
 use std::thread;
 
+use serde::{Deserialize, Serialize};
 use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,11 +21,17 @@ use crate::config::SfuConfig;
 use crate::forward::layer::Layer;
 
 /// Something that happened that one participant's signalling should relay.
-#[derive(Debug)]
+///
+/// Serializes as JSON `{"type": "...", ...}` for the node's control API.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ParticipantEvent {
     /// The SFU renegotiates (new or removed remote tracks): answer it with
     /// [`Sfu::answer`].
-    Offer(SdpOffer),
+    Offer {
+        /// The offer.
+        offer: SdpOffer,
+    },
     /// Another participant is in the room (sent for everyone present at join too).
     ParticipantJoined {
         /// Their identity.
@@ -42,11 +49,14 @@ pub enum ParticipantEvent {
         participant: String,
         /// Publisher-side track id (its mid).
         track: String,
-        /// `audio` or `video`.
-        kind: &'static str,
+        /// Audio or video.
+        kind: TrackKind,
     },
     /// Loudest first; at most a handful of entries.
-    ActiveSpeakers(Vec<String>),
+    ActiveSpeakers {
+        /// Identities, loudest first.
+        speakers: Vec<String>,
+    },
     /// The node is draining: reconnect through signalling to land elsewhere.
     /// Media keeps flowing here until the drain timeout.
     NodeDraining,
@@ -57,8 +67,19 @@ pub enum ParticipantEvent {
     },
 }
 
+/// Media kind of a track, as events name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+}
+
 /// Why a join was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
 pub enum JoinError {
     /// The room has reached its participant cap.
     #[error("room {0:?} is full")]
@@ -75,10 +96,14 @@ pub enum JoinError {
     /// The worker is gone (node shut down).
     #[error("the SFU node is not running")]
     NodeDown,
+    /// A remote node did not answer (network, auth or protocol trouble).
+    #[error("the SFU node cannot be reached: {0}")]
+    Unreachable(String),
 }
 
 /// Why a control call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
 pub enum ControlError {
     /// No such participant in that room.
     #[error("no participant {participant:?} in room {room:?}")]
@@ -97,6 +122,9 @@ pub enum ControlError {
     /// The worker is gone.
     #[error("the SFU node is not running")]
     NodeDown,
+    /// A remote node did not answer (network, auth or protocol trouble).
+    #[error("the SFU node cannot be reached: {0}")]
+    Unreachable(String),
 }
 
 /// A successful join.

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use str0m::Rtc;
 
 /// Most bytes queued on one participant's data channel before relayed
@@ -166,7 +166,7 @@ pub(crate) struct Participant {
 }
 
 /// Per-participant counters in [`RoomStats`].
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ParticipantStats {
     /// Identity.
     pub participant: String,
@@ -187,7 +187,7 @@ pub struct ParticipantStats {
 }
 
 /// A room snapshot.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RoomStats {
     /// Room name.
     pub room: String,
@@ -356,7 +356,7 @@ impl Participant {
             return false;
         };
         self.pending = Some(pending);
-        self.notify(ParticipantEvent::Offer(offer));
+        self.notify(ParticipantEvent::Offer { offer });
         true
     }
 

@@ -26,7 +26,7 @@ use veil_media::packet::stun;
 use super::participant::{
     Inbound, Key, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
 };
-use super::{Command, ControlError, JoinError, Joined, ParticipantEvent};
+use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
 use crate::forward::speaker::{SpeakerConfig, SpeakerDetector};
@@ -455,10 +455,10 @@ impl Worker {
         });
         let id = p.id.clone();
         let room = p.room_slot;
-        let kind_name = if kind == MediaKind::Audio {
-            "audio"
+        let (kind_name, track_kind) = if kind == MediaKind::Audio {
+            ("audio", TrackKind::Audio)
         } else {
-            "video"
+            ("video", TrackKind::Video)
         };
         metrics::counter!("veil_sfu_tracks_published_total", "kind" => kind_name).increment(1);
         for sub in self.members(room) {
@@ -477,7 +477,7 @@ impl Worker {
                 s.notify(ParticipantEvent::TrackPublished {
                     participant: id.clone(),
                     track: mid.to_string(),
-                    kind: kind_name,
+                    kind: track_kind,
                 });
             }
             self.mark_dirty(sub);
@@ -701,7 +701,9 @@ impl Worker {
             }
             for member in self.members(room_slot) {
                 if let Some(p) = self.get_mut(member) {
-                    p.notify(ParticipantEvent::ActiveSpeakers(names.clone()));
+                    p.notify(ParticipantEvent::ActiveSpeakers {
+                        speakers: names.clone(),
+                    });
                 }
             }
         }

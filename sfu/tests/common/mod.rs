@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use sfu::{ParticipantEvent, Sfu, SfuConfig};
+use sfu::{ParticipantEvent, Sfu, SfuConfig, SfuNode};
 use tokio::sync::mpsc;
 use veil_client::{Client, ClientConfig, FromServer, RoomSecret, ToServer};
 
@@ -30,8 +30,9 @@ pub fn secret(room: &str, passphrase: &str) -> RoomSecret {
     RoomSecret::from_passphrase(room, passphrase)
 }
 
-/// Joins `config` to its room through the in-process control API.
-pub async fn join(sfu: &Sfu, config: ClientConfig) -> Client {
+/// Joins `config` to its room through a node's control API (in-process or remote).
+pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
+    let sfu: SfuNode = sfu.into();
     let (room, identity) = (config.room.clone(), config.identity.clone());
     let (pending, offer) = Client::prepare(config).expect("client prepares");
     let mut joined = sfu
@@ -43,15 +44,14 @@ pub async fn join(sfu: &Sfu, config: ClientConfig) -> Client {
     let client = pending
         .start(joined.answer, from_server, to_server)
         .expect("client starts");
-    let sfu = sfu.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 event = joined.events.recv() => {
                     let msg = match event {
                         None => return,
-                        Some(ParticipantEvent::Offer(offer)) => FromServer::Offer(offer),
-                        Some(ParticipantEvent::ActiveSpeakers(list)) => FromServer::ActiveSpeakers(list),
+                        Some(ParticipantEvent::Offer { offer }) => FromServer::Offer(offer),
+                        Some(ParticipantEvent::ActiveSpeakers { speakers }) => FromServer::ActiveSpeakers(speakers),
                         Some(ParticipantEvent::ParticipantJoined { participant }) => FromServer::ParticipantJoined(participant),
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
                         Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),

@@ -1,0 +1,260 @@
+//! A client for another process's control API ([`super::server`]).
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tracing::debug;
+
+use super::server::{AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, OfferBody};
+use crate::forward::layer::Layer;
+use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats};
+
+/// Events buffered between the node's WebSocket and the caller.
+const EVENT_QUEUE: usize = 1024;
+
+/// Handle to an SFU node in another process.
+#[derive(Clone, Debug)]
+pub struct RemoteSfu {
+    base: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+enum Failure<E> {
+    Node(E),
+    Transport(String),
+}
+
+impl RemoteSfu {
+    /// `base` is the node's control URL, e.g. `http://10.0.0.5:7880`.
+    pub fn new(base: &str, secret: &str) -> Self {
+        RemoteSfu {
+            base: base.trim_end_matches('/').to_string(),
+            secret: secret.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The node's control URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<R>, Failure<E>> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.secret)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Failure::Transport(e.to_string()))?;
+        decode(response).await
+    }
+
+    /// See [`crate::Sfu::join`]; events arrive over the node's WebSocket.
+    pub async fn join(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<Joined, JoinError> {
+        let body = JoinBody {
+            room: room.into(),
+            participant: participant.into(),
+            offer,
+        };
+        let reply: AnswerReply = match self.post("/v1/join", &body).await {
+            Ok(Some(reply)) => reply,
+            Ok(None) => return Err(JoinError::Unreachable("empty join reply".into())),
+            Err(Failure::Node(e)) => return Err(e),
+            Err(Failure::Transport(e)) => return Err(JoinError::Unreachable(e)),
+        };
+        let events = self
+            .attach_events(room, participant)
+            .await
+            .map_err(JoinError::Unreachable)?;
+        Ok(Joined {
+            answer: reply.answer,
+            events,
+        })
+    }
+
+    /// Attaches to a participant's event stream (after a join here or by
+    /// another signalling replica).
+    pub async fn attach_events(
+        &self,
+        room: &str,
+        participant: &str,
+    ) -> Result<mpsc::Receiver<ParticipantEvent>, String> {
+        let ws_base = self.base.replacen("http", "ws", 1);
+        let url = format!(
+            "{ws_base}/v1/events/{}/{}",
+            encode(room),
+            encode(participant)
+        );
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        let auth = format!("Bearer {}", self.secret)
+            .parse()
+            .map_err(|_| "bad secret".to_string())?;
+        request.headers_mut().insert("authorization", auth);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(async move {
+            while let Some(message) = socket.next().await {
+                let text = match message {
+                    Ok(Message::Text(text)) => text,
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                match serde_json::from_str::<ParticipantEvent>(&text) {
+                    Ok(event) => {
+                        if tx.send(event).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => debug!("unreadable event from SFU node: {e}"),
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// See [`crate::Sfu::answer`].
+    pub async fn answer(
+        &self,
+        room: &str,
+        participant: &str,
+        answer: SdpAnswer,
+    ) -> Result<(), ControlError> {
+        let body = AnswerBody {
+            room: room.into(),
+            participant: participant.into(),
+            answer,
+        };
+        control(self.post::<_, (), _>("/v1/answer", &body).await).map(|_| ())
+    }
+
+    /// See [`crate::Sfu::offer`].
+    pub async fn offer(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, ControlError> {
+        let body = OfferBody {
+            room: room.into(),
+            participant: participant.into(),
+            offer,
+        };
+        let reply: Option<AnswerReply> = control(self.post("/v1/offer", &body).await)?;
+        reply
+            .map(|r| r.answer)
+            .ok_or_else(|| ControlError::Unreachable("empty offer reply".into()))
+    }
+
+    /// See [`crate::Sfu::leave`].
+    pub async fn leave(
+        &self,
+        room: &str,
+        participant: &str,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        let body = LeaveBody {
+            room: room.into(),
+            participant: participant.into(),
+            reason: reason.into(),
+        };
+        control(self.post::<_, (), _>("/v1/leave", &body).await).map(|_| ())
+    }
+
+    /// See [`crate::Sfu::set_max_layer`].
+    pub async fn set_max_layer(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        layer: Layer,
+    ) -> Result<(), ControlError> {
+        let body = LayerBody {
+            room: room.into(),
+            subscriber: subscriber.into(),
+            publisher: publisher.into(),
+            layer,
+        };
+        control(self.post::<_, (), _>("/v1/layer", &body).await).map(|_| ())
+    }
+
+    /// See [`crate::Sfu::stats`].
+    pub async fn stats(&self, room: &str) -> Result<RoomStats, ControlError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/rooms/{}", self.base, encode(room)))
+            .bearer_auth(&self.secret)
+            .send()
+            .await
+            .map_err(|e| ControlError::Unreachable(e.to_string()))?;
+        control(decode(response).await)?
+            .ok_or_else(|| ControlError::Unreachable("empty stats reply".into()))
+    }
+
+    /// See [`crate::Sfu::drain`].
+    pub async fn drain(&self) -> Result<(), ControlError> {
+        control(self.post::<_, (), _>("/v1/drain", &()).await).map(|_| ())
+    }
+}
+
+fn control<T>(result: Result<T, Failure<ControlError>>) -> Result<T, ControlError> {
+    result.map_err(|f| match f {
+        Failure::Node(e) => e,
+        Failure::Transport(e) => ControlError::Unreachable(e),
+    })
+}
+
+async fn decode<R: DeserializeOwned, E: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<Option<R>, Failure<E>> {
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| Failure::Transport(e.to_string()))?;
+    if status.is_success() {
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        return serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Failure::Transport(format!("bad reply: {e}")));
+    }
+    match serde_json::from_slice::<E>(&bytes) {
+        Ok(e) => Err(Failure::Node(e)),
+        Err(_) => Err(Failure::Transport(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        ))),
+    }
+}
+
+/// Percent-encodes a path segment.
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

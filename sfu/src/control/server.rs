@@ -1,0 +1,318 @@
+//! The node's internal control API: HTTP + JSON, and a WebSocket per
+//! participant for its events.
+//!
+//! | route | body → reply |
+//! |---|---|
+//! | `POST /v1/join` | `{room, participant, offer}` → `{answer}` |
+//! | `GET /v1/events/{room}/{participant}` (WebSocket) | server → client: [`ParticipantEvent`] JSON messages |
+//! | `POST /v1/answer` | `{room, participant, answer}` → 204 |
+//! | `POST /v1/offer` | `{room, participant, offer}` → `{answer}` |
+//! | `POST /v1/leave` | `{room, participant, reason}` → 204 |
+//! | `POST /v1/layer` | `{room, subscriber, publisher, layer}` → 204 |
+//! | `GET /v1/rooms/{room}` | → [`RoomStats`] |
+//! | `POST /v1/drain` | → 204 |
+//! | `GET /v1/health` | → `{ok: true}` (no auth) |
+//!
+//! Every route but health needs `Authorization: Bearer <node secret>`.
+//! Errors are JSON: `{"error": "room_full", "detail": ...}` with 4xx/5xx.
+//!
+//! A participant's events wait in a bounded queue on the node until some
+//! signalling replica attaches to the events WebSocket; if that replica goes
+//! away, another can attach and carry on, so the media session outlives any
+//! one signalling process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use str0m::change::{SdpAnswer, SdpOffer};
+use tokio::sync::mpsc;
+
+use crate::forward::layer::Layer;
+use crate::node::{ControlError, JoinError, ParticipantEvent, Sfu};
+
+type Parked = Arc<Mutex<HashMap<(String, String), mpsc::Receiver<ParticipantEvent>>>>;
+
+#[derive(Clone)]
+struct ControlState {
+    sfu: Sfu,
+    secret: Arc<str>,
+    parked: Parked,
+}
+
+/// Body of `POST /v1/join`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinBody {
+    /// Room name.
+    pub room: String,
+    /// Participant identity.
+    pub participant: String,
+    /// The participant's SDP offer.
+    pub offer: SdpOffer,
+}
+
+/// Reply with an SDP answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnswerReply {
+    /// The answer.
+    pub answer: SdpAnswer,
+}
+
+/// Body of `POST /v1/answer`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnswerBody {
+    /// Room name.
+    pub room: String,
+    /// Participant identity.
+    pub participant: String,
+    /// Answer to the node's last offer.
+    pub answer: SdpAnswer,
+}
+
+/// Body of `POST /v1/offer`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OfferBody {
+    /// Room name.
+    pub room: String,
+    /// Participant identity.
+    pub participant: String,
+    /// A participant-initiated offer.
+    pub offer: SdpOffer,
+}
+
+/// Body of `POST /v1/leave`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LeaveBody {
+    /// Room name.
+    pub room: String,
+    /// Participant identity.
+    pub participant: String,
+    /// Told to the participant.
+    pub reason: String,
+}
+
+/// Body of `POST /v1/layer`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LayerBody {
+    /// Room name.
+    pub room: String,
+    /// Who receives.
+    pub subscriber: String,
+    /// Whose video.
+    pub publisher: String,
+    /// Highest layer wanted, 0 = lowest.
+    pub layer: Layer,
+}
+
+/// Builds the control router for `sfu`, guarded by `secret`.
+pub fn router(sfu: Sfu, secret: &str) -> Router {
+    let state = ControlState {
+        sfu,
+        secret: secret.into(),
+        parked: Arc::default(),
+    };
+    let authed = Router::new()
+        .route("/v1/join", post(join))
+        .route("/v1/events/{room}/{participant}", get(events))
+        .route("/v1/answer", post(answer))
+        .route("/v1/offer", post(offer))
+        .route("/v1/leave", post(leave))
+        .route("/v1/layer", post(layer))
+        .route("/v1/rooms/{room}", get(room_stats))
+        .route("/v1/drain", post(drain))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_secret,
+        ));
+    Router::new()
+        .route(
+            "/v1/health",
+            get(|| async { Json(serde_json::json!({ "ok": true })) }),
+        )
+        .merge(authed)
+        .with_state(state)
+}
+
+async fn require_secret(
+    State(state): State<ControlState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), state.secret.as_bytes()) {
+        metrics::counter!("veil_sfu_control_rejected_total").increment(1);
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": "unauthorized", "detail": "missing or wrong node secret" })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn join_status(e: &JoinError) -> StatusCode {
+    match e {
+        JoinError::RoomFull(_) | JoinError::DuplicateParticipant(_) => StatusCode::CONFLICT,
+        JoinError::BadOffer(_) => StatusCode::BAD_REQUEST,
+        JoinError::Draining | JoinError::NodeDown | JoinError::Unreachable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+fn control_status(e: &ControlError) -> StatusCode {
+    match e {
+        ControlError::UnknownParticipant { .. } => StatusCode::NOT_FOUND,
+        ControlError::NoPendingOffer => StatusCode::CONFLICT,
+        ControlError::BadSdp(_) => StatusCode::BAD_REQUEST,
+        ControlError::NodeDown | ControlError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn control_reply<T: Serialize>(result: Result<T, ControlError>) -> Response {
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => (control_status(&e), Json(e)).into_response(),
+    }
+}
+
+fn no_content(result: Result<(), ControlError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (control_status(&e), Json(e)).into_response(),
+    }
+}
+
+async fn join(State(state): State<ControlState>, Json(body): Json<JoinBody>) -> Response {
+    match state
+        .sfu
+        .join(&body.room, &body.participant, body.offer)
+        .await
+    {
+        Ok(joined) => {
+            let mut parked = state.parked.lock().unwrap_or_else(|e| e.into_inner());
+            parked.retain(|_, rx| !rx.is_closed());
+            parked.insert((body.room, body.participant), joined.events);
+            Json(AnswerReply {
+                answer: joined.answer,
+            })
+            .into_response()
+        }
+        Err(e) => (join_status(&e), Json(e)).into_response(),
+    }
+}
+
+async fn events(
+    State(state): State<ControlState>,
+    Path((room, participant)): Path<(String, String)>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let key = (room, participant);
+    let taken = state
+        .parked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+    let Some(rx) = taken else {
+        let e = ControlError::UnknownParticipant {
+            room: key.0,
+            participant: key.1,
+        };
+        return (StatusCode::NOT_FOUND, Json(e)).into_response();
+    };
+    upgrade.on_upgrade(move |socket| pump_events(socket, rx, key, state.parked))
+}
+
+/// Streams events until the session ends or the consumer goes away; in the
+/// latter case the queue is parked again for the next consumer.
+async fn pump_events(
+    mut socket: WebSocket,
+    mut rx: mpsc::Receiver<ParticipantEvent>,
+    key: (String, String),
+    parked: Parked,
+) {
+    loop {
+        tokio::select! {
+            event = rx.recv() => {
+                let Some(event) = event else {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                };
+                let Ok(text) = serde_json::to_string(&event) else { continue };
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+    if !rx.is_closed() {
+        parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, rx);
+    }
+}
+
+async fn answer(State(state): State<ControlState>, Json(body): Json<AnswerBody>) -> Response {
+    no_content(
+        state
+            .sfu
+            .answer(&body.room, &body.participant, body.answer)
+            .await,
+    )
+}
+
+async fn offer(State(state): State<ControlState>, Json(body): Json<OfferBody>) -> Response {
+    let result = state
+        .sfu
+        .offer(&body.room, &body.participant, body.offer)
+        .await;
+    control_reply(result.map(|answer| AnswerReply { answer }))
+}
+
+async fn leave(State(state): State<ControlState>, Json(body): Json<LeaveBody>) -> Response {
+    no_content(
+        state
+            .sfu
+            .leave(&body.room, &body.participant, &body.reason)
+            .await,
+    )
+}
+
+async fn layer(State(state): State<ControlState>, Json(body): Json<LayerBody>) -> Response {
+    no_content(
+        state
+            .sfu
+            .set_max_layer(&body.room, &body.subscriber, &body.publisher, body.layer)
+            .await,
+    )
+}
+
+async fn room_stats(State(state): State<ControlState>, Path(room): Path<String>) -> Response {
+    Json(state.sfu.stats(&room).await).into_response()
+}
+
+async fn drain(State(state): State<ControlState>) -> Response {
+    state.sfu.drain().await;
+    StatusCode::NO_CONTENT.into_response()
+}

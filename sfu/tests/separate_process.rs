@@ -1,0 +1,117 @@
+//! An SFU node as its own process: the real `sfu` binary, driven through its
+//! control API over HTTP and WebSocket, forwarding media between clients.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{eventually, join, secret};
+use sfu::{JoinError, RemoteSfu, SfuNode};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use veil_client::{Client, ClientConfig};
+
+const SECRET: &str = "test-node-secret";
+
+/// Starts `sfu` on free loopback ports; returns the child and its control URL.
+async fn spawn_node() -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu"))
+        .args([
+            "--udp",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
+        .args(["--control-secret", SECRET, "--drain-timeout", "1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sfu binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let control = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("Control API at ") {
+                return url.to_string();
+            }
+        }
+        panic!("sfu exited before printing its control URL");
+    })
+    .await
+    .expect("sfu prints its control URL");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, control)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_meet_on_an_sfu_running_as_its_own_process() {
+    common::init_tracing();
+    let (_child, control) = spawn_node().await;
+    let node = RemoteSfu::new(&control, SECRET);
+    let room = "remote room";
+    let key = secret(room, "p");
+    let alice: Client = join(node.clone(), ClientConfig::new("alice", room, key.clone())).await;
+    let bob: Client = join(node.clone(), ClientConfig::new("bob", room, key)).await;
+    let decrypted = |c: &Client, from: &str| {
+        c.with_stats(|s| {
+            ["audio", "video"]
+                .iter()
+                .map(|k| {
+                    s.remote
+                        .get(&(from.to_string(), *k))
+                        .map_or(0, |r| r.frames_decrypted)
+                })
+                .min()
+                .unwrap_or(0)
+        })
+    };
+    eventually(
+        Duration::from_secs(20),
+        "alice and bob decrypt each other through the remote node",
+        || decrypted(&alice, "bob") > 20 && decrypted(&bob, "alice") > 20,
+    )
+    .await;
+
+    let stats = SfuNode::from(node.clone()).stats(room).await.unwrap();
+    assert_eq!(stats.participants.len(), 2);
+    assert!(stats.participants.iter().all(|p| p.tracks_subscribed == 2));
+
+    // Node errors travel back typed.
+    let (_pending, offer) =
+        Client::prepare(ClientConfig::new("alice", room, secret(room, "p"))).unwrap();
+    assert_eq!(
+        node.join(room, "alice", offer).await.err(),
+        Some(JoinError::DuplicateParticipant("alice".into()))
+    );
+    node.leave(room, "bob", "done").await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "bob is told over the event socket",
+        || bob.stats().disconnected.is_some(),
+    )
+    .await;
+    assert!(
+        node.leave(room, "bob", "again").await.is_err(),
+        "bob is gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_rejects_a_wrong_secret() {
+    let (_child, control) = spawn_node().await;
+    let intruder = RemoteSfu::new(&control, "not the secret");
+    let (_pending, offer) =
+        Client::prepare(ClientConfig::new("eve", "r", secret("r", "p"))).unwrap();
+    match intruder.join("r", "eve", offer).await {
+        Err(JoinError::Unreachable(why)) => assert!(why.contains("401"), "{why}"),
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    assert!(intruder.drain().await.is_err());
+    let stats = RemoteSfu::new(&control, SECRET).stats("r").await.unwrap();
+    assert!(stats.participants.is_empty(), "nothing was created");
+    let health = reqwest::get(format!("{control}/v1/health")).await.unwrap();
+    assert!(health.status().is_success(), "health needs no secret");
+}
