@@ -26,6 +26,10 @@ pub struct SfuConfig {
     pub initial_bandwidth_bps: u64,
     /// Queue depth of each participant's event channel.
     pub event_queue: usize,
+    /// Media worker threads; rooms are spread over them. One per core.
+    pub workers: usize,
+    /// Datagrams queued from the receiver to each worker before drops.
+    pub worker_queue: usize,
 }
 
 impl Default for SfuConfig {
@@ -40,6 +44,8 @@ impl Default for SfuConfig {
             keyframe_request_interval: Duration::from_millis(500),
             initial_bandwidth_bps: 3_000_000,
             event_queue: 1024,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            worker_queue: 8192,
         }
     }
 }

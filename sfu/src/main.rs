@@ -40,6 +40,9 @@ struct Args {
     /// Most participants per room.
     #[arg(long, default_value_t = 100)]
     max_participants: usize,
+    /// Media worker threads (default: one per core).
+    #[arg(long, env = "VEIL_SFU_WORKERS")]
+    workers: Option<usize>,
     /// Seconds to keep forwarding after SIGTERM while participants move.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
@@ -63,6 +66,10 @@ async fn main() -> anyhow::Result<()> {
         max_participants_per_room: args.max_participants,
         ..SfuConfig::default()
     };
+    let config = SfuConfig {
+        workers: args.workers.unwrap_or(config.workers),
+        ..config
+    };
     let sfu =
         Sfu::start(config).map_err(|e| anyhow::anyhow!("cannot bind UDP {}: {e}", args.udp))?;
     let listener = tokio::net::TcpListener::bind(args.control)
@@ -77,7 +84,11 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let control = sfu::control::server::router(sfu.clone(), &secret);
-    println!("Veil SFU forwarding on udp://{}", sfu.udp_addr());
+    println!(
+        "Veil SFU forwarding on udp://{} with {} workers",
+        sfu.udp_addr(),
+        sfu.workers()
+    );
     println!("Control API at http://{}", listener.local_addr()?);
     println!("Metrics at http://{}/metrics", args.metrics);
     tokio::spawn(async move {

@@ -1,11 +1,20 @@
-//! The running node: a control handle ([`Sfu`]) in front of a media worker.
+//! The running node: a control handle ([`Sfu`]) in front of media workers.
 //!
-//! The handle is cheap to clone and is all the signalling service needs:
-//! every call becomes a [`Command`] on a bounded channel to the worker thread,
-//! which owns all WebRTC state. Nothing is shared between threads except
-//! those channels, so the media path takes no locks.
+//! ```text
+//!             ┌──────────── one UDP port ────────────┐
+//!  recvmmsg → receiver thread ─(by remote address)─▶ worker 0 … worker N-1 → sendmmsg
+//!                                                     ▲ rooms pinned by name
+//!  Sfu handle ─── Command (bounded mpsc) ─────────────┘
+//! ```
+//!
+//! There is one worker per core; each owns whole rooms, so forwarding never
+//! crosses threads and takes no locks. The handle is cheap to clone and is
+//! all the signalling service needs: every call becomes a [`Command`] on a
+//! bounded channel to the worker that owns the room.
 
+mod batch_io;
 mod participant;
+mod receiver;
 mod worker;
 
 use std::net::SocketAddr;
@@ -188,21 +197,67 @@ pub(crate) enum Command {
 /// ```
 #[derive(Clone)]
 pub struct Sfu {
-    commands: mpsc::Sender<Command>,
+    workers: std::sync::Arc<[mpsc::Sender<Command>]>,
     udp_addr: SocketAddr,
 }
 
 impl Sfu {
-    /// Binds the UDP port and starts the media worker thread.
+    /// Binds the UDP port and starts the receiver and one worker per
+    /// [`SfuConfig::workers`].
     pub fn start(config: SfuConfig) -> std::io::Result<Sfu> {
         let socket = std::net::UdpSocket::bind(config.udp_bind)?;
-        socket.set_nonblocking(true)?;
+        // The receiver blocks in recvmmsg; the timeout lets it notice shutdown.
+        socket.set_read_timeout(Some(std::time::Duration::from_millis(50)))?;
         let udp_addr = socket.local_addr()?;
-        let (commands, command_rx) = mpsc::channel(1024);
+        let candidate_addr = SocketAddr::new(
+            config.advertised_ip.unwrap_or(udp_addr.ip()),
+            udp_addr.port(),
+        );
+        let (routes_tx, routes_rx) = std::sync::mpsc::channel();
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        let mut workers = Vec::new();
+        let mut inbound = Vec::new();
+        for index in 0..config.workers.max(1) {
+            let (commands, command_rx) = mpsc::channel(1024);
+            let (datagrams, datagram_rx) = mpsc::channel(config.worker_queue);
+            let setup = worker::WorkerSetup {
+                config: config.clone(),
+                index,
+                send_socket: socket.try_clone()?,
+                candidate_addr,
+                inbound: datagram_rx,
+                commands: command_rx,
+                routes: routes_tx.clone(),
+                recycle: recycle_tx.clone(),
+            };
+            thread::Builder::new()
+                .name(format!("sfu-worker-{index}"))
+                .spawn(move || worker::run(setup))?;
+            workers.push(commands);
+            inbound.push(datagrams);
+        }
         thread::Builder::new()
-            .name("sfu-worker-0".into())
-            .spawn(move || worker::run(config, socket, command_rx))?;
-        Ok(Sfu { commands, udp_addr })
+            .name("sfu-receiver".into())
+            .spawn(move || receiver::run(socket, inbound, routes_rx, recycle_rx))?;
+        Ok(Sfu {
+            workers: workers.into(),
+            udp_addr,
+        })
+    }
+
+    /// The worker that owns `room`: rooms are pinned by a hash of their name,
+    /// so every call for a room, from any signalling replica, lands on the same
+    /// thread without a shared table.
+    fn worker(&self, room: &str) -> &mpsc::Sender<Command> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        room.hash(&mut h);
+        &self.workers[(h.finish() % self.workers.len() as u64) as usize]
+    }
+
+    /// How many media workers run.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
     }
 
     /// The UDP address media arrives on.
@@ -210,9 +265,9 @@ impl Sfu {
         self.udp_addr
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+    async fn call<T>(&self, room: &str, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.ok()?;
+        self.worker(room).send(make(tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -223,7 +278,7 @@ impl Sfu {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<Joined, JoinError> {
-        self.call(|reply| Command::Join {
+        self.call(room, |reply| Command::Join {
             room: room.into(),
             participant: participant.into(),
             offer,
@@ -240,7 +295,7 @@ impl Sfu {
         participant: &str,
         answer: SdpAnswer,
     ) -> Result<(), ControlError> {
-        self.call(|reply| Command::Answer {
+        self.call(room, |reply| Command::Answer {
             room: room.into(),
             participant: participant.into(),
             answer,
@@ -257,7 +312,7 @@ impl Sfu {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<SdpAnswer, ControlError> {
-        self.call(|reply| Command::Offer {
+        self.call(room, |reply| Command::Offer {
             room: room.into(),
             participant: participant.into(),
             offer,
@@ -274,7 +329,7 @@ impl Sfu {
         participant: &str,
         reason: &str,
     ) -> Result<(), ControlError> {
-        self.call(|reply| Command::Leave {
+        self.call(room, |reply| Command::Leave {
             room: room.into(),
             participant: participant.into(),
             reason: reason.into(),
@@ -293,7 +348,7 @@ impl Sfu {
         publisher: &str,
         layer: Layer,
     ) -> Result<(), ControlError> {
-        self.call(|reply| Command::SetMaxLayer {
+        self.call(room, |reply| Command::SetMaxLayer {
             room: room.into(),
             subscriber: subscriber.into(),
             publisher: publisher.into(),
@@ -306,7 +361,7 @@ impl Sfu {
 
     /// A snapshot of a room's participants and counters.
     pub async fn stats(&self, room: &str) -> RoomStats {
-        self.call(|reply| Command::Stats {
+        self.call(room, |reply| Command::Stats {
             room: room.into(),
             reply,
         })
@@ -316,6 +371,8 @@ impl Sfu {
 
     /// Stops admitting participants and tells everyone present to move.
     pub async fn drain(&self) {
-        let _ = self.commands.send(Command::Drain).await;
+        for worker in self.workers.iter() {
+            let _ = worker.send(Command::Drain).await;
+        }
     }
 }

@@ -195,6 +195,8 @@ pub struct RoomStats {
     pub participants: Vec<ParticipantStats>,
     /// Current active speakers, loudest first.
     pub active_speakers: Vec<String>,
+    /// The media worker (thread) that hosts the room.
+    pub worker: usize,
 }
 
 impl Participant {

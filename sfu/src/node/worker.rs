@@ -1,4 +1,5 @@
-//! The media worker: one thread, one UDP socket, every participant's `Rtc`.
+//! A media worker: one thread per core, owning whole rooms and every
+//! participant's `Rtc` in them.
 //!
 //! The loop is the str0m recipe: feed each datagram and timeout into the
 //! `Rtc` it belongs to, then poll every touched `Rtc` until it yields a
@@ -8,24 +9,25 @@
 //! run between batches, so no state is ever shared.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::sync::mpsc as std_mpsc;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use veil_media::extensions::base_rtc_config;
 use veil_media::packet::stun;
 
+use super::batch_io::send_batch;
 use super::participant::{
     Inbound, Key, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
 };
+use super::receiver::{Datagram, Route};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
@@ -40,11 +42,20 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// Audio bitrate reserved per audio track when splitting a subscriber's estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
-pub(crate) fn run(
-    config: SfuConfig,
-    socket: std::net::UdpSocket,
-    commands: mpsc::Receiver<Command>,
-) {
+/// What a worker is given at start.
+pub(crate) struct WorkerSetup {
+    pub config: SfuConfig,
+    pub index: usize,
+    /// A clone of the node's socket, used for sending only.
+    pub send_socket: std::net::UdpSocket,
+    pub candidate_addr: SocketAddr,
+    pub inbound: mpsc::Receiver<Datagram>,
+    pub commands: mpsc::Receiver<Command>,
+    pub routes: std_mpsc::Sender<Route>,
+    pub recycle: std_mpsc::Sender<Vec<u8>>,
+}
+
+pub(crate) fn run(setup: WorkerSetup) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -56,10 +67,18 @@ pub(crate) fn run(
         }
     };
     runtime.block_on(async move {
-        match Worker::new(config, socket) {
-            Ok(worker) => worker.run(commands).await,
-            Err(e) => warn!("cannot start the SFU worker: {e}"),
-        }
+        let WorkerSetup {
+            config,
+            index,
+            send_socket,
+            candidate_addr,
+            inbound,
+            commands,
+            routes,
+            recycle,
+        } = setup;
+        let worker = Worker::new(config, index, send_socket, candidate_addr, routes, recycle);
+        worker.run(inbound, commands).await
     });
 }
 
@@ -80,7 +99,12 @@ struct Room {
 
 struct Worker {
     config: SfuConfig,
-    socket: UdpSocket,
+    index: usize,
+    send_socket: std::net::UdpSocket,
+    /// Datagrams produced in this batch, sent with one `sendmmsg` per 32.
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
+    routes: std_mpsc::Sender<Route>,
+    recycle: std_mpsc::Sender<Vec<u8>>,
     /// The address in our ICE candidate; str0m matches datagrams against it.
     candidate_addr: SocketAddr,
     slots: Vec<Slot>,
@@ -98,21 +122,28 @@ struct Worker {
 }
 
 enum Wake {
-    Readable,
+    Datagram(Option<Datagram>),
     Command(Option<Command>),
     Timer,
 }
 
 impl Worker {
-    fn new(config: SfuConfig, socket: std::net::UdpSocket) -> std::io::Result<Self> {
-        let local = socket.local_addr()?;
-        let candidate_addr =
-            SocketAddr::new(config.advertised_ip.unwrap_or(local.ip()), local.port());
-        let socket = UdpSocket::from_std(socket)?;
-        info!(%local, %candidate_addr, "SFU worker listening");
-        Ok(Worker {
+    fn new(
+        config: SfuConfig,
+        index: usize,
+        send_socket: std::net::UdpSocket,
+        candidate_addr: SocketAddr,
+        routes: std_mpsc::Sender<Route>,
+        recycle: std_mpsc::Sender<Vec<u8>>,
+    ) -> Self {
+        info!(worker = index, %candidate_addr, "SFU worker started");
+        Worker {
             config,
-            socket,
+            index,
+            send_socket,
+            outbox: Vec::new(),
+            routes,
+            recycle,
             candidate_addr,
             slots: Vec::new(),
             free: Vec::new(),
@@ -125,23 +156,24 @@ impl Worker {
             events: Vec::new(),
             draining: false,
             next_housekeeping: Instant::now(),
-        })
+        }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; 2048];
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Datagram>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        let mut pending: Option<Datagram> = None;
         loop {
             let now = Instant::now();
+            if let Some(d) = pending.take() {
+                self.on_datagram(d, now);
+            }
             for _ in 0..RECV_BATCH {
-                match self.socket.try_recv_from(&mut buf) {
-                    Ok((n, source)) => self.on_datagram(&buf[..n], source, now),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        // ICMP errors surface here on Linux; they concern one peer only.
-                        debug!("recv error: {e}");
-                        metrics::counter!("veil_sfu_socket_errors_total", "op" => "recv")
-                            .increment(1);
-                    }
+                match inbound.try_recv() {
+                    Ok(d) => self.on_datagram(d, now),
+                    Err(_) => break,
                 }
             }
             while let Ok(command) = commands.try_recv() {
@@ -153,22 +185,39 @@ impl Worker {
                 self.next_housekeeping = now + HOUSEKEEPING;
             }
             self.drive(now);
+            self.flush();
 
             let deadline = self.next_deadline();
             let wake = tokio::select! {
-                r = self.socket.readable() => { if r.is_err() { Wake::Timer } else { Wake::Readable } }
+                d = inbound.recv() => Wake::Datagram(d),
                 c = commands.recv() => Wake::Command(c),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
+                Wake::Datagram(d) => pending = d,
                 Wake::Command(Some(command)) => self.on_command(command, Instant::now()),
                 Wake::Command(None) => {
-                    info!("SFU handle dropped; worker stops");
+                    info!(worker = self.index, "SFU handle dropped; worker stops");
                     return;
                 }
-                Wake::Readable | Wake::Timer => {}
+                Wake::Timer => {}
             }
         }
+    }
+
+    /// Sends everything the batch produced.
+    fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let sent = send_batch(&self.send_socket, &self.outbox);
+        let dropped = self.outbox.len() - sent;
+        metrics::counter!("veil_sfu_datagrams_out_total").increment(sent as u64);
+        if dropped > 0 {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "send_failed")
+                .increment(dropped as u64);
+        }
+        self.outbox.clear();
     }
 
     fn next_deadline(&self) -> Instant {
@@ -215,8 +264,12 @@ impl Worker {
 
     // ---- network input ----------------------------------------------------
 
-    fn on_datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
-        metrics::counter!("veil_sfu_datagrams_in_total").increment(1);
+    fn on_datagram(&mut self, datagram: Datagram, now: Instant) {
+        self.on_bytes(&datagram.data, datagram.source, now);
+        let _ = self.recycle.send(datagram.data);
+    }
+
+    fn on_bytes(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
         let key = match self.by_addr.get(&source) {
             Some(key) => *key,
             None => {
@@ -312,7 +365,7 @@ impl Worker {
     fn poll(&mut self, key: Key) {
         let Worker {
             slots,
-            socket,
+            outbox,
             events,
             dead,
             ..
@@ -330,19 +383,7 @@ impl Worker {
                 return;
             }
             match p.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => {
-                    if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                        let reason = if e.kind() == ErrorKind::WouldBlock {
-                            "send_buffer_full"
-                        } else {
-                            "send_error"
-                        };
-                        metrics::counter!("veil_sfu_dropped_total", "reason" => reason)
-                            .increment(1);
-                    } else {
-                        metrics::counter!("veil_sfu_datagrams_out_total").increment(1);
-                    }
-                }
+                Ok(Output::Transmit(t)) => outbox.push((t.destination, t.contents.into())),
                 Ok(Output::Timeout(t)) => {
                     p.next_timeout = t;
                     return;
@@ -829,9 +870,11 @@ impl Worker {
                             .map(|p| p.stats())
                             .collect(),
                         active_speakers: r.active_speakers.clone(),
+                        worker: self.index,
                     })
                     .unwrap_or_else(|| RoomStats {
                         room,
+                        worker: self.index,
                         ..Default::default()
                     });
                 let _ = reply.send(stats);
@@ -961,7 +1004,11 @@ impl Worker {
             index,
             generation: slot.generation,
         };
-        self.by_ufrag.insert(ufrag, key);
+        self.by_ufrag.insert(ufrag.clone(), key);
+        let _ = self.routes.send(Route::Add {
+            ufrag,
+            worker: self.index,
+        });
         if let Some(r) = self.rooms[room_slot].as_mut() {
             r.members.push(key);
         }
@@ -987,6 +1034,9 @@ impl Worker {
         slot.dirty = false;
         self.free.push(key.index);
         self.by_ufrag.remove(&p.ufrag);
+        let _ = self.routes.send(Route::Remove {
+            ufrag: p.ufrag.clone(),
+        });
         for addr in &p.addrs {
             self.by_addr.remove(addr);
         }
