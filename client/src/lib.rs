@@ -15,8 +15,9 @@ pub mod frame;
 pub mod impair;
 pub mod keys;
 pub mod session;
+mod tcp;
 
 pub use keys::RoomSecret;
 pub use session::{
-    Client, ClientConfig, ClientStats, FromServer, PendingClient, ToServer, VideoConfig,
+    Client, ClientConfig, ClientStats, FromServer, PendingClient, ToServer, Transport, VideoConfig,
 };

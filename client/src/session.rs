@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -35,6 +35,7 @@ use veil_media::packet::sframe_header::SframeHeader;
 use crate::depacketize::Depacketizer;
 use crate::frame::FrameInfo;
 use crate::keys::{self, RoomSecret};
+use crate::tcp::{TcpLink, passive_tcp_candidate};
 
 /// Largest slice of ciphertext per RTP packet (keeps SRTP datagrams under str0m's 1150-byte MTU).
 const MAX_CHUNK: usize = 1000;
@@ -67,6 +68,17 @@ impl Default for VideoConfig {
     }
 }
 
+/// How media reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// UDP, the normal case.
+    #[default]
+    Udp,
+    /// ICE-TCP (RFC 6544) to the server's passive TCP candidate, for
+    /// networks that block UDP.
+    Tcp,
+}
+
 /// What a client does.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -84,6 +96,8 @@ pub struct ClientConfig {
     pub video: Option<VideoConfig>,
     /// Local UDP address to bind.
     pub bind: SocketAddr,
+    /// How media reaches the server.
+    pub transport: Transport,
     /// Send and receive media through this UDP proxy (for impairment tests).
     pub via_proxy: Option<SocketAddr>,
     /// Keep SHA-256 digests of encrypted frames sent and received.
@@ -103,6 +117,7 @@ impl ClientConfig {
             audio: true,
             video: Some(VideoConfig::default()),
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            transport: Transport::Udp,
             via_proxy: None,
             record_digests: true,
             audio_level: 127,
@@ -191,6 +206,10 @@ pub struct ClientStats {
     pub messages: Vec<(String, String, Vec<u8>)>,
     /// Data messages that failed to decrypt.
     pub message_failures: u64,
+    /// Datagrams received over UDP.
+    pub udp_datagrams_in: u64,
+    /// Frames received over ICE-TCP.
+    pub tcp_frames_in: u64,
 }
 
 enum Command {
@@ -224,9 +243,11 @@ impl Client {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let mut rtc = base_rtc_config().build(Instant::now());
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| ClientError::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        if config.transport == Transport::Udp {
+            let candidate =
+                Candidate::host(local, "udp").map_err(|e| ClientError::Rtc(e.to_string()))?;
+            rtc.add_local_candidate(candidate);
+        }
         let mut change = rtc.sdp_api();
         let stream = Some(config.identity.clone());
         let audio_mid = config.audio.then(|| {
@@ -326,6 +347,12 @@ impl PendingClient {
         from_server: mpsc::Receiver<FromServer>,
         to_server: mpsc::Sender<ToServer>,
     ) -> Result<Client, ClientError> {
+        let tcp_remote = match self.config.transport {
+            Transport::Udp => None,
+            Transport::Tcp => Some(passive_tcp_candidate(&answer.to_sdp_string()).ok_or_else(
+                || ClientError::Rtc("the server offers no ICE-TCP candidate".into()),
+            )?),
+        };
         self.rtc
             .sdp_api()
             .accept_answer(self.pending, answer)
@@ -376,6 +403,9 @@ impl PendingClient {
                     .collect(),
             }),
             receivers: HashMap::new(),
+            tcp_remote,
+            tcp: None,
+            tcp_out: Vec::new(),
             key_owners: HashMap::new(),
             channel: None,
             started: now,
@@ -434,6 +464,10 @@ struct Driver {
     audio: Option<AudioSender>,
     video: Option<VideoSender>,
     receivers: HashMap<Mid, Receiver>,
+    /// ICE-TCP: the server's candidate, the connection, frames to write.
+    tcp_remote: Option<SocketAddr>,
+    tcp: Option<TcpLink>,
+    tcp_out: Vec<Vec<u8>>,
     /// Identity of each remote sender key, for labelling decrypted messages.
     key_owners: HashMap<u64, String>,
     channel: Option<str0m::channel::ChannelId>,
@@ -446,6 +480,7 @@ struct Driver {
 
 enum Wake {
     Datagram(std::io::Result<(usize, SocketAddr)>),
+    TcpFrame(Option<Vec<u8>>),
     Server(Option<FromServer>),
     Command(Option<Command>),
     Timer,
@@ -465,6 +500,13 @@ fn payload_type(rtc: &Rtc, cache: &mut Option<Pt>, mid: Mid, codec: Codec) -> Op
     *cache
 }
 
+async fn next_tcp_frame(tcp: &mut Option<TcpLink>) -> Option<Vec<u8>> {
+    match tcp {
+        Some(link) => link.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -481,14 +523,41 @@ impl Driver {
     ) {
         let mut buf = vec![0u8; 2048];
         let mut server_open = true;
+        if let Some(remote) = self.tcp_remote {
+            match TcpLink::connect(remote).await {
+                Ok(link) => {
+                    let local = Candidate::builder()
+                        .tcp()
+                        .host(link.local)
+                        .tcptype(TcpType::Active)
+                        .build();
+                    match local {
+                        Ok(c) => {
+                            self.rtc.add_local_candidate(c);
+                        }
+                        Err(e) => warn!("ICE-TCP candidate: {e}"),
+                    }
+                    self.tcp = Some(link);
+                }
+                Err(e) => warn!("cannot reach the server over ICE-TCP at {remote}: {e}"),
+            }
+        }
         loop {
             self.poll();
+            if let Some(link) = self.tcp.as_mut() {
+                for frame in self.tcp_out.drain(..) {
+                    if let Err(e) = link.send(&frame).await {
+                        debug!("ICE-TCP send: {e}");
+                    }
+                }
+            }
             if !self.rtc.is_alive() {
                 return;
             }
             let deadline = self.next_timeout.min(self.next_media());
             let wake = tokio::select! {
                 r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
+                f = next_tcp_frame(&mut self.tcp) => Wake::TcpFrame(f),
                 m = from_server.recv(), if server_open => Wake::Server(m),
                 c = commands.recv() => Wake::Command(c),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
@@ -497,6 +566,11 @@ impl Driver {
             match wake {
                 Wake::Datagram(Ok((n, source))) => self.on_datagram(&buf[..n], source, now),
                 Wake::Datagram(Err(e)) => debug!("recv: {e}"),
+                Wake::TcpFrame(Some(frame)) => self.on_tcp_frame(&frame, now),
+                Wake::TcpFrame(None) => {
+                    warn!("ICE-TCP connection closed by the server");
+                    self.tcp = None;
+                }
                 Wake::Server(Some(FromServer::Offer(offer))) => {
                     match self.rtc.sdp_api().accept_offer(offer) {
                         Ok(answer) => {
@@ -550,6 +624,7 @@ impl Driver {
     }
 
     fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
+        self.stats_mut().udp_datagrams_in += 1;
         if self.config.via_proxy == Some(source)
             && let Some(remote) = self.remote_addr
         {
@@ -572,12 +647,38 @@ impl Driver {
         }
     }
 
+    fn on_tcp_frame(&mut self, frame: &[u8], now: Instant) {
+        self.stats_mut().tcp_frames_in += 1;
+        let Some(link) = self.tcp.as_ref() else {
+            return;
+        };
+        let (source, destination) = (link.remote, link.local);
+        let Ok(contents) = frame.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Tcp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        if let Err(e) = self.rtc.handle_input(input) {
+            debug!("ICE-TCP input rejected: {e}");
+        }
+    }
+
     fn poll(&mut self) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.next_timeout = t;
                     return;
+                }
+                Ok(Output::Transmit(t)) if t.proto == Protocol::Tcp => {
+                    self.tcp_out.push(t.contents.into())
                 }
                 Ok(Output::Transmit(t)) => {
                     let destination = match self.config.via_proxy {

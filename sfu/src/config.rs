@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct SfuConfig {
     /// Local UDP address all participants' media arrives on.
     pub udp_bind: SocketAddr,
+    /// Local TCP address for ICE-TCP fallback (RFC 6544); `None` disables it.
+    pub tcp_bind: Option<SocketAddr>,
     /// Address put in ICE candidates, when it differs from the bound one
     /// (NAT, Kubernetes node address). The port is always the bound port.
     pub advertised_ip: Option<IpAddr>,
@@ -36,6 +38,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             udp_bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tcp_bind: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
             advertised_ip: None,
             max_participants_per_room: 100,
             max_tracks_per_participant: 8,

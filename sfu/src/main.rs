@@ -25,6 +25,9 @@ struct Args {
     /// UDP address for all participants' media.
     #[arg(long, env = "VEIL_SFU_UDP", default_value = "127.0.0.1:7882")]
     udp: SocketAddr,
+    /// TCP address for ICE-TCP fallback when UDP is blocked ("off" disables).
+    #[arg(long, env = "VEIL_SFU_TCP", default_value = "127.0.0.1:7881")]
+    tcp: String,
     /// Address to put in ICE candidates when clients reach us through NAT or a node IP.
     #[arg(long, env = "VEIL_SFU_ADVERTISE_IP")]
     advertise_ip: Option<IpAddr>,
@@ -62,6 +65,13 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot serve metrics on {}: {e}", args.metrics))?;
     let config = SfuConfig {
         udp_bind: args.udp,
+        tcp_bind: match args.tcp.as_str() {
+            "off" => None,
+            addr => Some(
+                addr.parse()
+                    .map_err(|e| anyhow::anyhow!("--tcp {addr:?}: {e}"))?,
+            ),
+        },
         advertised_ip: args.advertise_ip,
         max_participants_per_room: args.max_participants,
         ..SfuConfig::default()
@@ -89,6 +99,9 @@ async fn main() -> anyhow::Result<()> {
         sfu.udp_addr(),
         sfu.workers()
     );
+    if let Some(tcp) = sfu.tcp_addr() {
+        println!("ICE-TCP fallback on tcp://{tcp}");
+    }
     println!("Control API at http://{}", listener.local_addr()?);
     println!("Metrics at http://{}/metrics", args.metrics);
     tokio::spawn(async move {

@@ -351,3 +351,36 @@ async fn a_capped_downlink_moves_the_subscriber_down_and_uncapping_moves_it_back
         proxy.queue_drops()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_without_udp_joins_over_ice_tcp() {
+    let sfu = start_sfu();
+    assert!(sfu.tcp_addr().is_some(), "ICE-TCP is on by default");
+    let room = "tcp";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.transport = veil_client::Transport::Tcp;
+    let bob = join(&sfu, bob_cfg).await;
+    let decrypted = |c: &veil_client::Client, from: &str, kind: &str| {
+        c.with_stats(|s| {
+            s.remote
+                .get(&(from.to_string(), kind))
+                .map_or(0, |r| r.frames_decrypted)
+        })
+    };
+    eventually(
+        Duration::from_secs(20),
+        "media flows both ways over TCP",
+        || {
+            ["audio", "video"]
+                .iter()
+                .all(|k| decrypted(&bob, "alice", k) > 20 && decrypted(&alice, "bob", k) > 20)
+        },
+    )
+    .await;
+    assert!(bob.with_stats(|s| s.remote.values().all(|r| r.decrypt_failures == 0)));
+    let (udp, tcp) = bob.with_stats(|s| (s.udp_datagrams_in, s.tcp_frames_in));
+    assert_eq!(udp, 0, "nothing reached bob over UDP");
+    assert!(tcp > 200, "{tcp} frames over TCP");
+}

@@ -15,6 +15,7 @@
 mod batch_io;
 mod participant;
 mod receiver;
+mod tcp;
 mod worker;
 
 use std::net::SocketAddr;
@@ -199,6 +200,7 @@ pub(crate) enum Command {
 pub struct Sfu {
     workers: std::sync::Arc<[mpsc::Sender<Command>]>,
     udp_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
 }
 
 impl Sfu {
@@ -214,6 +216,21 @@ impl Sfu {
             udp_addr.port(),
         );
         let (routes_tx, routes_rx) = std::sync::mpsc::channel();
+        let tcp = match config.tcp_bind {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                let port = listener.local_addr()?.port();
+                let (tx, rx) = mpsc::unbounded_channel();
+                Some((listener, SocketAddr::new(candidate_addr.ip(), port), tx, rx))
+            }
+            None => None,
+        };
+        let routes = receiver::RouteBus {
+            udp: routes_tx,
+            tcp: tcp.as_ref().map(|t| t.2.clone()),
+        };
+        let tcp_candidate = tcp.as_ref().map(|t| t.1);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
         let mut workers = Vec::new();
         let mut inbound = Vec::new();
@@ -227,8 +244,9 @@ impl Sfu {
                 candidate_addr,
                 inbound: datagram_rx,
                 commands: command_rx,
-                routes: routes_tx.clone(),
+                routes: routes.clone(),
                 recycle: recycle_tx.clone(),
+                tcp_candidate,
             };
             thread::Builder::new()
                 .name(format!("sfu-worker-{index}"))
@@ -236,12 +254,19 @@ impl Sfu {
             workers.push(commands);
             inbound.push(datagrams);
         }
+        if let Some((listener, _, _, routes_rx)) = tcp {
+            let inbound = inbound.clone();
+            thread::Builder::new()
+                .name("sfu-ice-tcp".into())
+                .spawn(move || tcp::run(listener, inbound, routes_rx))?;
+        }
         thread::Builder::new()
             .name("sfu-receiver".into())
             .spawn(move || receiver::run(socket, inbound, routes_rx, recycle_rx))?;
         Ok(Sfu {
             workers: workers.into(),
             udp_addr,
+            tcp_addr: tcp_candidate,
         })
     }
 
@@ -253,6 +278,11 @@ impl Sfu {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         room.hash(&mut h);
         &self.workers[(h.finish() % self.workers.len() as u64) as usize]
+    }
+
+    /// The advertised ICE-TCP address, when TCP fallback is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// How many media workers run.

@@ -25,9 +25,12 @@ const MAX_ADDRS_PER_UFRAG: usize = 8;
 pub(crate) struct Datagram {
     pub source: SocketAddr,
     pub data: Vec<u8>,
+    /// For ICE-TCP frames: where to send the replies.
+    pub tcp: Option<mpsc::Sender<Vec<u8>>>,
 }
 
 /// Routing changes sent by workers.
+#[derive(Debug, Clone)]
 pub(crate) enum Route {
     /// A participant with this server ufrag lives on `worker`.
     Add { ufrag: String, worker: usize },
@@ -67,6 +70,23 @@ impl Routes {
         }
         self.by_addr.insert(source, worker);
         Some(worker)
+    }
+}
+
+/// Where workers announce routing changes: the UDP receiver and, when
+/// enabled, the ICE-TCP acceptor.
+#[derive(Clone)]
+pub(crate) struct RouteBus {
+    pub udp: std_mpsc::Sender<Route>,
+    pub tcp: Option<mpsc::UnboundedSender<Route>>,
+}
+
+impl RouteBus {
+    pub fn send(&self, route: Route) {
+        if let Some(tcp) = &self.tcp {
+            let _ = tcp.send(route.clone());
+        }
+        let _ = self.udp.send(route);
     }
 }
 
@@ -135,7 +155,11 @@ pub(crate) fn run(
             );
             buf.truncate(len);
             if workers[worker]
-                .try_send(Datagram { source, data: buf })
+                .try_send(Datagram {
+                    source,
+                    data: buf,
+                    tcp: None,
+                })
                 .is_err()
             {
                 metrics::counter!("veil_sfu_dropped_total", "reason" => "worker_queue_full")

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use std::sync::mpsc as std_mpsc;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output};
 use tokio::sync::mpsc;
@@ -27,7 +27,7 @@ use super::batch_io::send_batch;
 use super::participant::{
     Inbound, Key, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
 };
-use super::receiver::{Datagram, Route};
+use super::receiver::{Datagram, Route, RouteBus};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
@@ -51,8 +51,10 @@ pub(crate) struct WorkerSetup {
     pub candidate_addr: SocketAddr,
     pub inbound: mpsc::Receiver<Datagram>,
     pub commands: mpsc::Receiver<Command>,
-    pub routes: std_mpsc::Sender<Route>,
+    pub routes: RouteBus,
     pub recycle: std_mpsc::Sender<Vec<u8>>,
+    /// Our passive ICE-TCP candidate, when TCP is enabled.
+    pub tcp_candidate: Option<SocketAddr>,
 }
 
 pub(crate) fn run(setup: WorkerSetup) {
@@ -76,8 +78,10 @@ pub(crate) fn run(setup: WorkerSetup) {
             commands,
             routes,
             recycle,
+            tcp_candidate,
         } = setup;
-        let worker = Worker::new(config, index, send_socket, candidate_addr, routes, recycle);
+        let mut worker = Worker::new(config, index, send_socket, candidate_addr, routes, recycle);
+        worker.tcp_candidate = tcp_candidate;
         worker.run(inbound, commands).await
     });
 }
@@ -103,7 +107,11 @@ struct Worker {
     send_socket: std::net::UdpSocket,
     /// Datagrams produced in this batch, sent with one `sendmmsg` per 32.
     outbox: Vec<(SocketAddr, Vec<u8>)>,
-    routes: std_mpsc::Sender<Route>,
+    /// ICE-TCP frames to send, and the connections they go out on.
+    tcp_outbox: Vec<(SocketAddr, Vec<u8>)>,
+    tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    tcp_candidate: Option<SocketAddr>,
+    routes: RouteBus,
     recycle: std_mpsc::Sender<Vec<u8>>,
     /// The address in our ICE candidate; str0m matches datagrams against it.
     candidate_addr: SocketAddr,
@@ -133,7 +141,7 @@ impl Worker {
         index: usize,
         send_socket: std::net::UdpSocket,
         candidate_addr: SocketAddr,
-        routes: std_mpsc::Sender<Route>,
+        routes: RouteBus,
         recycle: std_mpsc::Sender<Vec<u8>>,
     ) -> Self {
         info!(worker = index, %candidate_addr, "SFU worker started");
@@ -142,6 +150,9 @@ impl Worker {
             index,
             send_socket,
             outbox: Vec::new(),
+            tcp_outbox: Vec::new(),
+            tcp_conns: HashMap::new(),
+            tcp_candidate: None,
             routes,
             recycle,
             candidate_addr,
@@ -207,6 +218,16 @@ impl Worker {
 
     /// Sends everything the batch produced.
     fn flush(&mut self) {
+        for (destination, frame) in self.tcp_outbox.drain(..) {
+            let delivered = self
+                .tcp_conns
+                .get(&destination)
+                .is_some_and(|c| c.try_send(frame).is_ok());
+            if !delivered {
+                metrics::counter!("veil_sfu_dropped_total", "reason" => "tcp_send_failed")
+                    .increment(1);
+            }
+        }
         if self.outbox.is_empty() {
             return;
         }
@@ -265,11 +286,40 @@ impl Worker {
     // ---- network input ----------------------------------------------------
 
     fn on_datagram(&mut self, datagram: Datagram, now: Instant) {
-        self.on_bytes(&datagram.data, datagram.source, now);
-        let _ = self.recycle.send(datagram.data);
+        match (datagram.tcp, self.tcp_candidate) {
+            (Some(reply), Some(tcp_addr)) => {
+                self.tcp_conns.insert(datagram.source, reply);
+                self.on_bytes(
+                    &datagram.data,
+                    datagram.source,
+                    Protocol::Tcp,
+                    tcp_addr,
+                    now,
+                );
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                let udp_addr = self.candidate_addr;
+                self.on_bytes(
+                    &datagram.data,
+                    datagram.source,
+                    Protocol::Udp,
+                    udp_addr,
+                    now,
+                );
+                let _ = self.recycle.send(datagram.data);
+            }
+        }
     }
 
-    fn on_bytes(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+    fn on_bytes(
+        &mut self,
+        data: &[u8],
+        source: SocketAddr,
+        proto: Protocol,
+        destination: SocketAddr,
+        now: Instant,
+    ) {
         let key = match self.by_addr.get(&source) {
             Some(key) => *key,
             None => {
@@ -295,12 +345,11 @@ impl Worker {
             metrics::counter!("veil_sfu_dropped_total", "reason" => "malformed").increment(1);
             return;
         };
-        let destination = self.candidate_addr;
         let Some(p) = self.get_mut(key) else { return };
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
@@ -366,6 +415,7 @@ impl Worker {
         let Worker {
             slots,
             outbox,
+            tcp_outbox,
             events,
             dead,
             ..
@@ -383,7 +433,10 @@ impl Worker {
                 return;
             }
             match p.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => outbox.push((t.destination, t.contents.into())),
+                Ok(Output::Transmit(t)) => match t.proto {
+                    Protocol::Udp => outbox.push((t.destination, t.contents.into())),
+                    _ => tcp_outbox.push((t.destination, t.contents.into())),
+                },
                 Ok(Output::Timeout(t)) => {
                     p.next_timeout = t;
                     return;
@@ -918,6 +971,15 @@ impl Worker {
         let candidate = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| JoinError::BadOffer(e.to_string()))?;
         rtc.add_local_candidate(candidate);
+        if let Some(tcp_addr) = self.tcp_candidate {
+            let tcp = Candidate::builder()
+                .tcp()
+                .host(tcp_addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| JoinError::BadOffer(e.to_string()))?;
+            rtc.add_local_candidate(tcp);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -1005,7 +1067,7 @@ impl Worker {
             generation: slot.generation,
         };
         self.by_ufrag.insert(ufrag.clone(), key);
-        let _ = self.routes.send(Route::Add {
+        self.routes.send(Route::Add {
             ufrag,
             worker: self.index,
         });
@@ -1034,11 +1096,12 @@ impl Worker {
         slot.dirty = false;
         self.free.push(key.index);
         self.by_ufrag.remove(&p.ufrag);
-        let _ = self.routes.send(Route::Remove {
+        self.routes.send(Route::Remove {
             ufrag: p.ufrag.clone(),
         });
         for addr in &p.addrs {
             self.by_addr.remove(addr);
+            self.tcp_conns.remove(addr);
         }
         p.notify(ParticipantEvent::Disconnected {
             reason: reason.to_string(),
