@@ -20,6 +20,8 @@ async fn spawn_node() -> (Child, String) {
         .args([
             "--udp",
             "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
             "--control",
             "127.0.0.1:0",
             "--metrics",
