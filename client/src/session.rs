@@ -132,6 +132,14 @@ pub enum FromServer {
     Offer(SdpOffer),
     /// Loudest first.
     ActiveSpeakers(Vec<String>),
+    /// Dynacast: send no video layer above `max_layer` on `track` (our mid);
+    /// `None` pauses the track's video entirely.
+    LayersWanted {
+        /// Our track's mid.
+        track: String,
+        /// Highest layer anyone watches.
+        max_layer: Option<u8>,
+    },
     /// Someone joined.
     ParticipantJoined(String),
     /// Someone left.
@@ -191,6 +199,10 @@ pub struct ClientStats {
     pub remote: HashMap<(String, &'static str), RemoteTrackStats>,
     /// Frames encrypted and sent, all tracks and layers.
     pub frames_sent: u64,
+    /// Video frames sent per simulcast layer.
+    pub video_frames_sent: [u64; 3],
+    /// Highest video layer the server last asked for (dynacast), if it did.
+    pub layers_wanted: Option<Option<u8>>,
     /// Keyframe requests received from the SFU.
     pub keyframe_requests: u64,
     /// Digest of each encrypted frame sent, by (kid, ctr).
@@ -401,6 +413,7 @@ impl PendingClient {
                         last_keyframe: None,
                     })
                     .collect(),
+                max_layer: Some(2),
             }),
             receivers: HashMap::new(),
             tcp_remote,
@@ -442,6 +455,8 @@ struct VideoSender {
     mid: Mid,
     pt: Option<Pt>,
     layers: Vec<LayerSender>,
+    /// Dynacast: layers above this are not sent; `None` sends nothing.
+    max_layer: Option<u8>,
 }
 
 struct Receiver {
@@ -585,6 +600,9 @@ impl Driver {
                 Wake::Server(Some(FromServer::Disconnected(reason))) => {
                     self.stats_mut().disconnected = Some(reason)
                 }
+                Wake::Server(Some(FromServer::LayersWanted { track, max_layer })) => {
+                    self.on_layers_wanted(&track, max_layer)
+                }
                 Wake::Server(Some(_)) => {}
                 Wake::Server(None) => server_open = false,
                 Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
@@ -645,6 +663,22 @@ impl Driver {
         if let Err(e) = self.rtc.handle_input(input) {
             debug!("input rejected: {e}");
         }
+    }
+
+    fn on_layers_wanted(&mut self, track: &str, max_layer: Option<u8>) {
+        let Some(video) = self.video.as_mut().filter(|v| v.mid.to_string() == track) else {
+            return;
+        };
+        let was = video.max_layer;
+        video.max_layer = max_layer;
+        // A layer that comes back must start with a keyframe.
+        for (i, layer) in video.layers.iter_mut().enumerate() {
+            let allowed = |m: Option<u8>| m.is_some_and(|m| i as u8 <= m);
+            if allowed(max_layer) && !allowed(was) {
+                layer.force_keyframe = true;
+            }
+        }
+        self.stats_mut().layers_wanted = Some(max_layer);
     }
 
     fn on_tcp_frame(&mut self, frame: &[u8], now: Instant) {
@@ -868,9 +902,15 @@ impl Driver {
             .map(|v| v.fps.max(1))
             .unwrap_or(1);
         if self.video.is_some() && now >= self.next_video {
-            let layers = self.video.as_ref().map(|v| v.layers.len()).unwrap_or(0);
+            let (layers, max_layer) = self
+                .video
+                .as_ref()
+                .map(|v| (v.layers.len(), v.max_layer))
+                .unwrap_or((0, None));
             for layer in 0..layers {
-                self.send_video(layer, now);
+                if max_layer.is_some_and(|m| layer as u8 <= m) {
+                    self.send_video(layer, now);
+                }
             }
             let period = Duration::from_micros(1_000_000 / fps as u64);
             self.next_video += period;
@@ -966,6 +1006,7 @@ impl Driver {
         l.frame += 1;
         let frame_number = info.sequence as u16;
         let rid = l.rid;
+        self.stats_mut().video_frames_sent[layer.min(2)] += 1;
         let plain = info.encode(video.frame_bytes[layer.min(2)]);
         let Some(encrypted) = self.encrypt(&plain) else {
             return;

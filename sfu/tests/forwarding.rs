@@ -384,3 +384,68 @@ async fn a_participant_without_udp_joins_over_ice_tcp() {
     assert_eq!(udp, 0, "nothing reached bob over UDP");
     assert!(tcp > 200, "{tcp} frames over TCP");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynacast_pauses_layers_nobody_watches() {
+    let sfu = start_sfu();
+    let room = "dynacast";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let sent = |layer: usize| alice.with_stats(|s| s.video_frames_sent[layer]);
+
+    // Alone in the room: nobody watches, so alice is told to pause video.
+    eventually(
+        Duration::from_secs(10),
+        "alice pauses with no audience",
+        || alice.with_stats(|s| s.layers_wanted == Some(None)),
+    )
+    .await;
+    let paused_at = (sent(0), sent(1), sent(2));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        (sent(0), sent(1), sent(2)),
+        paused_at,
+        "no video while nobody watches"
+    );
+
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    let bob = join(&sfu, bob_cfg).await;
+    eventually(
+        Duration::from_secs(20),
+        "bob watches the high layer",
+        || video_layer(&bob, "alice") == Some(2),
+    )
+    .await;
+
+    // Bob's tile shrinks: only the low layer is wanted; the others stop.
+    sfu.set_max_layer(room, "bob", "alice", 0).await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "alice is told only layer 0 is wanted",
+        || alice.with_stats(|s| s.layers_wanted == Some(Some(0))),
+    )
+    .await;
+    let (l0, l1, l2) = (sent(0), sent(1), sent(2));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(sent(0) > l0 + 5, "layer 0 keeps going");
+    assert_eq!((sent(1), sent(2)), (l1, l2), "layers 1 and 2 are paused");
+    eventually(
+        Duration::from_secs(10),
+        "bob still decrypts alice on layer 0",
+        || video_layer(&bob, "alice") == Some(0),
+    )
+    .await;
+
+    // Tile grows again: layer 2 resumes, with a keyframe, and bob gets it.
+    sfu.set_max_layer(room, "bob", "alice", 2).await.unwrap();
+    eventually(Duration::from_secs(10), "bob is back on layer 2", || {
+        video_layer(&bob, "alice") == Some(2)
+    })
+    .await;
+    assert!(sent(2) > l2);
+    assert_eq!(
+        bob.stats().remote[&("alice".to_string(), "video")].decrypt_failures,
+        0
+    );
+}

@@ -62,6 +62,15 @@ pub enum ParticipantEvent {
         /// Audio or video.
         kind: TrackKind,
     },
+    /// Dynacast: the highest simulcast layer any subscriber wants of this
+    /// participant's video track; `None` means nobody watches it. Publishers
+    /// stop encoding what nobody wants and save their uplink and CPU.
+    LayersWanted {
+        /// The publisher's track (its mid).
+        track: String,
+        /// Highest wanted layer, 0 = lowest.
+        max_layer: Option<Layer>,
+    },
     /// Loudest first; at most a handful of entries.
     ActiveSpeakers {
         /// Identities, loudest first.

@@ -73,6 +73,9 @@ pub(crate) struct TrackIn {
     pub rates: [RateMeter; MAX_LAYER as usize + 1],
     pub structures: [Option<DependencyStructure>; MAX_LAYER as usize + 1],
     pub last_keyframe_request: [Option<Instant>; MAX_LAYER as usize + 1],
+    /// Highest layer last announced to the publisher as wanted (dynacast);
+    /// `Some(None)` means "nobody watches, pause".
+    pub announced: Option<Option<Layer>>,
 }
 
 impl TrackIn {

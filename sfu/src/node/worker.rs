@@ -25,7 +25,7 @@ use veil_media::packet::stun;
 
 use super::batch_io::send_batch;
 use super::participant::{
-    Inbound, Key, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
+    Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
 };
 use super::receiver::{Datagram, Route, RouteBus};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
@@ -474,9 +474,11 @@ impl Worker {
             }
             Event::KeyframeRequest(req) => {
                 let Some(p) = self.get(from) else { return };
-                let Some(out) = p.tracks_out.iter().find(|t| {
-                    matches!(t.state, super::participant::OutState::Open(mid, _) if mid == req.mid)
-                }) else {
+                let Some(out) = p
+                    .tracks_out
+                    .iter()
+                    .find(|t| matches!(t.state, OutState::Open(mid, _) if mid == req.mid))
+                else {
                     return;
                 };
                 let (source, mid) = (out.source, out.source_mid);
@@ -546,6 +548,7 @@ impl Worker {
             rates: Default::default(),
             structures: Default::default(),
             last_keyframe_request: Default::default(),
+            announced: None,
         });
         let id = p.id.clone();
         let room = p.room_slot;
@@ -814,8 +817,59 @@ impl Worker {
         for key in keys {
             self.update_layers(key, now);
         }
+        self.dynacast();
         metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
         metrics::gauge!("veil_sfu_rooms").set(self.room_index.len() as f64);
+    }
+
+    /// Tells each publisher which of its video layers anyone still wants.
+    ///
+    /// A subscriber's wish is its size preference (`max_layer`), not its
+    /// bandwidth: a layer the network cannot carry today may fit tomorrow, and
+    /// a paused layer could never be measured again.
+    fn dynacast(&mut self) {
+        let mut wanted: HashMap<(Key, Mid), Layer> = HashMap::new();
+        for slot in &self.slots {
+            let Some(p) = slot.participant.as_ref() else {
+                continue;
+            };
+            for out in p.tracks_out.iter().filter(|t| t.kind == MediaKind::Video) {
+                if matches!(
+                    out.state,
+                    OutState::ToStop(_) | OutState::NegotiatingStop(_)
+                ) {
+                    continue;
+                }
+                let layer = wanted.entry((out.source, out.source_mid)).or_insert(0);
+                *layer = (*layer).max(out.max_layer);
+            }
+        }
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let generation = slot.generation;
+            let Some(p) = slot.participant.as_mut() else {
+                continue;
+            };
+            let key = Key {
+                index: index as u32,
+                generation,
+            };
+            let mut announce = Vec::new();
+            for track in p
+                .tracks_in
+                .iter_mut()
+                .filter(|t| t.kind == MediaKind::Video)
+            {
+                let max_layer = wanted.get(&(key, track.mid)).copied();
+                if track.announced != Some(max_layer) {
+                    track.announced = Some(max_layer);
+                    announce.push((track.mid.to_string(), max_layer));
+                }
+            }
+            for (track, max_layer) in announce {
+                metrics::counter!("veil_sfu_dynacast_updates_total").increment(1);
+                p.notify(ParticipantEvent::LayersWanted { track, max_layer });
+            }
+        }
     }
 
     // ---- control ----------------------------------------------------------

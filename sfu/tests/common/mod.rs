@@ -55,6 +55,7 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
                         Some(ParticipantEvent::ParticipantJoined { participant }) => FromServer::ParticipantJoined(participant),
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
                         Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
+                        Some(ParticipantEvent::LayersWanted { track, max_layer }) => FromServer::LayersWanted { track, max_layer },
                         Some(_) => continue,
                     };
                     if to_client.send(msg).await.is_err() {
