@@ -132,6 +132,13 @@ pub enum FromServer {
     Offer(SdpOffer),
     /// Loudest first.
     ActiveSpeakers(Vec<String>),
+    /// A participant's connection grade changed (`excellent`, `good`, `poor`).
+    ConnectionQuality {
+        /// Whose connection.
+        participant: String,
+        /// The grade.
+        quality: String,
+    },
     /// Dynacast: send no video layer above `max_layer` on `track` (our mid);
     /// `None` pauses the track's video entirely.
     LayersWanted {
@@ -146,6 +153,9 @@ pub enum FromServer {
     ParticipantLeft(String),
     /// The server ended the session.
     Disconnected(String),
+    /// The server is draining: media keeps flowing for a while, but the
+    /// client should reconnect through signalling to land elsewhere.
+    Draining,
 }
 
 /// Messages from the client to the server.
@@ -201,6 +211,8 @@ pub struct ClientStats {
     pub frames_sent: u64,
     /// Video frames sent per simulcast layer.
     pub video_frames_sent: [u64; 3],
+    /// Latest connection grade per participant, as the server reported it.
+    pub connection_quality: HashMap<String, String>,
     /// Highest video layer the server last asked for (dynacast), if it did.
     pub layers_wanted: Option<Option<u8>>,
     /// Keyframe requests received from the SFU.
@@ -213,6 +225,8 @@ pub struct ClientStats {
     pub active_speakers: Vec<String>,
     /// Why the server ended the session, if it did.
     pub disconnected: Option<String>,
+    /// The server asked us to move (node draining).
+    pub draining: bool,
     /// Decrypted data messages: (sender identity as the SFU labelled it,
     /// sender identity proven by the SFrame key, plaintext).
     pub messages: Vec<(String, String, Vec<u8>)>,
@@ -603,6 +617,15 @@ impl Driver {
                 Wake::Server(Some(FromServer::LayersWanted { track, max_layer })) => {
                     self.on_layers_wanted(&track, max_layer)
                 }
+                Wake::Server(Some(FromServer::ConnectionQuality {
+                    participant,
+                    quality,
+                })) => {
+                    self.stats_mut()
+                        .connection_quality
+                        .insert(participant, quality);
+                }
+                Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
                 Wake::Server(Some(_)) => {}
                 Wake::Server(None) => server_open = false,
                 Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,

@@ -20,4 +20,4 @@ pub mod node;
 
 pub use config::SfuConfig;
 pub use control::{RemoteSfu, SfuNode};
-pub use node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, Sfu};
+pub use node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, Sfu, TrackKind};

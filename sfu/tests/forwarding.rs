@@ -449,3 +449,55 @@ async fn dynacast_pauses_layers_nobody_watches() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_quality_tells_the_room_who_is_on_a_bad_link() {
+    let sfu = start_sfu();
+    let room = "quality";
+    let key = secret(room, "p");
+    let mut alice_cfg = ClientConfig::new("alice", room, key.clone());
+    alice_cfg.video = None;
+    let alice = join(&sfu, alice_cfg).await;
+    let proxy = ImpairmentProxy::start(
+        sfu.udp_addr(),
+        Impairment {
+            loss: 0.15,
+            seed: 3,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    bob_cfg.via_proxy = Some(proxy.addr());
+    let _bob = join(&sfu, bob_cfg).await;
+
+    eventually(
+        Duration::from_secs(20),
+        "alice hears that bob's link is poor and hers is excellent",
+        || {
+            alice.with_stats(|s| {
+                s.connection_quality.get("bob").map(String::as_str) == Some("poor")
+                    && s.connection_quality.get("alice").map(String::as_str) == Some("excellent")
+            })
+        },
+    )
+    .await;
+    let stats = sfu.stats(room).await;
+    let grade = |who: &str| {
+        stats
+            .participants
+            .iter()
+            .find(|p| p.participant == who)
+            .and_then(|p| p.connection_quality)
+    };
+    assert_eq!(
+        grade("bob"),
+        Some(sfu::forward::quality::ConnectionQuality::Poor)
+    );
+    assert_eq!(
+        grade("alice"),
+        Some(sfu::forward::quality::ConnectionQuality::Excellent)
+    );
+}

@@ -15,7 +15,12 @@ use veil_client::{Client, ClientConfig};
 const SECRET: &str = "test-node-secret";
 
 /// Starts `sfu` on free loopback ports; returns the child and its control URL.
-async fn spawn_node() -> (Child, String) {
+async fn spawn_node() -> (Child, String, String) {
+    // A free port for metrics (the exporter does not report a bound port 0).
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sfu"))
         .args([
             "--udp",
@@ -24,9 +29,8 @@ async fn spawn_node() -> (Child, String) {
             "127.0.0.1:0",
             "--control",
             "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
         ])
+        .args(["--metrics", &metrics.to_string()])
         .args(["--control-secret", SECRET, "--drain-timeout", "1"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -45,13 +49,13 @@ async fn spawn_node() -> (Child, String) {
     .await
     .expect("sfu prints its control URL");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, control)
+    (child, control, format!("http://{metrics}/metrics"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_meet_on_an_sfu_running_as_its_own_process() {
     common::init_tracing();
-    let (_child, control) = spawn_node().await;
+    let (_child, control, metrics) = spawn_node().await;
     let node = RemoteSfu::new(&control, SECRET);
     let room = "remote room";
     let key = secret(room, "p");
@@ -76,6 +80,16 @@ async fn clients_meet_on_an_sfu_running_as_its_own_process() {
         || decrypted(&alice, "bob") > 20 && decrypted(&bob, "alice") > 20,
     )
     .await;
+
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    for metric in [
+        "veil_sfu_rtp_forwarded_total",
+        "veil_sfu_datagrams_in_total",
+        "veil_sfu_joins_total",
+        "veil_sfu_loop_seconds",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from /metrics");
+    }
 
     let stats = SfuNode::from(node.clone()).stats(room).await.unwrap();
     assert_eq!(stats.participants.len(), 2);
@@ -103,7 +117,7 @@ async fn clients_meet_on_an_sfu_running_as_its_own_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_api_rejects_a_wrong_secret() {
-    let (_child, control) = spawn_node().await;
+    let (_child, control, _metrics) = spawn_node().await;
     let intruder = RemoteSfu::new(&control, "not the secret");
     let (_pending, offer) =
         Client::prepare(ClientConfig::new("eve", "r", secret("r", "p"))).unwrap();

@@ -9,9 +9,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tracing::debug;
 
-use super::server::{AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, OfferBody};
+use super::server::{AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, MuteBody, OfferBody};
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats};
+use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, TrackKind};
 
 /// Events buffered between the node's WebSocket and the caller.
 const EVENT_QUEUE: usize = 1024;
@@ -193,6 +193,23 @@ impl RemoteSfu {
             layer,
         };
         control(self.post::<_, (), _>("/v1/layer", &body).await).map(|_| ())
+    }
+
+    /// See [`crate::Sfu::set_muted`].
+    pub async fn set_muted(
+        &self,
+        room: &str,
+        participant: &str,
+        kind: TrackKind,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        let body = MuteBody {
+            room: room.into(),
+            participant: participant.into(),
+            kind,
+            muted,
+        };
+        control(self.post::<_, (), _>("/v1/mute", &body).await).map(|_| ())
     }
 
     /// See [`crate::Sfu::stats`].

@@ -14,7 +14,7 @@ pub use client::RemoteSfu;
 use str0m::change::{SdpAnswer, SdpOffer};
 
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, Joined, RoomStats, Sfu};
+use crate::node::{ControlError, JoinError, Joined, RoomStats, Sfu, TrackKind};
 
 /// An SFU node, local or remote.
 #[derive(Clone)]
@@ -101,6 +101,20 @@ impl SfuNode {
         match self {
             SfuNode::Local(s) => s.set_max_layer(room, subscriber, publisher, layer).await,
             SfuNode::Remote(r) => r.set_max_layer(room, subscriber, publisher, layer).await,
+        }
+    }
+
+    /// See [`Sfu::set_muted`].
+    pub async fn set_muted(
+        &self,
+        room: &str,
+        participant: &str,
+        kind: TrackKind,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        match self {
+            SfuNode::Local(s) => s.set_muted(room, participant, kind, muted).await,
+            SfuNode::Remote(r) => r.set_muted(room, participant, kind, muted).await,
         }
     }
 

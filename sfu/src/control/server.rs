@@ -9,7 +9,8 @@
 //! | `POST /v1/offer` | `{room, participant, offer}` → `{answer}` |
 //! | `POST /v1/leave` | `{room, participant, reason}` → 204 |
 //! | `POST /v1/layer` | `{room, subscriber, publisher, layer}` → 204 |
-//! | `GET /v1/rooms/{room}` | → [`RoomStats`] |
+//! | `POST /v1/mute` | `{room, participant, kind, muted}` → 204 |
+//! | `GET /v1/rooms/{room}` | → [`crate::RoomStats`] |
 //! | `POST /v1/drain` | → 204 |
 //! | `GET /v1/health` | → `{ok: true}` (no auth) |
 //!
@@ -36,7 +37,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
 
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, ParticipantEvent, Sfu};
+use crate::node::{ControlError, JoinError, ParticipantEvent, Sfu, TrackKind};
 
 type Parked = Arc<Mutex<HashMap<(String, String), mpsc::Receiver<ParticipantEvent>>>>;
 
@@ -111,6 +112,19 @@ pub struct LayerBody {
     pub layer: Layer,
 }
 
+/// Body of `POST /v1/mute`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MuteBody {
+    /// Room name.
+    pub room: String,
+    /// Whose tracks.
+    pub participant: String,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// Mute or unmute.
+    pub muted: bool,
+}
+
 /// Builds the control router for `sfu`, guarded by `secret`.
 pub fn router(sfu: Sfu, secret: &str) -> Router {
     let state = ControlState {
@@ -125,6 +139,7 @@ pub fn router(sfu: Sfu, secret: &str) -> Router {
         .route("/v1/offer", post(offer))
         .route("/v1/leave", post(leave))
         .route("/v1/layer", post(layer))
+        .route("/v1/mute", post(mute))
         .route("/v1/rooms/{room}", get(room_stats))
         .route("/v1/drain", post(drain))
         .route_layer(middleware::from_fn_with_state(
@@ -304,6 +319,15 @@ async fn layer(State(state): State<ControlState>, Json(body): Json<LayerBody>) -
         state
             .sfu
             .set_max_layer(&body.room, &body.subscriber, &body.publisher, body.layer)
+            .await,
+    )
+}
+
+async fn mute(State(state): State<ControlState>, Json(body): Json<MuteBody>) -> Response {
+    no_content(
+        state
+            .sfu
+            .set_muted(&body.room, &body.participant, body.kind, body.muted)
             .await,
     )
 }

@@ -6,5 +6,6 @@
 //! levels) and applies their answers.
 
 pub mod layer;
+pub mod quality;
 pub mod rewrite;
 pub mod speaker;

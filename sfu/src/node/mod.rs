@@ -29,6 +29,7 @@ pub use participant::{ParticipantStats, RoomStats};
 
 use crate::config::SfuConfig;
 use crate::forward::layer::Layer;
+use crate::forward::quality::ConnectionQuality;
 
 /// Something that happened that one participant's signalling should relay.
 ///
@@ -70,6 +71,23 @@ pub enum ParticipantEvent {
         track: String,
         /// Highest wanted layer, 0 = lowest.
         max_layer: Option<Layer>,
+    },
+    /// A moderator muted or unmuted a participant's tracks of one kind; the
+    /// SFU stops (or resumes) forwarding them.
+    TrackMuted {
+        /// Whose tracks.
+        participant: String,
+        /// Which kind.
+        kind: TrackKind,
+        /// Muted now?
+        muted: bool,
+    },
+    /// A participant's connection quality changed (sent to the whole room).
+    ConnectionQuality {
+        /// Whose connection.
+        participant: String,
+        /// Its grade now.
+        quality: ConnectionQuality,
     },
     /// Loudest first; at most a handful of entries.
     ActiveSpeakers {
@@ -187,6 +205,13 @@ pub(crate) enum Command {
         subscriber: String,
         publisher: String,
         layer: Layer,
+        reply: Reply<Result<(), ControlError>>,
+    },
+    SetMuted {
+        room: String,
+        participant: String,
+        kind: TrackKind,
+        muted: bool,
         reply: Reply<Result<(), ControlError>>,
     },
     Stats {
@@ -392,6 +417,27 @@ impl Sfu {
             subscriber: subscriber.into(),
             publisher: publisher.into(),
             layer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// Server-side mute: stop (or resume) forwarding `participant`'s tracks
+    /// of `kind`, and tell the room. The media stays encrypted either way;
+    /// this is moderation, not access control.
+    pub async fn set_muted(
+        &self,
+        room: &str,
+        participant: &str,
+        kind: TrackKind,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        self.call(room, |reply| Command::SetMuted {
+            room: room.into(),
+            participant: participant.into(),
+            kind,
+            muted,
             reply,
         })
         .await

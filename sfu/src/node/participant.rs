@@ -23,6 +23,7 @@ use veil_media::packet::vp8::Vp8Descriptor;
 
 use super::ParticipantEvent;
 use crate::forward::layer::{Layer, LayerDecision, LayerSelector, MAX_LAYER, layer_of_rid};
+use crate::forward::quality::ConnectionQuality;
 use crate::forward::rewrite::StreamRewriter;
 
 /// Index of a participant in the worker's table plus a generation, so a
@@ -73,6 +74,8 @@ pub(crate) struct TrackIn {
     pub rates: [RateMeter; MAX_LAYER as usize + 1],
     pub structures: [Option<DependencyStructure>; MAX_LAYER as usize + 1],
     pub last_keyframe_request: [Option<Instant>; MAX_LAYER as usize + 1],
+    /// Muted by a moderator: not forwarded.
+    pub muted: bool,
     /// Highest layer last announced to the publisher as wanted (dynacast);
     /// `Some(None)` means "nobody watches, pause".
     pub announced: Option<Option<Layer>>,
@@ -112,6 +115,9 @@ impl TrackIn {
         Vp8Descriptor::parse(&packet.payload).is_ok_and(|d| d.keyframe)
     }
 }
+
+/// Stream `(mid, rid, egress)` and its cumulative (NACKs, PLIs+FIRs).
+pub(crate) type FeedbackSeen = ((Mid, Option<Rid>, bool), u64, u64);
 
 /// Negotiation state of a remote track sent to this participant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +167,11 @@ pub(crate) struct Participant {
     pub ssrc_map: Vec<(Ssrc, usize, Layer)>,
     pub next_timeout: Instant,
     pub egress_estimate_bps: Option<u64>,
+    /// Cumulative (NACKs, PLIs+FIRs) per (mid, rid, egress) last seen in
+    /// str0m's stats, to turn them into metric increments.
+    pub feedback_seen: Vec<FeedbackSeen>,
+    /// Latest connection grade, from str0m's peer stats.
+    pub quality: Option<ConnectionQuality>,
     /// Last `(minimum, desired)` given to str0m's BWE.
     pub bwe_goals: (u64, u64),
     pub packets_in: u64,
@@ -187,6 +198,8 @@ pub struct ParticipantStats {
     pub video_layers: Vec<(String, Option<Layer>)>,
     /// Simulcast layer switches made for them.
     pub layer_switches: u64,
+    /// Connection grade, once measured.
+    pub connection_quality: Option<ConnectionQuality>,
 }
 
 /// A room snapshot.
@@ -210,6 +223,37 @@ impl Participant {
             self.events_dropped += 1;
             metrics::counter!("veil_sfu_events_dropped_total").increment(1);
         }
+    }
+
+    /// Counts NACK and keyframe-request feedback from a stats report.
+    /// `egress`: on a stream we send (feedback from the participant);
+    /// otherwise on one we receive (feedback we sent).
+    pub fn record_feedback(
+        &mut self,
+        mid: Mid,
+        rid: Option<Rid>,
+        egress: bool,
+        nacks: u64,
+        plis: u64,
+    ) {
+        let key = (mid, rid, egress);
+        let (old_nacks, old_plis) = match self.feedback_seen.iter_mut().find(|(k, _, _)| *k == key)
+        {
+            Some(entry) => {
+                let old = (entry.1, entry.2);
+                (entry.1, entry.2) = (nacks, plis);
+                old
+            }
+            None => {
+                self.feedback_seen.push((key, nacks, plis));
+                (0, 0)
+            }
+        };
+        let direction = if egress { "received" } else { "sent" };
+        metrics::counter!("veil_sfu_nacks_total", "direction" => direction)
+            .increment(nacks.saturating_sub(old_nacks));
+        metrics::counter!("veil_sfu_keyframe_feedback_total", "direction" => direction)
+            .increment(plis.saturating_sub(old_plis));
     }
 
     /// Maps an incoming SSRC to (published track index, layer), caching it.
@@ -457,6 +501,7 @@ impl Participant {
                 .map(|t| (t.source_id.clone(), t.selector.current()))
                 .collect(),
             layer_switches: self.tracks_out.iter().map(|t| t.selector.switches()).sum(),
+            connection_quality: self.quality,
         }
     }
 }

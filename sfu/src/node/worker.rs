@@ -31,6 +31,7 @@ use super::receiver::{Datagram, Route, RouteBus};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
+use crate::forward::quality::assess;
 use crate::forward::speaker::{SpeakerConfig, SpeakerDetector};
 
 /// Datagrams read per wake-up before timers and commands get a turn.
@@ -39,6 +40,8 @@ const RECV_BATCH: usize = 256;
 const MAX_ADDRS_PER_PARTICIPANT: usize = 8;
 /// How often layer targets and speaker rankings are re-evaluated.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// How often str0m reports loss and RTT (connection quality, NACK/PLI metrics).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// Audio bitrate reserved per audio track when splitting a subscriber's estimate.
 const AUDIO_RESERVE_BPS: u64 = 64_000;
 
@@ -197,6 +200,7 @@ impl Worker {
             }
             self.drive(now);
             self.flush();
+            metrics::histogram!("veil_sfu_loop_seconds").record(now.elapsed().as_secs_f64());
 
             let deadline = self.next_deadline();
             let wake = tokio::select! {
@@ -491,6 +495,49 @@ impl Worker {
                 }
                 self.update_layers(from, now);
             }
+            Event::PeerStats(stats) => {
+                let quality = assess(
+                    stats.ingress_loss_fraction,
+                    stats.egress_loss_fraction,
+                    stats.rtt,
+                );
+                let Some(p) = self.get_mut(from) else { return };
+                if p.quality == Some(quality) {
+                    return;
+                }
+                p.quality = Some(quality);
+                let (participant, room) = (p.id.clone(), p.room_slot);
+                for member in self.members(room) {
+                    if let Some(m) = self.get_mut(member) {
+                        m.notify(ParticipantEvent::ConnectionQuality {
+                            participant: participant.clone(),
+                            quality,
+                        });
+                    }
+                }
+            }
+            Event::MediaEgressStats(stats) => {
+                if let Some(p) = self.get_mut(from) {
+                    p.record_feedback(
+                        stats.mid,
+                        stats.rid,
+                        true,
+                        stats.nacks,
+                        stats.plis + stats.firs,
+                    );
+                }
+            }
+            Event::MediaIngressStats(stats) => {
+                if let Some(p) = self.get_mut(from) {
+                    p.record_feedback(
+                        stats.mid,
+                        stats.rid,
+                        false,
+                        stats.nacks,
+                        stats.plis + stats.firs,
+                    );
+                }
+            }
             Event::ChannelOpen(id, _) => {
                 if let Some(p) = self.get_mut(from) {
                     p.channel = Some(id);
@@ -549,6 +596,7 @@ impl Worker {
             structures: Default::default(),
             last_keyframe_request: Default::default(),
             announced: None,
+            muted: false,
         });
         let id = p.id.clone();
         let room = p.room_slot;
@@ -604,6 +652,10 @@ impl Worker {
         let track = &mut p.tracks_in[index];
         track.rates[layer as usize].add(packet.payload.len(), now);
         let (mid, kind) = (track.mid, track.kind);
+        if track.muted {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "muted").increment(1);
+            return;
+        }
         let keyframe = kind == MediaKind::Video && track.is_keyframe_start(layer, &packet);
         if kind == MediaKind::Video {
             tracing::trace!(ssrc = %packet.header.ssrc, layer, keyframe, dd = ?veil_media::extensions::DependencyDescriptorBytes::of(&packet.header.ext_vals), "video packet");
@@ -963,6 +1015,40 @@ impl Worker {
                 };
                 let _ = reply.send(result);
             }
+            Command::SetMuted {
+                room,
+                participant,
+                kind,
+                muted,
+                reply,
+            } => {
+                let result = match self.find(&room, &participant) {
+                    None => Err(Self::unknown(&room, &participant)),
+                    Some(key) => {
+                        let media = match kind {
+                            TrackKind::Audio => MediaKind::Audio,
+                            TrackKind::Video => MediaKind::Video,
+                        };
+                        let room_slot = self.get_mut(key).map(|p| {
+                            for t in p.tracks_in.iter_mut().filter(|t| t.kind == media) {
+                                t.muted = muted;
+                            }
+                            p.room_slot
+                        });
+                        for member in room_slot.map(|r| self.members(r)).unwrap_or_default() {
+                            if let Some(m) = self.get_mut(member) {
+                                m.notify(ParticipantEvent::TrackMuted {
+                                    participant: participant.clone(),
+                                    kind,
+                                    muted,
+                                });
+                            }
+                        }
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
             Command::Stats { room, reply } => {
                 let stats = self
                     .room_index
@@ -1021,6 +1107,7 @@ impl Worker {
         let mut rtc = base_rtc_config()
             .set_ice_lite(true)
             .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         let candidate = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| JoinError::BadOffer(e.to_string()))?;
@@ -1081,6 +1168,8 @@ impl Worker {
             next_timeout: now,
             egress_estimate_bps: None,
             bwe_goals: (0, 0),
+            quality: None,
+            feedback_seen: Vec::new(),
             packets_in: 0,
             packets_out: 0,
             events_dropped: 0,

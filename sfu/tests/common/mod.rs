@@ -55,7 +55,12 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
                         Some(ParticipantEvent::ParticipantJoined { participant }) => FromServer::ParticipantJoined(participant),
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
                         Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
+                        Some(ParticipantEvent::NodeDraining) => FromServer::Draining,
                         Some(ParticipantEvent::LayersWanted { track, max_layer }) => FromServer::LayersWanted { track, max_layer },
+                        Some(ParticipantEvent::ConnectionQuality { participant, quality }) => FromServer::ConnectionQuality {
+                            participant,
+                            quality: format!("{quality:?}").to_lowercase(),
+                        },
                         Some(_) => continue,
                     };
                     if to_client.send(msg).await.is_err() {

@@ -1,0 +1,128 @@
+//! Moderation and node lifecycle: server-side mute, kick, room caps, drain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, init_tracing, join, secret, start_sfu};
+use sfu::{JoinError, Sfu, SfuConfig, TrackKind};
+use veil_client::{Client, ClientConfig};
+
+fn decrypted(c: &Client, from: &str, kind: &str) -> u64 {
+    c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), kind))
+            .map_or(0, |r| r.frames_decrypted)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_mutes_and_unmutes_audio_and_kicks() {
+    let sfu = start_sfu();
+    let room = "moderated";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
+    eventually(Duration::from_secs(20), "bob hears and sees alice", || {
+        decrypted(&bob, "alice", "audio") > 20 && decrypted(&bob, "alice", "video") > 10
+    })
+    .await;
+
+    sfu.set_muted(room, "alice", TrackKind::Audio, true)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (audio, video) = (
+        decrypted(&bob, "alice", "audio"),
+        decrypted(&bob, "alice", "video"),
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        decrypted(&bob, "alice", "audio"),
+        audio,
+        "muted audio is not forwarded"
+    );
+    assert!(
+        decrypted(&bob, "alice", "video") > video + 3,
+        "video still flows"
+    );
+
+    sfu.set_muted(room, "alice", TrackKind::Audio, false)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "audio resumes", || {
+        decrypted(&bob, "alice", "audio") > audio + 10
+    })
+    .await;
+    assert!(
+        sfu.set_muted(room, "nobody", TrackKind::Audio, true)
+            .await
+            .is_err()
+    );
+
+    sfu.leave(room, "alice", "removed by a moderator")
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "alice is told why", || {
+        alice.stats().disconnected.as_deref() == Some("removed by a moderator")
+    })
+    .await;
+    assert_eq!(sfu.stats(room).await.participants.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_and_a_duplicate_identity_get_clear_errors() {
+    init_tracing();
+    let sfu = Sfu::start(SfuConfig {
+        max_participants_per_room: 2,
+        ..SfuConfig::default()
+    })
+    .unwrap();
+    let room = "small";
+    let key = secret(room, "p");
+    let _a = join(&sfu, ClientConfig::new("a", room, key.clone())).await;
+    let (_p, offer) = Client::prepare(ClientConfig::new("a", room, key.clone())).unwrap();
+    assert_eq!(
+        sfu.join(room, "a", offer).await.err(),
+        Some(JoinError::DuplicateParticipant("a".into()))
+    );
+    let _b = join(&sfu, ClientConfig::new("b", room, key.clone())).await;
+    let (_p, offer) = Client::prepare(ClientConfig::new("c", room, key.clone())).unwrap();
+    let err = sfu.join(room, "c", offer).await.err().unwrap();
+    assert_eq!(err, JoinError::RoomFull(room.into()));
+    assert_eq!(err.to_string(), "room \"small\" is full");
+    // Another room is unaffected.
+    let (_p, offer) = Client::prepare(ClientConfig::new("c", "other", key)).unwrap();
+    assert!(sfu.join("other", "c", offer).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_refuses_joins_tells_everyone_and_keeps_forwarding() {
+    let sfu = start_sfu();
+    let room = "draining";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key.clone())).await;
+    eventually(Duration::from_secs(20), "call is up", || {
+        decrypted(&bob, "alice", "video") > 10
+    })
+    .await;
+
+    sfu.drain().await;
+    eventually(Duration::from_secs(5), "both are asked to move", || {
+        alice.stats().draining && bob.stats().draining
+    })
+    .await;
+    let (_p, offer) = Client::prepare(ClientConfig::new("carol", room, key)).unwrap();
+    assert_eq!(
+        sfu.join(room, "carol", offer).await.err(),
+        Some(JoinError::Draining)
+    );
+    let before = decrypted(&bob, "alice", "video");
+    eventually(
+        Duration::from_secs(5),
+        "media keeps flowing while they move",
+        || decrypted(&bob, "alice", "video") > before + 15,
+    )
+    .await;
+}
