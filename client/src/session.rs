@@ -130,6 +130,8 @@ impl ClientConfig {
 pub enum FromServer {
     /// The server renegotiates (adds or removes remote tracks).
     Offer(SdpOffer),
+    /// The server's answer to a [`ToServer::Offer`].
+    Answer(SdpAnswer),
     /// Loudest first.
     ActiveSpeakers(Vec<String>),
     /// A participant's connection grade changed (`excellent`, `good`, `poor`).
@@ -163,6 +165,8 @@ pub enum FromServer {
 pub enum ToServer {
     /// Answer to a [`FromServer::Offer`].
     Answer(SdpAnswer),
+    /// Our own offer (ICE restart); the server replies with [`FromServer::Answer`].
+    Offer(SdpOffer),
 }
 
 /// Why a client could not start.
@@ -227,6 +231,8 @@ pub struct ClientStats {
     pub disconnected: Option<String>,
     /// The server asked us to move (node draining).
     pub draining: bool,
+    /// ICE restarts performed.
+    pub ice_restarts: u64,
     /// Decrypted data messages: (sender identity as the SFU labelled it,
     /// sender identity proven by the SFrame key, plaintext).
     pub messages: Vec<(String, String, Vec<u8>)>,
@@ -240,6 +246,7 @@ pub struct ClientStats {
 
 enum Command {
     SetAudioLevel(u8),
+    IceRestart,
     SendData(Vec<u8>),
     Stop,
 }
@@ -327,6 +334,12 @@ impl Client {
     pub fn with_stats<T>(&self, f: impl FnOnce(&ClientStats) -> T) -> T {
         let guard = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         f(&guard)
+    }
+
+    /// Moves to a new UDP socket (as after a network change) and restarts
+    /// ICE through signalling, keeping the media session.
+    pub async fn ice_restart(&self) {
+        let _ = self.commands.send(Command::IceRestart).await;
     }
 
     /// Changes the audio level this client reports (0 loudest, 127 silent).
@@ -431,6 +444,8 @@ impl PendingClient {
             }),
             receivers: HashMap::new(),
             tcp_remote,
+            pending: None,
+            restart_candidate: None,
             tcp: None,
             tcp_out: Vec::new(),
             key_owners: HashMap::new(),
@@ -493,6 +508,10 @@ struct Driver {
     audio: Option<AudioSender>,
     video: Option<VideoSender>,
     receivers: HashMap<Mid, Receiver>,
+    /// Our offer awaiting the server's answer (ICE restart).
+    pending: Option<SdpPendingOffer>,
+    /// The new socket's address, to become our candidate once answered.
+    restart_candidate: Option<SocketAddr>,
     /// ICE-TCP: the server's candidate, the connection, frames to write.
     tcp_remote: Option<SocketAddr>,
     tcp: Option<TcpLink>,
@@ -626,9 +645,26 @@ impl Driver {
                         .insert(participant, quality);
                 }
                 Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
+                Wake::Server(Some(FromServer::Answer(answer))) => {
+                    if let Some(pending) = self.pending.take()
+                        && let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer)
+                    {
+                        warn!("server answer rejected: {e}");
+                    }
+                    if let Some(local) = self.restart_candidate.take()
+                        && let Ok(candidate) = Candidate::host(local, "udp")
+                    {
+                        self.rtc.add_local_candidate(candidate);
+                    }
+                }
                 Wake::Server(Some(_)) => {}
                 Wake::Server(None) => server_open = false,
                 Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
+                Wake::Command(Some(Command::IceRestart)) => {
+                    if let Some(offer) = self.start_ice_restart() {
+                        let _ = to_server.send(ToServer::Offer(offer)).await;
+                    }
+                }
                 Wake::Command(Some(Command::SendData(plain))) => self.send_data(&plain),
                 Wake::Command(Some(Command::Stop)) | Wake::Command(None) => {
                     self.rtc.disconnect();
@@ -686,6 +722,25 @@ impl Driver {
         if let Err(e) = self.rtc.handle_input(input) {
             debug!("input rejected: {e}");
         }
+    }
+
+    /// Binds a fresh socket, drops the old path and offers new ICE credentials.
+    fn start_ice_restart(&mut self) -> Option<SdpOffer> {
+        let std_socket = std::net::UdpSocket::bind(self.config.bind).ok()?;
+        std_socket.set_nonblocking(true).ok()?;
+        let socket = UdpSocket::from_std(std_socket).ok()?;
+        let local = socket.local_addr().ok()?;
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(false);
+        let (offer, pending) = change.apply()?;
+        // The restart clears local candidates when the answer is accepted;
+        // the new one is added then.
+        self.restart_candidate = Some(local);
+        self.socket = socket;
+        self.local_addr = local;
+        self.pending = Some(pending);
+        self.stats_mut().ice_restarts += 1;
+        Some(offer)
     }
 
     fn on_layers_wanted(&mut self, track: &str, max_layer: Option<u8>) {

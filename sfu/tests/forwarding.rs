@@ -382,7 +382,7 @@ async fn a_participant_without_udp_joins_over_ice_tcp() {
     assert!(bob.with_stats(|s| s.remote.values().all(|r| r.decrypt_failures == 0)));
     let (udp, tcp) = bob.with_stats(|s| (s.udp_datagrams_in, s.tcp_frames_in));
     assert_eq!(udp, 0, "nothing reached bob over UDP");
-    assert!(tcp > 200, "{tcp} frames over TCP");
+    assert!(tcp > 50, "{tcp} frames over TCP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,5 +499,44 @@ async fn connection_quality_tells_the_room_who_is_on_a_bad_link() {
     assert_eq!(
         grade("alice"),
         Some(sfu::forward::quality::ConnectionQuality::Excellent)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_restart_on_a_new_socket_keeps_the_session() {
+    let sfu = start_sfu();
+    let room = "restart";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
+    let decrypted = |c: &veil_client::Client, from: &str| {
+        c.with_stats(|s| {
+            s.remote
+                .get(&(from.to_string(), "video"))
+                .map_or(0, |r| r.frames_decrypted)
+        })
+    };
+    eventually(Duration::from_secs(20), "call is up", || {
+        decrypted(&alice, "bob") > 10 && decrypted(&bob, "alice") > 10
+    })
+    .await;
+
+    // Bob's network changes: new local port, new ICE credentials.
+    bob.ice_restart().await;
+    eventually(Duration::from_secs(5), "bob restarted", || {
+        bob.stats().ice_restarts == 1
+    })
+    .await;
+    let (a, b) = (decrypted(&alice, "bob"), decrypted(&bob, "alice"));
+    eventually(
+        Duration::from_secs(15),
+        "media flows both ways on the new path",
+        || decrypted(&alice, "bob") > a + 20 && decrypted(&bob, "alice") > b + 20,
+    )
+    .await;
+    assert_eq!(
+        sfu.stats(room).await.participants.len(),
+        2,
+        "same session, nobody rejoined"
     );
 }

@@ -972,6 +972,19 @@ impl Worker {
                         if r.is_ok() {
                             p.reset_negotiation();
                         }
+                        // An ICE restart gives us new credentials: demux by the new ufrag.
+                        let ufrag = p.rtc.direct_api().local_ice_credentials().ufrag;
+                        if ufrag != p.ufrag {
+                            let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
+                            self.by_ufrag.remove(&old);
+                            self.by_ufrag.insert(ufrag.clone(), key);
+                            self.routes.send(Route::Remove { ufrag: old });
+                            self.routes.send(Route::Add {
+                                ufrag,
+                                worker: self.index,
+                            });
+                            metrics::counter!("veil_sfu_ice_restarts_total").increment(1);
+                        }
                         self.mark_dirty(key);
                         r
                     }

@@ -67,9 +67,14 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
                         return;
                     }
                 }
-                answer = from_client.recv() => match answer {
+                message = from_client.recv() => match message {
                     Some(ToServer::Answer(answer)) => {
                         let _ = sfu.answer(&room, &identity, answer).await;
+                    }
+                    Some(ToServer::Offer(offer)) => {
+                        if let Ok(answer) = sfu.offer(&room, &identity, offer).await {
+                            let _ = to_client.send(FromServer::Answer(answer)).await;
+                        }
                     }
                     None => return,
                 }
