@@ -87,6 +87,9 @@ async fn clients_meet_on_an_sfu_running_as_its_own_process() {
         "veil_sfu_datagrams_in_total",
         "veil_sfu_joins_total",
         "veil_sfu_loop_seconds",
+        "veil_sfu_rtp_bytes_out_total",
+        "veil_sfu_layer_switches_total",
+        "veil_sfu_tracks_published",
     ] {
         assert!(text.contains(metric), "{metric} missing from /metrics");
     }
@@ -130,4 +133,40 @@ async fn the_control_api_rejects_a_wrong_secret() {
     assert!(stats.participants.is_empty(), "nothing was created");
     let health = reqwest::get(format!("{control}/v1/health")).await.unwrap();
     assert!(health.status().is_success(), "health needs no secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_exits() {
+    common::init_tracing();
+    let (mut child, control, _metrics) = spawn_node().await;
+    let node = RemoteSfu::new(&control, SECRET);
+    let room = "closing";
+    let key = secret(room, "p");
+    let alice: Client = join(node.clone(), ClientConfig::new("alice", room, key.clone())).await;
+    eventually(Duration::from_secs(10), "alice connected", || {
+        alice.stats().connected
+    })
+    .await;
+
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(Duration::from_secs(5), "alice is asked to move", || {
+        alice.stats().draining
+    })
+    .await;
+    let (_pending, offer) = Client::prepare(ClientConfig::new("bob", room, key)).unwrap();
+    assert_eq!(
+        node.join(room, "bob", offer).await.err(),
+        Some(JoinError::Draining)
+    );
+    // --drain-timeout 1: the node then exits on its own, cleanly.
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
 }

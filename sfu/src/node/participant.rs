@@ -298,6 +298,7 @@ impl Participant {
             MediaKind::Video => out.selector.on_packet(layer, keyframe_start),
             MediaKind::Audio => LayerDecision::Forward,
         };
+        let mut switched = false;
         let wants_keyframe = out
             .selector
             .pending()
@@ -306,10 +307,13 @@ impl Participant {
             LayerDecision::Drop => {
                 return ForwardResult {
                     wants_keyframe,
-                    written: false,
+                    ..Default::default()
                 };
             }
-            LayerDecision::SwitchAndForward => out.rewriter.switch_source(),
+            LayerDecision::SwitchAndForward => {
+                out.rewriter.switch_source();
+                switched = true;
+            }
             LayerDecision::Forward => {}
         }
         let Some(rewritten) = out
@@ -365,6 +369,7 @@ impl Participant {
         ForwardResult {
             wants_keyframe,
             written: true,
+            switched,
         }
     }
 
@@ -523,6 +528,8 @@ pub(crate) struct Inbound<'a> {
 pub(crate) struct ForwardResult {
     pub wants_keyframe: Option<Layer>,
     pub written: bool,
+    /// The subscriber's layer changed with this packet.
+    pub switched: bool,
 }
 
 /// Frames a relayed data message: `[identity length: u8][identity][payload]`.

@@ -638,6 +638,7 @@ impl Worker {
             metrics::counter!("veil_sfu_dropped_total", "reason" => "unknown_ssrc").increment(1);
             return;
         };
+        metrics::counter!("veil_sfu_rtp_bytes_in_total").increment(packet.payload.len() as u64);
         let Some(params) = p
             .rtc
             .codec_config()
@@ -698,8 +699,13 @@ impl Worker {
             if let Some(l) = result.wants_keyframe {
                 wanted[l as usize] = true;
             }
+            if result.switched {
+                metrics::counter!("veil_sfu_layer_switches_total").increment(1);
+            }
             if result.written {
                 metrics::counter!("veil_sfu_rtp_forwarded_total").increment(1);
+                metrics::counter!("veil_sfu_rtp_bytes_out_total")
+                    .increment(packet.payload.len() as u64);
                 self.mark_dirty(sub);
             }
         }
@@ -872,6 +878,13 @@ impl Worker {
         self.dynacast();
         metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
         metrics::gauge!("veil_sfu_rooms").set(self.room_index.len() as f64);
+        let tracks: usize = self
+            .slots
+            .iter()
+            .filter_map(|s| s.participant.as_ref())
+            .map(|p| p.tracks_in.len())
+            .sum();
+        metrics::gauge!("veil_sfu_tracks_published").set(tracks as f64);
     }
 
     /// Tells each publisher which of its video layers anyone still wants.
