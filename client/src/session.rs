@@ -134,6 +134,13 @@ pub enum FromServer {
     Answer(SdpAnswer),
     /// Loudest first.
     ActiveSpeakers(Vec<String>),
+    /// A remote participant stopped publishing a track.
+    TrackUnpublished {
+        /// Publisher identity.
+        participant: String,
+        /// Its track id.
+        track: String,
+    },
     /// A participant's connection grade changed (`excellent`, `good`, `poor`).
     ConnectionQuality {
         /// Whose connection.
@@ -233,6 +240,8 @@ pub struct ClientStats {
     pub draining: bool,
     /// ICE restarts performed.
     pub ice_restarts: u64,
+    /// Remote tracks announced as unpublished: (participant, track).
+    pub unpublished: Vec<(String, String)>,
     /// Decrypted data messages: (sender identity as the SFU labelled it,
     /// sender identity proven by the SFrame key, plaintext).
     pub messages: Vec<(String, String, Vec<u8>)>,
@@ -247,6 +256,7 @@ pub struct ClientStats {
 enum Command {
     SetAudioLevel(u8),
     IceRestart,
+    UnpublishVideo,
     SendData(Vec<u8>),
     Stop,
 }
@@ -340,6 +350,11 @@ impl Client {
     /// ICE through signalling, keeping the media session.
     pub async fn ice_restart(&self) {
         let _ = self.commands.send(Command::IceRestart).await;
+    }
+
+    /// Stops publishing video (camera off) by renegotiating the track inactive.
+    pub async fn unpublish_video(&self) {
+        let _ = self.commands.send(Command::UnpublishVideo).await;
     }
 
     /// Changes the audio level this client reports (0 loudest, 127 silent).
@@ -645,6 +660,9 @@ impl Driver {
                         .insert(participant, quality);
                 }
                 Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
+                Wake::Server(Some(FromServer::TrackUnpublished { participant, track })) => {
+                    self.stats_mut().unpublished.push((participant, track));
+                }
                 Wake::Server(Some(FromServer::Answer(answer))) => {
                     if let Some(pending) = self.pending.take()
                         && let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer)
@@ -666,6 +684,16 @@ impl Driver {
                     }
                 }
                 Wake::Command(Some(Command::SendData(plain))) => self.send_data(&plain),
+                Wake::Command(Some(Command::UnpublishVideo)) => {
+                    if let Some(video) = self.video.take() {
+                        let mut change = self.rtc.sdp_api();
+                        change.set_direction(video.mid, Direction::Inactive);
+                        if let Some((offer, pending)) = change.apply() {
+                            self.pending = Some(pending);
+                            let _ = to_server.send(ToServer::Offer(offer)).await;
+                        }
+                    }
+                }
                 Wake::Command(Some(Command::Stop)) | Wake::Command(None) => {
                     self.rtc.disconnect();
                     return;

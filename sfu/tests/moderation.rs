@@ -126,3 +126,80 @@ async fn draining_refuses_joins_tells_everyone_and_keeps_forwarding() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_choose_whom_to_receive_and_publishers_can_stop_a_track() {
+    let sfu = start_sfu();
+    let room = "choice";
+    let key = secret(room, "p");
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key.clone())).await;
+    let carol = join(&sfu, ClientConfig::new("carol", room, key)).await;
+    eventually(Duration::from_secs(20), "everyone receives alice", || {
+        decrypted(&bob, "alice", "video") > 10 && decrypted(&carol, "alice", "video") > 10
+    })
+    .await;
+    let subscribed = |who: &str| {
+        let stats = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(sfu.stats(room))
+        });
+        stats
+            .participants
+            .iter()
+            .find(|p| p.participant == who)
+            .map_or(0, |p| p.tracks_subscribed)
+    };
+
+    // Bob hides alice: her two tracks leave his session, carol keeps them.
+    sfu.subscribe(room, "bob", "alice", false).await.unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "bob's session drops alice's tracks",
+        || subscribed("bob") == 2,
+    )
+    .await;
+    let (b, c) = (
+        decrypted(&bob, "alice", "video"),
+        decrypted(&carol, "alice", "video"),
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        decrypted(&bob, "alice", "video"),
+        b,
+        "nothing from alice reaches bob"
+    );
+    assert!(decrypted(&carol, "alice", "video") > c + 3);
+
+    sfu.subscribe(room, "bob", "alice", true).await.unwrap();
+    eventually(Duration::from_secs(10), "bob receives alice again", || {
+        subscribed("bob") == 4 && decrypted(&bob, "alice", "video") > b + 10
+    })
+    .await;
+
+    // Alice turns her camera off: the video track is unpublished for all.
+    alice.unpublish_video().await;
+    eventually(
+        Duration::from_secs(10),
+        "bob and carol are told and lose the track",
+        || {
+            [&bob, &carol]
+                .iter()
+                .all(|c| c.with_stats(|s| s.unpublished.iter().any(|(p, _)| p == "alice")))
+                && subscribed("bob") == 3
+                && subscribed("carol") == 3
+        },
+    )
+    .await;
+    let stats = sfu.stats(room).await;
+    let alice_stats = stats
+        .participants
+        .iter()
+        .find(|p| p.participant == "alice")
+        .unwrap();
+    assert_eq!(alice_stats.tracks_published, 1, "audio only now");
+    let audio = decrypted(&bob, "alice", "audio");
+    eventually(Duration::from_secs(5), "alice's audio still flows", || {
+        decrypted(&bob, "alice", "audio") > audio + 20
+    })
+    .await;
+}

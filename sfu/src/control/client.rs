@@ -9,7 +9,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tracing::debug;
 
-use super::server::{AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, MuteBody, OfferBody};
+use super::server::{
+    AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, MuteBody, OfferBody, SubscribeBody,
+};
 use crate::forward::layer::Layer;
 use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, TrackKind};
 
@@ -193,6 +195,23 @@ impl RemoteSfu {
             layer,
         };
         control(self.post::<_, (), _>("/v1/layer", &body).await).map(|_| ())
+    }
+
+    /// See [`crate::Sfu::subscribe`].
+    pub async fn subscribe(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        subscribed: bool,
+    ) -> Result<(), ControlError> {
+        let body = SubscribeBody {
+            room: room.into(),
+            subscriber: subscriber.into(),
+            publisher: publisher.into(),
+            subscribed,
+        };
+        control(self.post::<_, (), _>("/v1/subscribe", &body).await).map(|_| ())
     }
 
     /// See [`crate::Sfu::set_muted`].

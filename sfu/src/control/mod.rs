@@ -104,6 +104,20 @@ impl SfuNode {
         }
     }
 
+    /// See [`Sfu::subscribe`].
+    pub async fn subscribe(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        subscribed: bool,
+    ) -> Result<(), ControlError> {
+        match self {
+            SfuNode::Local(s) => s.subscribe(room, subscriber, publisher, subscribed).await,
+            SfuNode::Remote(r) => r.subscribe(room, subscriber, publisher, subscribed).await,
+        }
+    }
+
     /// See [`Sfu::set_muted`].
     pub async fn set_muted(
         &self,

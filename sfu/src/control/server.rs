@@ -9,6 +9,7 @@
 //! | `POST /v1/offer` | `{room, participant, offer}` → `{answer}` |
 //! | `POST /v1/leave` | `{room, participant, reason}` → 204 |
 //! | `POST /v1/layer` | `{room, subscriber, publisher, layer}` → 204 |
+//! | `POST /v1/subscribe` | `{room, subscriber, publisher, subscribed}` → 204 |
 //! | `POST /v1/mute` | `{room, participant, kind, muted}` → 204 |
 //! | `GET /v1/rooms/{room}` | → [`crate::RoomStats`] |
 //! | `POST /v1/drain` | → 204 |
@@ -112,6 +113,19 @@ pub struct LayerBody {
     pub layer: Layer,
 }
 
+/// Body of `POST /v1/subscribe`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubscribeBody {
+    /// Room name.
+    pub room: String,
+    /// Who receives.
+    pub subscriber: String,
+    /// Whose tracks.
+    pub publisher: String,
+    /// Receive them or not.
+    pub subscribed: bool,
+}
+
 /// Body of `POST /v1/mute`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MuteBody {
@@ -140,6 +154,7 @@ pub fn router(sfu: Sfu, secret: &str) -> Router {
         .route("/v1/leave", post(leave))
         .route("/v1/layer", post(layer))
         .route("/v1/mute", post(mute))
+        .route("/v1/subscribe", post(subscribe))
         .route("/v1/rooms/{room}", get(room_stats))
         .route("/v1/drain", post(drain))
         .route_layer(middleware::from_fn_with_state(
@@ -319,6 +334,15 @@ async fn layer(State(state): State<ControlState>, Json(body): Json<LayerBody>) -
         state
             .sfu
             .set_max_layer(&body.room, &body.subscriber, &body.publisher, body.layer)
+            .await,
+    )
+}
+
+async fn subscribe(State(state): State<ControlState>, Json(b): Json<SubscribeBody>) -> Response {
+    no_content(
+        state
+            .sfu
+            .subscribe(&b.room, &b.subscriber, &b.publisher, b.subscribed)
             .await,
     )
 }

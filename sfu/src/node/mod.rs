@@ -89,6 +89,14 @@ pub enum ParticipantEvent {
         /// Its grade now.
         quality: ConnectionQuality,
     },
+    /// A remote track went away (its publisher stopped it); it leaves in the
+    /// next [`ParticipantEvent::Offer`].
+    TrackUnpublished {
+        /// Publisher identity.
+        participant: String,
+        /// Publisher-side track id (its mid).
+        track: String,
+    },
     /// Loudest first; at most a handful of entries.
     ActiveSpeakers {
         /// Identities, loudest first.
@@ -205,6 +213,13 @@ pub(crate) enum Command {
         subscriber: String,
         publisher: String,
         layer: Layer,
+        reply: Reply<Result<(), ControlError>>,
+    },
+    Subscribe {
+        room: String,
+        subscriber: String,
+        publisher: String,
+        subscribed: bool,
         reply: Reply<Result<(), ControlError>>,
     },
     SetMuted {
@@ -417,6 +432,27 @@ impl Sfu {
             subscriber: subscriber.into(),
             publisher: publisher.into(),
             layer,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(ControlError::NodeDown))
+    }
+
+    /// Starts (`true`) or stops receiving `publisher`'s tracks. Everyone is
+    /// subscribed to everyone on join; a client that hides a tile or lets a
+    /// user pick whom to watch unsubscribes to save bandwidth.
+    pub async fn subscribe(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        subscribed: bool,
+    ) -> Result<(), ControlError> {
+        self.call(room, |reply| Command::Subscribe {
+            room: room.into(),
+            subscriber: subscriber.into(),
+            publisher: publisher.into(),
+            subscribed,
             reply,
         })
         .await

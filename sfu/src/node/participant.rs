@@ -159,6 +159,8 @@ pub(crate) struct Participant {
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub pending: Option<SdpPendingOffer>,
+    /// Publishers this participant chose not to receive.
+    pub unsubscribed: Vec<Key>,
     /// The participant's data channel, once open.
     pub channel: Option<str0m::channel::ChannelId>,
     /// Data messages dropped because this participant's channel was backed up.

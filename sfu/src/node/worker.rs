@@ -476,6 +476,11 @@ impl Worker {
                     .unwrap_or_default();
                 self.publish(from, m.mid, m.kind, rids);
             }
+            Event::MediaChanged(change)
+                if matches!(change.direction, Direction::Inactive | Direction::SendOnly) =>
+            {
+                self.unpublish(from, change.mid);
+            }
             Event::KeyframeRequest(req) => {
                 let Some(p) = self.get(from) else { return };
                 let Some(out) = p
@@ -618,7 +623,9 @@ impl Worker {
                 new_track_out(from, &id, track)
             };
             if let Some(s) = self.get_mut(sub) {
-                s.tracks_out.push(track_out);
+                if !s.unsubscribed.contains(&from) {
+                    s.tracks_out.push(track_out);
+                }
                 s.notify(ParticipantEvent::TrackPublished {
                     participant: id.clone(),
                     track: mid.to_string(),
@@ -627,6 +634,66 @@ impl Worker {
             }
             self.mark_dirty(sub);
         }
+    }
+
+    /// The publisher stopped sending a track (renegotiated it inactive).
+    fn unpublish(&mut self, from: Key, mid: Mid) {
+        let Some(p) = self.get_mut(from) else { return };
+        let before = p.tracks_in.len();
+        p.tracks_in.retain(|t| t.mid != mid);
+        if p.tracks_in.len() == before {
+            return;
+        }
+        // Indexes into tracks_in moved; the cache refills on the next packet.
+        p.ssrc_map.clear();
+        let (id, room) = (p.id.clone(), p.room_slot);
+        for sub in self.members(room) {
+            if sub == from {
+                continue;
+            }
+            if let Some(s) = self.get_mut(sub) {
+                s.drop_source(from, Some(mid));
+                s.notify(ParticipantEvent::TrackUnpublished {
+                    participant: id.clone(),
+                    track: mid.to_string(),
+                });
+            }
+            self.mark_dirty(sub);
+        }
+    }
+
+    /// Starts or stops sending `publisher`'s tracks to `subscriber`.
+    fn subscribe(&mut self, subscriber: Key, publisher: Key, subscribed: bool) {
+        let Some(publ) = self.get(publisher) else {
+            return;
+        };
+        let new_outs: Vec<_> = publ
+            .tracks_in
+            .iter()
+            .map(|t| new_track_out(publisher, &publ.id, t))
+            .collect();
+        let Some(s) = self.get_mut(subscriber) else {
+            return;
+        };
+        if subscribed {
+            s.unsubscribed.retain(|k| *k != publisher);
+            for out in new_outs {
+                let present = s.tracks_out.iter().any(|t| {
+                    t.source == publisher
+                        && t.source_mid == out.source_mid
+                        && !matches!(t.state, OutState::ToStop(_) | OutState::NegotiatingStop(_))
+                });
+                if !present {
+                    s.tracks_out.push(out);
+                }
+            }
+        } else {
+            if !s.unsubscribed.contains(&publisher) {
+                s.unsubscribed.push(publisher);
+            }
+            s.drop_source(publisher, None);
+        }
+        self.mark_dirty(subscriber);
     }
 
     /// Forwards one packet from `from` to every subscriber in its room.
@@ -1041,6 +1108,23 @@ impl Worker {
                 };
                 let _ = reply.send(result);
             }
+            Command::Subscribe {
+                room,
+                subscriber,
+                publisher,
+                subscribed,
+                reply,
+            } => {
+                let result = match (self.find(&room, &subscriber), self.find(&room, &publisher)) {
+                    (Some(sub), Some(publ)) if sub != publ => {
+                        self.subscribe(sub, publ, subscribed);
+                        Ok(())
+                    }
+                    (None, _) | (Some(_), Some(_)) => Err(Self::unknown(&room, &subscriber)),
+                    (_, None) => Err(Self::unknown(&room, &publisher)),
+                };
+                let _ = reply.send(result);
+            }
             Command::SetMuted {
                 room,
                 participant,
@@ -1190,6 +1274,7 @@ impl Worker {
             pending: None,
             channel: None,
             data_dropped: 0,
+            unsubscribed: Vec::new(),
             ssrc_map: Vec::new(),
             next_timeout: now,
             egress_estimate_bps: None,
