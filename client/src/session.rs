@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use veil_media::extensions::{DependencyDescriptorBytes, base_rtc_config};
+use veil_media::msid_token;
 use veil_media::packet::dependency_descriptor::write_single_layer;
 use veil_media::packet::sframe_header::SframeHeader;
 
@@ -92,8 +93,10 @@ pub struct ClientConfig {
     pub epoch: u64,
     /// Publish an audio track (50 frames/s).
     pub audio: bool,
-    /// Publish a video track.
+    /// Publish a video track (camera, track label `video`).
     pub video: Option<VideoConfig>,
+    /// Publish a screen share as a second video track (label `screen`).
+    pub screen: Option<VideoConfig>,
     /// Local UDP address to bind.
     pub bind: SocketAddr,
     /// How media reaches the server.
@@ -116,6 +119,7 @@ impl ClientConfig {
             epoch: 0,
             audio: true,
             video: Some(VideoConfig::default()),
+            screen: None,
             bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             transport: Transport::Udp,
             via_proxy: None,
@@ -216,7 +220,7 @@ pub struct RemoteTrackStats {
 pub struct ClientStats {
     /// ICE+DTLS up.
     pub connected: bool,
-    /// Per remote (identity, "audio"|"video").
+    /// Per remote (identity, "audio" | "video" | "screen").
     pub remote: HashMap<(String, &'static str), RemoteTrackStats>,
     /// Frames encrypted and sent, all tracks and layers.
     pub frames_sent: u64,
@@ -268,7 +272,7 @@ pub struct PendingClient {
     pending: SdpPendingOffer,
     socket: std::net::UdpSocket,
     audio_mid: Option<Mid>,
-    video_mid: Option<Mid>,
+    video_mids: Vec<(Mid, &'static str, VideoConfig)>,
 }
 
 /// A running participant. Dropping it stops the session.
@@ -302,22 +306,28 @@ impl Client {
                 None,
             )
         });
-        let video_mid = config.video.as_ref().map(|v| {
-            let simulcast = v.simulcast.then(|| {
-                let mut s = Simulcast::new();
-                for rid in SIMULCAST_RIDS {
-                    s.add_send_layer(SimulcastLayer::new(rid));
-                }
-                s
-            });
-            change.add_media(
-                MediaKind::Video,
-                Direction::SendOnly,
-                stream.clone(),
-                Some("video".into()),
-                simulcast,
-            )
-        });
+        let sources = [("video", &config.video), ("screen", &config.screen)];
+        let video_mids: Vec<(Mid, &'static str, VideoConfig)> = sources
+            .into_iter()
+            .filter_map(|(label, v)| Some((label, v.clone()?)))
+            .map(|(label, v)| {
+                let simulcast = v.simulcast.then(|| {
+                    let mut s = Simulcast::new();
+                    for rid in SIMULCAST_RIDS {
+                        s.add_send_layer(SimulcastLayer::new(rid));
+                    }
+                    s
+                });
+                let mid = change.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    stream.clone(),
+                    Some(label.into()),
+                    simulcast,
+                );
+                (mid, label, v)
+            })
+            .collect();
         change.add_channel("veil".into());
         let (offer, pending) = change
             .apply()
@@ -329,7 +339,7 @@ impl Client {
                 pending,
                 socket,
                 audio_mid,
-                video_mid,
+                video_mids,
             },
             offer,
         ))
@@ -420,11 +430,6 @@ impl PendingClient {
         )?;
         let stats = Arc::new(Mutex::new(ClientStats::default()));
         let (commands, command_rx) = mpsc::channel(16);
-        let layers = match &self.config.video {
-            Some(v) if v.simulcast => 3,
-            Some(_) => 1,
-            None => 0,
-        };
         let now = Instant::now();
         let driver = Driver {
             audio_level: self.config.audio_level,
@@ -443,20 +448,11 @@ impl PendingClient {
                 seq: 0,
                 frame: 0,
             }),
-            video: self.video_mid.map(|mid| VideoSender {
-                mid,
-                pt: None,
-                layers: (0..layers)
-                    .map(|i| LayerSender {
-                        rid: (layers > 1).then(|| Rid::from(SIMULCAST_RIDS[i])),
-                        seq: 0,
-                        frame: 0,
-                        force_keyframe: true,
-                        last_keyframe: None,
-                    })
-                    .collect(),
-                max_layer: Some(2),
-            }),
+            videos: self
+                .video_mids
+                .into_iter()
+                .map(|(mid, label, config)| VideoSender::new(mid, label, config, now))
+                .collect(),
             receivers: HashMap::new(),
             tcp_remote,
             pending: None,
@@ -464,11 +460,11 @@ impl PendingClient {
             tcp: None,
             tcp_out: Vec::new(),
             key_owners: HashMap::new(),
+            participants: Vec::new(),
             channel: None,
             started: now,
             next_timeout: now,
             next_audio: now,
-            next_video: now,
         };
         let task = tokio::spawn(driver.run(from_server, to_server, command_rx));
         Ok(Client {
@@ -497,15 +493,48 @@ struct LayerSender {
 
 struct VideoSender {
     mid: Mid,
+    /// `video` (camera) or `screen`.
+    label: &'static str,
+    config: VideoConfig,
     pt: Option<Pt>,
     layers: Vec<LayerSender>,
     /// Dynacast: layers above this are not sent; `None` sends nothing.
     max_layer: Option<u8>,
+    next_frame: Instant,
+}
+
+impl VideoSender {
+    fn new(mid: Mid, label: &'static str, config: VideoConfig, now: Instant) -> Self {
+        let layers = if config.simulcast { 3 } else { 1 };
+        VideoSender {
+            mid,
+            label,
+            pt: None,
+            layers: (0..layers)
+                .map(|i| LayerSender {
+                    rid: (layers > 1).then(|| Rid::from(SIMULCAST_RIDS[i])),
+                    seq: 0,
+                    frame: 0,
+                    force_keyframe: true,
+                    last_keyframe: None,
+                })
+                .collect(),
+            max_layer: Some(2),
+            next_frame: now,
+            config,
+        }
+    }
+
+    fn period(&self) -> Duration {
+        Duration::from_micros(1_000_000 / self.config.fps.max(1) as u64)
+    }
 }
 
 struct Receiver {
     identity: String,
     kind: MediaKind,
+    /// Stats label: `audio`, `video` (camera) or `screen`.
+    label: &'static str,
     depacketizer: Depacketizer,
 }
 
@@ -521,7 +550,7 @@ struct Driver {
     counter: MonotonicCounter,
     dec_keys: HashMap<u64, DecryptionKey>,
     audio: Option<AudioSender>,
-    video: Option<VideoSender>,
+    videos: Vec<VideoSender>,
     receivers: HashMap<Mid, Receiver>,
     /// Our offer awaiting the server's answer (ICE restart).
     pending: Option<SdpPendingOffer>,
@@ -531,6 +560,8 @@ struct Driver {
     tcp_remote: Option<SocketAddr>,
     tcp: Option<TcpLink>,
     tcp_out: Vec<Vec<u8>>,
+    /// Everyone the server announced, by real identity.
+    participants: Vec<String>,
     /// Identity of each remote sender key, for labelling decrypted messages.
     key_owners: HashMap<u64, String>,
     channel: Option<str0m::channel::ChannelId>,
@@ -538,7 +569,6 @@ struct Driver {
     started: Instant,
     next_timeout: Instant,
     next_audio: Instant,
-    next_video: Instant,
 }
 
 enum Wake {
@@ -660,6 +690,11 @@ impl Driver {
                         .insert(participant, quality);
                 }
                 Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
+                Wake::Server(Some(FromServer::ParticipantJoined(identity))) => {
+                    if !self.participants.contains(&identity) {
+                        self.participants.push(identity);
+                    }
+                }
                 Wake::Server(Some(FromServer::TrackUnpublished { participant, track })) => {
                     self.stats_mut().unpublished.push((participant, track));
                 }
@@ -685,7 +720,8 @@ impl Driver {
                 }
                 Wake::Command(Some(Command::SendData(plain))) => self.send_data(&plain),
                 Wake::Command(Some(Command::UnpublishVideo)) => {
-                    if let Some(video) = self.video.take() {
+                    if let Some(i) = self.videos.iter().position(|v| v.label == "video") {
+                        let video = self.videos.remove(i);
                         let mut change = self.rtc.sdp_api();
                         change.set_direction(video.mid, Direction::Inactive);
                         if let Some((offer, pending)) = change.apply() {
@@ -708,7 +744,9 @@ impl Driver {
                 self.send_media(now);
             } else {
                 self.next_audio = now + Duration::from_millis(20);
-                self.next_video = now + Duration::from_millis(20);
+                for v in &mut self.videos {
+                    v.next_frame = now + Duration::from_millis(20);
+                }
             }
         }
     }
@@ -722,8 +760,8 @@ impl Driver {
         if self.audio.is_some() {
             t = t.min(self.next_audio);
         }
-        if self.video.is_some() {
-            t = t.min(self.next_video);
+        for v in &self.videos {
+            t = t.min(v.next_frame);
         }
         t
     }
@@ -772,7 +810,7 @@ impl Driver {
     }
 
     fn on_layers_wanted(&mut self, track: &str, max_layer: Option<u8>) {
-        let Some(video) = self.video.as_mut().filter(|v| v.mid.to_string() == track) else {
+        let Some(video) = self.videos.iter_mut().find(|v| v.mid.to_string() == track) else {
             return;
         };
         let was = video.max_layer;
@@ -848,7 +886,7 @@ impl Driver {
             Event::RtpPacket(p) => self.on_rtp(p),
             Event::KeyframeRequest(req) => {
                 self.stats_mut().keyframe_requests += 1;
-                if let Some(v) = self.video.as_mut().filter(|v| v.mid == req.mid) {
+                if let Some(v) = self.videos.iter_mut().find(|v| v.mid == req.mid) {
                     for layer in v
                         .layers
                         .iter_mut()
@@ -859,11 +897,19 @@ impl Driver {
                 }
             }
             Event::MediaAdded(m) if m.direction == Direction::RecvOnly => {
-                let identity = self
+                let stream_id = self
                     .rtc
                     .media(m.mid)
                     .map(|media| media.stream_id().to_string())
                     .unwrap_or_default();
+                // The msid holds the identity reduced to token characters; map
+                // it back to the participant's real name when we know it.
+                let identity = self
+                    .participants
+                    .iter()
+                    .find(|p| msid_token(p) == stream_id)
+                    .cloned()
+                    .unwrap_or(stream_id);
                 if !self
                     .dec_keys
                     .values()
@@ -877,11 +923,23 @@ impl Driver {
                         Err(e) => warn!("no key for {identity}: {e}"),
                     }
                 }
+                // The SFU names remote tracks `<publisher>.<publisher's track id>`.
+                let track = self
+                    .rtc
+                    .media(m.mid)
+                    .map(|media| media.track_id().to_string())
+                    .unwrap_or_default();
+                let label = match (m.kind, track.rsplit('.').next()) {
+                    (MediaKind::Audio, _) => "audio",
+                    (MediaKind::Video, Some("screen")) => "screen",
+                    (MediaKind::Video, _) => "video",
+                };
                 self.receivers.insert(
                     m.mid,
                     Receiver {
                         identity,
                         kind: m.kind,
+                        label,
                         depacketizer: Depacketizer::default(),
                     },
                 );
@@ -914,11 +972,7 @@ impl Driver {
             receiver
                 .depacketizer
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
-        let kind = if receiver.kind == MediaKind::Audio {
-            "audio"
-        } else {
-            "video"
-        };
+        let kind = receiver.label;
         let identity = receiver.identity.clone();
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let record = self.config.record_digests;
@@ -1001,27 +1055,21 @@ impl Driver {
                 self.next_audio = now + Duration::from_millis(20);
             }
         }
-        let fps = self
-            .config
-            .video
-            .as_ref()
-            .map(|v| v.fps.max(1))
-            .unwrap_or(1);
-        if self.video.is_some() && now >= self.next_video {
-            let (layers, max_layer) = self
-                .video
-                .as_ref()
-                .map(|v| (v.layers.len(), v.max_layer))
-                .unwrap_or((0, None));
+        for index in 0..self.videos.len() {
+            let v = &self.videos[index];
+            if now < v.next_frame {
+                continue;
+            }
+            let (layers, max_layer, period) = (v.layers.len(), v.max_layer, v.period());
             for layer in 0..layers {
                 if max_layer.is_some_and(|m| layer as u8 <= m) {
-                    self.send_video(layer, now);
+                    self.send_video(index, layer, now);
                 }
             }
-            let period = Duration::from_micros(1_000_000 / fps as u64);
-            self.next_video += period;
-            if self.next_video < now {
-                self.next_video = now + period;
+            let v = &mut self.videos[index];
+            v.next_frame += period;
+            if v.next_frame < now {
+                v.next_frame = now + period;
             }
         }
     }
@@ -1079,21 +1127,15 @@ impl Driver {
         }
     }
 
-    fn send_video(&mut self, layer: usize, now: Instant) {
-        let Some(video) = self.config.video.clone() else {
+    fn send_video(&mut self, index: usize, layer: usize, now: Instant) {
+        let Some(sender) = self.videos.get_mut(index) else {
             return;
         };
-        let Some(mid) = self.video.as_ref().map(|v| v.mid) else {
+        let (mid, video) = (sender.mid, sender.config.clone());
+        let Some(pt) = payload_type(&self.rtc, &mut sender.pt, mid, Codec::Vp8) else {
             return;
         };
-        let Some(pt) = self
-            .video
-            .as_mut()
-            .and_then(|v| payload_type(&self.rtc, &mut v.pt, mid, Codec::Vp8))
-        else {
-            return;
-        };
-        let Some(l) = self.video.as_mut().and_then(|v| v.layers.get_mut(layer)) else {
+        let Some(l) = sender.layers.get_mut(layer) else {
             return;
         };
         let keyframe = l.force_keyframe
@@ -1131,7 +1173,11 @@ impl Driver {
             if let Some(bytes) = DependencyDescriptorBytes::new(&dd[..n]) {
                 ext.user_values.set(bytes);
             }
-            let Some(l) = self.video.as_mut().and_then(|v| v.layers.get_mut(layer)) else {
+            let Some(l) = self
+                .videos
+                .get_mut(index)
+                .and_then(|v| v.layers.get_mut(layer))
+            else {
                 return;
             };
             let seq = l.seq;

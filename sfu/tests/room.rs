@@ -155,3 +155,53 @@ async fn a_receiver_without_the_key_decrypts_nothing_and_others_are_unaffected()
     );
     drop(alice);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_share_is_a_second_encrypted_video_track() {
+    let sfu = start_sfu();
+    let room = "demo-day";
+    let key = secret(room, "p");
+    let mut alice_cfg = ClientConfig::new("alice@example.org", room, key.clone());
+    alice_cfg.screen = Some(veil_client::VideoConfig {
+        simulcast: false,
+        fps: 5,
+        frame_bytes: [6000, 0, 0],
+        ..Default::default()
+    });
+    let _alice = join(&sfu, alice_cfg).await;
+    let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
+    eventually(
+        Duration::from_secs(20),
+        "bob gets alice's camera and her screen, under her real name",
+        || {
+            bob.with_stats(|s| {
+                ["audio", "video", "screen"].iter().all(|k| {
+                    s.remote
+                        .get(&("alice@example.org".to_string(), *k))
+                        .is_some_and(|r| r.frames_decrypted >= 10)
+                })
+            })
+        },
+    )
+    .await;
+    let stats = bob.stats();
+    let screen = &stats.remote[&("alice@example.org".to_string(), "screen")];
+    assert_eq!(screen.decrypt_failures, 0);
+    assert_eq!(
+        screen.frames_per_layer[1] + screen.frames_per_layer[2],
+        0,
+        "the screen is one layer"
+    );
+    let camera = &stats.remote[&("alice@example.org".to_string(), "video")];
+    assert!(
+        camera.frames_decrypted > screen.frames_decrypted,
+        "15 fps camera vs 5 fps screen"
+    );
+    let sfu_stats = sfu.stats(room).await;
+    let alice = sfu_stats
+        .participants
+        .iter()
+        .find(|p| p.participant == "alice@example.org")
+        .unwrap();
+    assert_eq!(alice.tracks_published, 3);
+}

@@ -54,7 +54,8 @@ pub enum ParticipantEvent {
         participant: String,
     },
     /// A remote track became available; it arrives in the next [`ParticipantEvent::Offer`]
-    /// with SDP `msid` `"<participant> <track>"`.
+    /// with SDP `msid` `"<participant> <participant>.<their track id>"`
+    /// (both reduced to token characters, see [`veil_media::msid_token`]).
     TrackPublished {
         /// Publisher identity.
         participant: String,

@@ -69,6 +69,8 @@ impl RateMeter {
 #[derive(Debug)]
 pub(crate) struct TrackIn {
     pub mid: Mid,
+    /// The publisher's own track id (SDP msid), e.g. `screen`.
+    pub label: String,
     pub kind: MediaKind,
     pub rids: Vec<Rid>,
     pub rates: [RateMeter; MAX_LAYER as usize + 1],
@@ -132,6 +134,8 @@ pub(crate) enum OutState {
 /// A remote track this participant receives.
 #[derive(Debug)]
 pub(crate) struct TrackOut {
+    /// msid track id offered to the subscriber: `<publisher>.<publisher's track id>`.
+    pub track_id: String,
     pub source: Key,
     pub source_id: String,
     pub source_mid: Mid,
@@ -396,7 +400,7 @@ impl Participant {
                         track.kind,
                         Direction::SendOnly,
                         Some(track.source_id.clone()),
-                        Some(format!("{}-{}", track.source_id, track.source_mid)),
+                        Some(track.track_id.clone()),
                         None,
                     );
                     track.state = OutState::Negotiating(mid);
@@ -553,6 +557,7 @@ pub(crate) fn new_track_out(source: Key, source_id: &str, track: &TrackIn) -> Tr
         MediaKind::Video => 90_000,
     };
     TrackOut {
+        track_id: format!("{source_id}.{}", track.label),
         source,
         source_id: source_id.to_string(),
         source_mid: track.mid,

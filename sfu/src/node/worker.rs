@@ -593,8 +593,14 @@ impl Worker {
             metrics::counter!("veil_sfu_dropped_total", "reason" => "track_limit").increment(1);
             return;
         }
+        let label = p
+            .rtc
+            .media(mid)
+            .map(|m| m.track_id().to_string())
+            .unwrap_or_else(|| mid.to_string());
         p.tracks_in.push(TrackIn {
             mid,
+            label,
             kind,
             rids,
             rates: Default::default(),
