@@ -462,6 +462,7 @@ impl PendingClient {
             key_owners: HashMap::new(),
             participants: Vec::new(),
             channel: None,
+            data_queue: Default::default(),
             started: now,
             next_timeout: now,
             next_audio: now,
@@ -565,6 +566,8 @@ struct Driver {
     /// Identity of each remote sender key, for labelling decrypted messages.
     key_owners: HashMap<u64, String>,
     channel: Option<str0m::channel::ChannelId>,
+    /// Encrypted messages waiting for room in the data channel.
+    data_queue: std::collections::VecDeque<Vec<u8>>,
     audio_level: u8,
     started: Instant,
     next_timeout: Instant,
@@ -636,6 +639,9 @@ impl Driver {
             }
         }
         loop {
+            if !self.data_queue.is_empty() {
+                self.flush_data();
+            }
             self.poll();
             if let Some(link) = self.tcp.as_mut() {
                 for frame in self.tcp_out.drain(..) {
@@ -1010,15 +1016,27 @@ impl Driver {
     }
 
     fn send_data(&mut self, plain: &[u8]) {
-        let Some(id) = self.channel else {
+        if self.channel.is_none() {
             warn!("data channel not open yet; message not sent");
             return;
-        };
+        }
         let Some(encrypted) = self.encrypt(plain) else {
             return;
         };
-        if let Some(mut channel) = self.rtc.channel(id) {
-            let _ = channel.write(true, &encrypted);
+        self.data_queue.push_back(encrypted);
+        self.flush_data();
+    }
+
+    /// Writes queued messages, in order, while SCTP has room for them.
+    fn flush_data(&mut self) {
+        let Some(mut channel) = self.channel.and_then(|id| self.rtc.channel(id)) else {
+            return;
+        };
+        while let Some(next) = self.data_queue.front() {
+            if let Ok(false) = channel.write(true, next) {
+                return;
+            }
+            self.data_queue.pop_front();
         }
     }
 

@@ -4,14 +4,21 @@
 //! state; whatever involves two participants (forwarding, keyframe relay) is
 //! the worker's job, which hands each side what it needs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use str0m::Rtc;
 
-/// Most bytes queued on one participant's data channel before relayed
-/// messages to it are dropped (counted) instead of buffered without bound.
-pub(crate) const MAX_DATA_BUFFERED: usize = 4 * 1024 * 1024;
+/// Bytes in flight on a participant's data channel (SCTP's buffer) above
+/// which relayed messages wait in the SFU's own backlog instead.
+pub(crate) const DATA_HIGH_WATER: usize = 1024 * 1024;
+/// When SCTP's buffer falls below this, the backlog drains into it.
+pub(crate) const DATA_LOW_WATER: usize = 256 * 1024;
+/// Most bytes a participant's backlog may hold; beyond it messages to that
+/// participant are dropped (counted): memory per participant stays bounded
+/// even when one never reads.
+pub(crate) const MAX_DATA_BACKLOG: usize = 16 * 1024 * 1024;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
@@ -167,6 +174,9 @@ pub(crate) struct Participant {
     pub unsubscribed: Vec<Key>,
     /// The participant's data channel, once open.
     pub channel: Option<str0m::channel::ChannelId>,
+    /// Relayed messages waiting for room in the data channel, in order.
+    pub data_backlog: std::collections::VecDeque<Arc<[u8]>>,
+    pub data_backlog_bytes: usize,
     /// Data messages dropped because this participant's channel was backed up.
     pub data_dropped: u64,
     /// Incoming SSRC → (index in `tracks_in`, layer).
@@ -478,19 +488,45 @@ impl Participant {
         });
     }
 
-    /// Relays a data message from `from` (already framed with
-    /// [`data_envelope`]); false if dropped because the channel is backed up.
-    pub fn relay_data(&mut self, framed: &[u8]) -> bool {
-        let Some(mut channel) = self.channel.and_then(|id| self.rtc.channel(id)) else {
-            return false;
-        };
-        if channel.buffered_amount() + framed.len() > MAX_DATA_BUFFERED {
+    /// Relays a data message (already framed with [`data_envelope`]),
+    /// keeping order: straight into SCTP while it has room, else into the
+    /// backlog. Returns whether anything was written to the channel.
+    pub fn relay_data(&mut self, framed: &Arc<[u8]>) -> bool {
+        if self.data_backlog_bytes + framed.len() > MAX_DATA_BACKLOG {
             self.data_dropped += 1;
-            metrics::counter!("veil_sfu_dropped_total", "reason" => "data_backpressure")
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "data_backlog_full")
                 .increment(1);
             return false;
         }
-        channel.write(true, framed).is_ok()
+        self.data_backlog_bytes += framed.len();
+        self.data_backlog.push_back(framed.clone());
+        self.drain_data()
+    }
+
+    /// Moves backlog into the data channel until SCTP's buffer is high.
+    pub fn drain_data(&mut self) -> bool {
+        let Some(mut channel) = self.channel.and_then(|id| self.rtc.channel(id)) else {
+            return false;
+        };
+        let mut wrote = false;
+        while channel.buffered_amount() < DATA_HIGH_WATER {
+            let Some(next) = self.data_backlog.front() else {
+                break;
+            };
+            match channel.write(true, next) {
+                // SCTP has no room for it yet: keep it first in line.
+                Ok(false) => break,
+                Ok(true) => wrote = true,
+                Err(_) => {
+                    metrics::counter!("veil_sfu_dropped_total", "reason" => "data_write_failed")
+                        .increment(1);
+                }
+            }
+            if let Some(done) = self.data_backlog.pop_front() {
+                self.data_backlog_bytes -= done.len();
+            }
+        }
+        wrote
     }
 
     pub fn stats(&self) -> ParticipantStats {
@@ -541,13 +577,13 @@ pub(crate) struct ForwardResult {
 /// Frames a relayed data message: `[identity length: u8][identity][payload]`.
 /// The payload is opaque (end-to-end encrypted by the clients); the SFU only
 /// adds who sent it, which it knows from the session the message came on.
-pub(crate) fn data_envelope(identity: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn data_envelope(identity: &str, payload: &[u8]) -> Arc<[u8]> {
     let id = &identity.as_bytes()[..identity.len().min(255)];
     let mut framed = Vec::with_capacity(1 + id.len() + payload.len());
     framed.push(id.len() as u8);
     framed.extend_from_slice(id);
     framed.extend_from_slice(payload);
-    framed
+    framed.into()
 }
 
 /// Builds the state of a remote track as one subscriber receives it.

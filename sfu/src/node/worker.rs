@@ -25,7 +25,8 @@ use veil_media::packet::stun;
 
 use super::batch_io::send_batch;
 use super::participant::{
-    Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope, new_track_out,
+    DATA_LOW_WATER, Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope,
+    new_track_out,
 };
 use super::receiver::{Datagram, Route, RouteBus};
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
@@ -546,7 +547,16 @@ impl Worker {
             Event::ChannelOpen(id, _) => {
                 if let Some(p) = self.get_mut(from) {
                     p.channel = Some(id);
+                    if let Some(mut channel) = p.rtc.channel(id) {
+                        channel.set_buffered_amount_low_threshold(DATA_LOW_WATER);
+                    }
+                    p.drain_data();
                 }
+            }
+            Event::ChannelBufferedAmountLow(_)
+                if self.get_mut(from).is_some_and(|p| p.drain_data()) =>
+            {
+                self.mark_dirty(from);
             }
             Event::ChannelData(data) => self.relay_data(from, &data.data),
             Event::StreamPaused(paused) if paused.paused => {
@@ -947,6 +957,13 @@ impl Worker {
             .collect();
         for key in keys {
             self.update_layers(key, now);
+            // SCTP frees room without always saying so; retry backlogs here.
+            if self
+                .get_mut(key)
+                .is_some_and(|p| !p.data_backlog.is_empty() && p.drain_data())
+            {
+                self.mark_dirty(key);
+            }
         }
         self.dynacast();
         metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
@@ -1279,6 +1296,8 @@ impl Worker {
             tracks_out: Vec::new(),
             pending: None,
             channel: None,
+            data_backlog: Default::default(),
+            data_backlog_bytes: 0,
             data_dropped: 0,
             unsubscribed: Vec::new(),
             ssrc_map: Vec::new(),
