@@ -741,9 +741,6 @@ impl Worker {
             return;
         }
         let keyframe = kind == MediaKind::Video && track.is_keyframe_start(layer, &packet);
-        if kind == MediaKind::Video {
-            tracing::trace!(ssrc = %packet.header.ssrc, layer, keyframe, dd = ?veil_media::extensions::DependencyDescriptorBytes::of(&packet.header.ext_vals), "video packet");
-        }
 
         let Some(room) = self.rooms.get_mut(room_slot).and_then(|r| r.as_mut()) else {
             return;
