@@ -166,6 +166,8 @@ pub enum FromServer {
     ParticipantLeft(String),
     /// The server ended the session.
     Disconnected(String),
+    /// The server refused something (a limit); the session goes on.
+    Error(String),
     /// The server is draining: media keeps flowing for a while, but the
     /// client should reconnect through signalling to land elsewhere.
     Draining,
@@ -244,6 +246,8 @@ pub struct ClientStats {
     pub draining: bool,
     /// ICE restarts performed.
     pub ice_restarts: u64,
+    /// Errors the server reported (limits hit).
+    pub errors: Vec<String>,
     /// Remote tracks announced as unpublished: (participant, track).
     pub unpublished: Vec<(String, String)>,
     /// Decrypted data messages: (sender identity as the SFU labelled it,
@@ -696,6 +700,9 @@ impl Driver {
                         .insert(participant, quality);
                 }
                 Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
+                Wake::Server(Some(FromServer::Error(message))) => {
+                    self.stats_mut().errors.push(message)
+                }
                 Wake::Server(Some(FromServer::ParticipantJoined(identity))) => {
                     if !self.participants.contains(&identity) {
                         self.participants.push(identity);

@@ -17,6 +17,9 @@ pub struct SfuConfig {
     pub max_participants_per_room: usize,
     /// Most media tracks one participant may publish.
     pub max_tracks_per_participant: usize,
+    /// Most bits/s one published stream (one simulcast layer) may carry;
+    /// above it the layer is not forwarded and the publisher is told.
+    pub max_stream_bitrate_bps: u64,
     /// When a room has more than this many participants, forward only the
     /// audio of the loudest [`SfuConfig::loudest_audio`] of them.
     pub loudest_audio_threshold: usize,
@@ -42,6 +45,7 @@ impl Default for SfuConfig {
             advertised_ip: None,
             max_participants_per_room: 100,
             max_tracks_per_participant: 8,
+            max_stream_bitrate_bps: 10_000_000,
             loudest_audio_threshold: 8,
             loudest_audio: 3,
             keyframe_request_interval: Duration::from_millis(500),

@@ -203,3 +203,72 @@ async fn subscribers_choose_whom_to_receive_and_publishers_can_stop_a_track() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishers_over_their_limits_are_told_and_contained() {
+    init_tracing();
+    let sfu = Sfu::start(SfuConfig {
+        // Alice's layers run at about 50, 180 and 480 kbit/s.
+        max_stream_bitrate_bps: 300_000,
+        max_tracks_per_participant: 2,
+        ..SfuConfig::default()
+    })
+    .unwrap();
+    let room = "limits";
+    let key = secret(room, "p");
+    let mut alice_cfg = ClientConfig::new("alice", room, key.clone());
+    alice_cfg.screen = Some(veil_client::VideoConfig {
+        simulcast: false,
+        ..Default::default()
+    });
+    let alice = join(&sfu, alice_cfg).await;
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    let bob = join(&sfu, bob_cfg).await;
+
+    eventually(
+        Duration::from_secs(20),
+        "alice hears about both limits",
+        || {
+            alice.with_stats(|s| {
+                s.errors.iter().any(|e| e.contains("track limit of 2"))
+                    && s.errors
+                        .iter()
+                        .any(|e| e.contains("over the 300 kbit/s cap"))
+            })
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "bob gets alice's video below the cap",
+        || {
+            bob.with_stats(|s| {
+                s.remote
+                    .get(&("alice".to_string(), "video"))
+                    .is_some_and(|r| r.frames_decrypted > 20)
+            })
+        },
+    )
+    .await;
+    let high = bob.with_stats(|s| s.remote[&("alice".to_string(), "video")].frames_per_layer[2]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = bob.stats();
+    let r = &stats.remote[&("alice".to_string(), "video")];
+    assert_eq!(
+        r.frames_per_layer[2], high,
+        "the over-cap layer is not forwarded"
+    );
+    assert!(r.last_layer.is_some_and(|l| l < 2));
+    assert!(
+        !stats.remote.contains_key(&("alice".to_string(), "screen")),
+        "the third track was refused"
+    );
+    let sfu_stats = sfu.stats(room).await;
+    let a = sfu_stats
+        .participants
+        .iter()
+        .find(|p| p.participant == "alice")
+        .unwrap();
+    assert_eq!(a.tracks_published, 2);
+}

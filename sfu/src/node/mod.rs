@@ -103,6 +103,12 @@ pub enum ParticipantEvent {
         /// Identities, loudest first.
         speakers: Vec<String>,
     },
+    /// Something the participant sent was refused (a limit, a bad request);
+    /// the session goes on.
+    Error {
+        /// For the user.
+        message: String,
+    },
     /// The node is draining: reconnect through signalling to land elsewhere.
     /// Media keeps flowing here until the drain timeout.
     NodeDraining,

@@ -85,6 +85,8 @@ pub(crate) struct TrackIn {
     pub last_keyframe_request: [Option<Instant>; MAX_LAYER as usize + 1],
     /// Muted by a moderator: not forwarded.
     pub muted: bool,
+    /// Layers over the node's bitrate cap: not forwarded.
+    pub over_cap: [bool; MAX_LAYER as usize + 1],
     /// Highest layer last announced to the publisher as wanted (dynacast);
     /// `Some(None)` means "nobody watches, pause".
     pub announced: Option<Option<Layer>>,
@@ -97,8 +99,10 @@ impl TrackIn {
         layer_of_rid(&rid, &declared)
     }
 
+    /// Recent bitrate of each layer that subscribers may get: layers not
+    /// arriving, or over the bitrate cap, count as absent.
     pub fn layer_rates(&self, now: Instant) -> [Option<u64>; MAX_LAYER as usize + 1] {
-        std::array::from_fn(|i| self.rates[i].bps(now))
+        std::array::from_fn(|i| self.rates[i].bps(now).filter(|_| !self.over_cap[i]))
     }
 
     /// Whether the packet starts a keyframe, from the Dependency Descriptor

@@ -601,6 +601,11 @@ impl Worker {
         if p.tracks_in.len() >= max_tracks {
             warn!(participant = %p.id, "track limit reached; not forwarding mid {mid}");
             metrics::counter!("veil_sfu_dropped_total", "reason" => "track_limit").increment(1);
+            p.notify(ParticipantEvent::Error {
+                message: format!(
+                    "track limit of {max_tracks} reached: track {mid} is not forwarded"
+                ),
+            });
             return;
         }
         let label = p
@@ -618,6 +623,7 @@ impl Worker {
             last_keyframe_request: Default::default(),
             announced: None,
             muted: false,
+            over_cap: Default::default(),
         });
         let id = p.id.clone();
         let room = p.room_slot;
@@ -738,6 +744,11 @@ impl Worker {
         let (mid, kind) = (track.mid, track.kind);
         if track.muted {
             metrics::counter!("veil_sfu_dropped_total", "reason" => "muted").increment(1);
+            return;
+        }
+        if track.over_cap[layer as usize] {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "over_bitrate_cap")
+                .increment(1);
             return;
         }
         let keyframe = kind == MediaKind::Video && track.is_keyframe_start(layer, &packet);
@@ -963,6 +974,7 @@ impl Worker {
             }
         }
         self.dynacast();
+        self.enforce_bitrate_cap(now);
         metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
         metrics::gauge!("veil_sfu_rooms").set(self.room_index.len() as f64);
         let tracks: usize = self
@@ -972,6 +984,50 @@ impl Worker {
             .map(|p| p.tracks_in.len())
             .sum();
         metrics::gauge!("veil_sfu_tracks_published").set(tracks as f64);
+    }
+
+    /// Stops forwarding streams above the per-stream bitrate cap (a broken
+    /// or hostile publisher must not flood its room), asks the publisher to
+    /// slow down (REMB) and tells it why.
+    fn enforce_bitrate_cap(&mut self, now: Instant) {
+        let cap = self.config.max_stream_bitrate_bps;
+        for slot in &mut self.slots {
+            let Some(p) = slot.participant.as_mut() else {
+                continue;
+            };
+            let mut changes = Vec::new();
+            for track in &mut p.tracks_in {
+                let rates: Vec<Option<u64>> = track.rates.iter().map(|r| r.bps(now)).collect();
+                for (layer, rate) in rates.iter().enumerate() {
+                    let over = rate.is_some_and(|r| r > cap);
+                    if over != track.over_cap[layer] {
+                        track.over_cap[layer] = over;
+                        let rid = track
+                            .rids
+                            .iter()
+                            .copied()
+                            .find(|r| track.layer_of(Some(*r)) as usize == layer);
+                        changes.push((track.mid, rid, over, rate.unwrap_or(0)));
+                    }
+                }
+            }
+            for (mid, rid, over, rate) in changes {
+                if over {
+                    metrics::counter!("veil_sfu_bitrate_cap_hits_total").increment(1);
+                    if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(mid, rid) {
+                        rx.request_remb(Bitrate::bps(cap));
+                    }
+                    let layer = rid.map(|r| format!(" layer {r}")).unwrap_or_default();
+                    p.notify(ParticipantEvent::Error {
+                        message: format!(
+                            "track {mid}{layer} sends {} kbit/s, over the {} kbit/s cap: not forwarded until it slows down",
+                            rate / 1000,
+                            cap / 1000
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     /// Tells each publisher which of its video layers anyone still wants.

@@ -56,6 +56,7 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
                         Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
                         Some(ParticipantEvent::NodeDraining) => FromServer::Draining,
+                        Some(ParticipantEvent::Error { message }) => FromServer::Error(message),
                         Some(ParticipantEvent::TrackUnpublished { participant, track }) => FromServer::TrackUnpublished { participant, track },
                         Some(ParticipantEvent::LayersWanted { track, max_layer }) => FromServer::LayersWanted { track, max_layer },
                         Some(ParticipantEvent::ConnectionQuality { participant, quality }) => FromServer::ConnectionQuality {
