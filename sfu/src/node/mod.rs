@@ -12,7 +12,7 @@
 //! all the signalling service needs: every call becomes a [`Command`] on a
 //! bounded channel to the worker that owns the room.
 
-mod batch_io;
+pub mod batch_io;
 mod participant;
 mod receiver;
 mod tcp;
