@@ -2,8 +2,12 @@
 //!
 //! * [`auth`]: JWT access tokens (HS256, `kid` = API key) naming a
 //!   participant, a room and what they may do.
+//! * [`protocol`]: the client WebSocket protocol (JSON, versioned).
+//! * [`server`]: the axum server: `/ws`, `/healthz`, `/readyz`, `/metrics`.
 //!
-//! The server (rooms, WebSocket protocol, WHIP/WHEP, Redis registry) builds
-//! on this in the following increments of issue 3.
+//! Still to come in issue 3: REST API, WHIP/WHEP, resume after a dropped
+//! socket, the Redis registry and multi-replica fan-out.
 
 pub mod auth;
+pub mod protocol;
+pub mod server;

@@ -1,78 +1,161 @@
 //! `signalling`: Veil's signalling service.
 //!
-//! Today it mints access tokens:
-//!
 //! ```text
-//! signalling token --room standup --identity alice --grants join,publish,subscribe,publish-data --ttl 3600
+//! signalling                 # serve on 127.0.0.1:8080 with an in-process SFU (dev defaults)
+//! signalling serve --help
+//! signalling token --room standup --identity alice
 //! ```
-//!
-//! with the API key and secret from `--api-key`/`--api-secret` or
-//! `VEIL_API_KEY`/`VEIL_API_SECRET`.
 
-use clap::{Parser, Subcommand};
-use signalling::auth::{Authenticator, Grants, TokenRequest};
+use std::net::{IpAddr, SocketAddr};
+
+use clap::{Args, Parser, Subcommand};
+use sfu::{Sfu, SfuConfig, SfuNode};
+use signalling::auth::{Authenticator, Grants, TokenRequest, random_secret};
+use signalling::server::{AppState, router};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Veil's signalling service")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
     /// Print a signed access token.
-    Token {
-        /// Room the token admits to (omit only with --grants admin).
-        #[arg(long)]
-        room: Option<String>,
-        /// Participant identity.
-        #[arg(long)]
-        identity: String,
-        /// Display name.
-        #[arg(long)]
-        name: Option<String>,
-        /// Comma-separated: join, publish, subscribe, publish-data, admin.
-        #[arg(long, default_value = "join,publish,subscribe,publish-data")]
-        grants: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
-        ttl: u64,
-        /// API key (the token's `kid`).
-        #[arg(long, env = "VEIL_API_KEY")]
-        api_key: String,
-        /// API secret (at least 32 bytes).
-        #[arg(long, env = "VEIL_API_SECRET", hide_env_values = true)]
-        api_secret: String,
-    },
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// HTTP/WebSocket listen address.
+    #[arg(long, env = "VEIL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// API key; with no key and secret, dev credentials are made and printed.
+    #[arg(long, env = "VEIL_API_KEY")]
+    api_key: Option<String>,
+    /// API secret (at least 32 bytes).
+    #[arg(long, env = "VEIL_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
+    /// UDP media address of the in-process SFU.
+    #[arg(long, env = "VEIL_SFU_UDP", default_value = "127.0.0.1:7882")]
+    udp: SocketAddr,
+    /// ICE-TCP address of the in-process SFU ("off" disables).
+    #[arg(long, env = "VEIL_SFU_TCP", default_value = "127.0.0.1:7881")]
+    tcp: String,
+    /// Address put in ICE candidates (NAT, Kubernetes).
+    #[arg(long, env = "VEIL_ADVERTISE_IP")]
+    advertise_ip: Option<IpAddr>,
+}
+
+/// `signalling` with no subcommand: serve with defaults (and env overrides).
+#[derive(Debug, Parser)]
+struct DefaultServe {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// Room the token admits to (omit only with --grants admin).
+    #[arg(long)]
+    room: Option<String>,
+    /// Participant identity.
+    #[arg(long)]
+    identity: String,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Comma-separated: join, publish, subscribe, publish-data, admin.
+    #[arg(long, default_value = "join,publish,subscribe,publish-data")]
+    grants: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// API key (the token's `kid`).
+    #[arg(long, env = "VEIL_API_KEY")]
+    api_key: String,
+    /// API secret (at least 32 bytes).
+    #[arg(long, env = "VEIL_API_SECRET", hide_env_values = true)]
+    api_secret: String,
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Token {
-            room,
-            identity,
-            name,
-            grants,
-            ttl,
-            api_key,
-            api_secret,
-        } => {
-            let grants = Grants::parse(&grants).map_err(anyhow::Error::msg)?;
-            if room.is_none() && !grants.admin {
-                anyhow::bail!(
-                    "--room is required unless the token is an admin token (--grants admin)"
-                );
-            }
-            let auth = Authenticator::new([(api_key.as_str(), api_secret.as_str())])?;
-            let request = TokenRequest {
-                identity,
-                name,
-                room,
-                grants,
-            };
-            println!("{}", auth.mint(&api_key, request, ttl)?);
-        }
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Token(args)) => token(args),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(DefaultServe::parse_from(["signalling"]).args),
     }
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let grants = Grants::parse(&args.grants).map_err(anyhow::Error::msg)?;
+    if args.room.is_none() && !grants.admin {
+        anyhow::bail!("--room is required unless the token is an admin token (--grants admin)");
+    }
+    let auth = Authenticator::new([(args.api_key.as_str(), args.api_secret.as_str())])?;
+    let request = TokenRequest {
+        identity: args.identity,
+        name: args.name,
+        room: args.room,
+        grants,
+    };
+    println!("{}", auth.mint(&args.api_key, request, args.ttl)?);
+    Ok(())
+}
+
+#[tokio::main]
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let (key, secret, dev) = match (args.api_key, args.api_secret) {
+        (Some(k), Some(s)) => (k, s, false),
+        (None, None) => ("dev".to_string(), random_secret(), true),
+        _ => anyhow::bail!("give both --api-key and --api-secret, or neither for dev mode"),
+    };
+    let auth = Authenticator::new([(key.as_str(), secret.as_str())])?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let sfu = Sfu::start(SfuConfig {
+        udp_bind: args.udp,
+        tcp_bind: match args.tcp.as_str() {
+            "off" => None,
+            addr => Some(
+                addr.parse()
+                    .map_err(|e| anyhow::anyhow!("--tcp {addr:?}: {e}"))?,
+            ),
+        },
+        advertised_ip: args.advertise_ip,
+        ..SfuConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("cannot start the SFU on {}: {e}", args.udp))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("Veil signalling on http://{addr} (WebSocket at ws://{addr}/ws)");
+    println!("SFU media on udp://{}", sfu.udp_addr());
+    if dev {
+        println!("Dev mode. API key: {key}  API secret: {secret}");
+        println!(
+            "Mint a token: signalling token --api-key {key} --api-secret {secret} --room demo --identity you"
+        );
+    }
+    let app = router(AppState::new(auth, SfuNode::from(&sfu), Some(metrics)));
+    let drain = sfu.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        drain.drain().await;
+    })
+    .await?;
     Ok(())
 }

@@ -1,0 +1,443 @@
+//! The HTTP/WebSocket server: `/ws` for clients, health and metrics.
+//!
+//! One WebSocket per participant carries the [`crate::protocol`]. The server
+//! checks the token, joins the participant on the SFU node that hosts the
+//! room, relays SDP and SFU events both ways, and relays opaque end-to-end
+//! encrypted messages between participants. It never sees media keys.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use sfu::SfuNode;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use crate::auth::{AuthError, Authenticator, Claims};
+use crate::protocol::{ClientMessage, MAX_MESSAGE_BYTES, ServerMessage, VERSION};
+
+/// Time a new socket has to send its `join`.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages queued towards one client before relays to it are dropped.
+const OUTBOUND_QUEUE: usize = 256;
+/// Per-connection message rate: sustained per second, and burst.
+const RATE_PER_SEC: f64 = 50.0;
+const RATE_BURST: f64 = 200.0;
+/// Malformed messages tolerated before the socket is closed as abusive.
+const MAX_BAD_MESSAGES: u32 = 20;
+
+type Outbound = mpsc::Sender<ServerMessage>;
+type Presence = Arc<Mutex<HashMap<String, HashMap<String, Outbound>>>>;
+
+/// Shared by every connection.
+#[derive(Clone)]
+pub struct AppState {
+    auth: Arc<Authenticator>,
+    sfu: SfuNode,
+    presence: Presence,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// State for a server that verifies with `auth` and joins on `sfu`.
+    pub fn new(auth: Authenticator, sfu: SfuNode, metrics: Option<PrometheusHandle>) -> Self {
+        AppState {
+            auth: Arc::new(auth),
+            sfu,
+            presence: Arc::default(),
+            metrics,
+        }
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ws", get(ws))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({ "ok": true })) }),
+        )
+        .route(
+            "/readyz",
+            get(|| async { Json(serde_json::json!({ "ready": true })) }),
+        )
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn index() -> impl IntoResponse {
+    Json(serde_json::json!({
+        "service": "veil-signalling",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": VERSION,
+        "websocket": "/ws",
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics {
+        Some(handle) => handle.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+async fn ws(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // A token in the URL is checked before upgrading, so a bad one costs an
+    // HTTP status and no socket.
+    if let Some(token) = &query.token
+        && let Err(e) = state.auth.verify(token, None).and_then(require_room)
+    {
+        metrics::counter!("veil_signalling_auth_failures_total").increment(1);
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        return (status, Json(e)).into_response();
+    }
+    upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(socket, state, query.token, peer))
+}
+
+fn require_room(claims: Claims) -> Result<Claims, AuthError> {
+    if claims.room.is_none() {
+        return Err(AuthError::Malformed("the token names no room".into()));
+    }
+    if !claims.grants.join {
+        return Err(AuthError::NotGranted("join"));
+    }
+    Ok(claims)
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    match serde_json::to_string(message) {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn close(mut socket: WebSocket, code: u16, message: ServerMessage) {
+    let reason = match &message {
+        ServerMessage::Error { code, .. } => code.clone(),
+        _ => String::new(),
+    };
+    send(&mut socket, &message).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// Token bucket for one connection.
+struct RateLimit {
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * RATE_PER_SEC;
+        self.tokens = (self.tokens + refill).min(RATE_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn session(
+    mut socket: WebSocket,
+    state: AppState,
+    url_token: Option<String>,
+    peer: SocketAddr,
+) {
+    metrics::counter!("veil_signalling_connections_total").increment(1);
+    // 1. The join message.
+    let first = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(text)))) => text,
+        Ok(_) => return,
+        Err(_) => {
+            close(
+                socket,
+                4408,
+                ServerMessage::error("join_timeout", "no join message in time", true),
+            )
+            .await;
+            return;
+        }
+    };
+    let (token, offer) = match serde_json::from_str::<ClientMessage>(&first) {
+        Ok(ClientMessage::Join { v, token, offer }) if v == VERSION => (token.or(url_token), offer),
+        Ok(ClientMessage::Join { v, .. }) => {
+            let m = format!("protocol version {v} is not supported; this server speaks {VERSION}");
+            close(
+                socket,
+                4400,
+                ServerMessage::error("unsupported_version", m, true),
+            )
+            .await;
+            return;
+        }
+        Ok(_) => {
+            close(
+                socket,
+                4400,
+                ServerMessage::error("join_first", "the first message must be a join", true),
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            metrics::counter!("veil_signalling_bad_messages_total").increment(1);
+            close(
+                socket,
+                4400,
+                ServerMessage::error("bad_message", format!("unreadable join: {e}"), true),
+            )
+            .await;
+            return;
+        }
+    };
+    let claims = match state
+        .auth
+        .verify(token.as_deref().unwrap_or(""), None)
+        .and_then(require_room)
+    {
+        Ok(claims) => claims,
+        Err(e) => {
+            metrics::counter!("veil_signalling_auth_failures_total").increment(1);
+            let (code, kind) = if e.status() == 403 {
+                (4403, "forbidden")
+            } else {
+                (4401, "unauthorized")
+            };
+            close(
+                socket,
+                code,
+                ServerMessage::error(kind, e.to_string(), true),
+            )
+            .await;
+            return;
+        }
+    };
+    let (room, identity) = (claims.room.clone().unwrap_or_default(), claims.sub.clone());
+
+    // 2. Media session on the SFU node.
+    let mut joined = match state.sfu.join(&room, &identity, offer).await {
+        Ok(joined) => joined,
+        Err(e) => {
+            let code = match e {
+                sfu::JoinError::RoomFull(_) => "room_full",
+                sfu::JoinError::DuplicateParticipant(_) => "duplicate_participant",
+                sfu::JoinError::BadOffer(_) => "bad_offer",
+                _ => "sfu_unavailable",
+            };
+            close(
+                socket,
+                4409,
+                ServerMessage::error(code, e.to_string(), true),
+            )
+            .await;
+            return;
+        }
+    };
+    let joined_msg = ServerMessage::Joined {
+        v: VERSION,
+        room: room.clone(),
+        participant: identity.clone(),
+        answer: joined.answer,
+    };
+    if !send(&mut socket, &joined_msg).await {
+        let _ = state.sfu.leave(&room, &identity, "signalling closed").await;
+        return;
+    }
+    info!(%room, participant = %identity, %peer, "joined through signalling");
+    let (outbound, mut outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
+    state
+        .presence
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(room.clone())
+        .or_default()
+        .insert(identity.clone(), outbound);
+
+    // 3. Relay both ways until either side ends.
+    let mut limit = RateLimit {
+        tokens: RATE_BURST,
+        last: Instant::now(),
+    };
+    let mut bad = 0u32;
+    let reason = loop {
+        tokio::select! {
+            event = joined.events.recv() => match event {
+                Some(event) => {
+                    let ended = matches!(event, sfu::ParticipantEvent::Disconnected { .. });
+                    if !send(&mut socket, &ServerMessage::Event { event }).await || ended {
+                        break "session ended";
+                    }
+                }
+                None => break "session ended",
+            },
+            relayed = outbound_rx.recv() => {
+                if let Some(message) = relayed
+                    && !send(&mut socket, &message).await
+                {
+                    break "socket closed";
+                }
+            }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "socket closed",
+                    Some(Ok(_)) => continue,
+                };
+                if !limit.allow() {
+                    metrics::counter!("veil_signalling_rate_limited_total").increment(1);
+                    close(socket, 4429, ServerMessage::error("rate_limited", "too many messages", true)).await;
+                    let _ = state.sfu.leave(&room, &identity, "rate limited").await;
+                    remove_presence(&state.presence, &room, &identity);
+                    return;
+                }
+                match serde_json::from_str::<ClientMessage>(&text) {
+                    Ok(ClientMessage::Leave) => break "left",
+                    Ok(message) => {
+                        if let Some(reply) = handle(&state, &room, &identity, message).await
+                            && !send(&mut socket, &reply).await
+                        {
+                            break "socket closed";
+                        }
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        metrics::counter!("veil_signalling_bad_messages_total").increment(1);
+                        if bad > MAX_BAD_MESSAGES {
+                            close(socket, 4400, ServerMessage::error("abuse", "too many malformed messages", true)).await;
+                            let _ = state.sfu.leave(&room, &identity, "malformed messages").await;
+                            remove_presence(&state.presence, &room, &identity);
+                            return;
+                        }
+                        if !send(&mut socket, &ServerMessage::error("bad_message", e.to_string(), false)).await {
+                            break "socket closed";
+                        }
+                    }
+                }
+            }
+        }
+    };
+    debug!(%room, participant = %identity, reason, "signalling session over");
+    let _ = state.sfu.leave(&room, &identity, reason).await;
+    remove_presence(&state.presence, &room, &identity);
+}
+
+fn remove_presence(presence: &Presence, room: &str, identity: &str) {
+    let mut p = presence.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(members) = p.get_mut(room) {
+        members.remove(identity);
+        if members.is_empty() {
+            p.remove(room);
+        }
+    }
+}
+
+/// Acts on one client message; returns a reply for the client, if any.
+async fn handle(
+    state: &AppState,
+    room: &str,
+    identity: &str,
+    message: ClientMessage,
+) -> Option<ServerMessage> {
+    let failed =
+        |code: &str, e: sfu::ControlError| Some(ServerMessage::error(code, e.to_string(), false));
+    match message {
+        ClientMessage::Join { .. } => Some(ServerMessage::error(
+            "already_joined",
+            "this socket has joined already",
+            false,
+        )),
+        ClientMessage::Answer { answer } => state
+            .sfu
+            .answer(room, identity, answer)
+            .await
+            .err()
+            .and_then(|e| failed("bad_answer", e)),
+        ClientMessage::Offer { offer } => match state.sfu.offer(room, identity, offer).await {
+            Ok(answer) => Some(ServerMessage::Answer { answer }),
+            Err(e) => failed("bad_offer", e),
+        },
+        ClientMessage::Subscribe {
+            participant,
+            subscribed,
+        } => state
+            .sfu
+            .subscribe(room, identity, &participant, subscribed)
+            .await
+            .err()
+            .and_then(|e| failed("subscribe_failed", e)),
+        ClientMessage::Layer {
+            participant,
+            max_layer,
+        } => state
+            .sfu
+            .set_max_layer(room, identity, &participant, max_layer)
+            .await
+            .err()
+            .and_then(|e| failed("layer_failed", e)),
+        ClientMessage::Relay { to, payload } => {
+            let targets: Vec<Outbound> = {
+                let p = state.presence.lock().unwrap_or_else(|e| e.into_inner());
+                let members = p.get(room)?;
+                match &to {
+                    Some(one) => members.get(one).cloned().into_iter().collect(),
+                    None => members
+                        .iter()
+                        .filter(|(who, _)| *who != identity)
+                        .map(|(_, tx)| tx.clone())
+                        .collect(),
+                }
+            };
+            if to.is_some() && targets.is_empty() {
+                return Some(ServerMessage::error(
+                    "unknown_participant",
+                    format!("{:?} is not in the room", to),
+                    false,
+                ));
+            }
+            for target in targets {
+                let message = ServerMessage::Relay {
+                    from: identity.to_string(),
+                    payload: payload.clone(),
+                };
+                if target.try_send(message).is_err() {
+                    metrics::counter!("veil_signalling_relay_dropped_total").increment(1);
+                }
+            }
+            None
+        }
+        ClientMessage::Ping => Some(ServerMessage::Pong),
+        ClientMessage::Leave => None,
+    }
+}
