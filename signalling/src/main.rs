@@ -146,7 +146,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "Mint a token: signalling token --api-key {key} --api-secret {secret} --room demo --identity you"
         );
     }
-    let app = router(AppState::new(auth, SfuNode::from(&sfu), Some(metrics)));
+    let mut state = AppState::new(auth, SfuNode::from(&sfu), Some(metrics));
+    if dev {
+        state = state.with_open_rooms(&key);
+        println!("Open rooms are on: POST /token {{\"room\", \"name\"}} returns a token");
+    }
+    let app = router(state);
     let drain = sfu.clone();
     axum::serve(
         listener,

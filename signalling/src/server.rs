@@ -45,6 +45,8 @@ pub struct AppState {
     sfu: SfuNode,
     presence: Presence,
     metrics: Option<PrometheusHandle>,
+    /// API key used to mint open-room tokens; `None` disables `POST /token`.
+    open_rooms: Option<String>,
 }
 
 impl AppState {
@@ -55,7 +57,35 @@ impl AppState {
             sfu,
             presence: Arc::default(),
             metrics,
+            open_rooms: None,
         }
+    }
+
+    /// Lets browsers ask for a token (`POST /token`), minted with `api_key`.
+    /// On in dev mode; in production the app's backend mints tokens.
+    pub fn with_open_rooms(mut self, api_key: &str) -> Self {
+        self.open_rooms = Some(api_key.to_string());
+        self
+    }
+
+    pub(crate) fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub(crate) fn sfu(&self) -> &SfuNode {
+        &self.sfu
+    }
+
+    pub(crate) fn open_rooms_key(&self) -> Option<String> {
+        self.open_rooms.clone()
+    }
+
+    /// Rooms and the identities connected to them through this replica.
+    pub(crate) fn presence_snapshot(&self) -> HashMap<String, Vec<String>> {
+        let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        p.iter()
+            .map(|(room, members)| (room.clone(), members.keys().cloned().collect()))
+            .collect()
     }
 }
 
@@ -73,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { Json(serde_json::json!({ "ready": true })) }),
         )
         .route("/metrics", get(metrics))
+        .merge(crate::api::routes())
         .with_state(state)
 }
 

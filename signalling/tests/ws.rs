@@ -1,150 +1,16 @@
 //! Clients meet through the signalling WebSocket: tokens checked, SDP and SFU
 //! events relayed, opaque E2EE messages relayed, bad input refused.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{eventually, join, start_server, token};
 use futures_util::{SinkExt, StreamExt};
-use sfu::{ParticipantEvent, Sfu, SfuConfig, SfuNode};
 use signalling::auth::{Authenticator, Grants, TokenRequest};
-use signalling::protocol::{ClientMessage, ServerMessage, VERSION};
-use signalling::server::{AppState, router};
-use tokio::sync::mpsc;
+use signalling::protocol::{ClientMessage, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
-use veil_client::{Client, ClientConfig, FromServer, RoomSecret, ToServer};
-
-const SECRET: &str = "ws-test-secret-0123456789abcdef012345";
-
-fn auth() -> Authenticator {
-    Authenticator::new([("test", SECRET)]).unwrap()
-}
-
-fn token(identity: &str, room: &str, grants: Grants, ttl: u64) -> String {
-    auth()
-        .mint("test", TokenRequest::new(identity, room, grants), ttl)
-        .unwrap()
-}
-
-async fn start_server() -> SocketAddr {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sfu = Sfu::start(SfuConfig::default()).unwrap();
-    let app = router(AppState::new(auth(), SfuNode::from(&sfu), None));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _sfu = sfu;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
-
-struct Participant {
-    client: Client,
-    outgoing: mpsc::Sender<ClientMessage>,
-    relays: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-/// A Rust client speaking the signalling protocol. Err(code) when refused.
-async fn join(
-    addr: SocketAddr,
-    token: Option<String>,
-    config: ClientConfig,
-) -> Result<Participant, String> {
-    let (pending, offer) = Client::prepare(config).unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .map_err(|e| e.to_string())?;
-    let join = ClientMessage::Join {
-        v: VERSION,
-        token,
-        offer,
-    };
-    ws.send(Message::Text(serde_json::to_string(&join).unwrap().into()))
-        .await
-        .unwrap();
-    // The first server message is either `joined` or a fatal error.
-    let answer = match ws.next().await {
-        Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t).unwrap() {
-            ServerMessage::Joined { answer, .. } => answer,
-            ServerMessage::Error { code, .. } => return Err(code),
-            other => panic!("unexpected before joined: {other:?}"),
-        },
-        other => return Err(format!("closed before joining: {other:?}")),
-    };
-    let (to_client, from_server) = mpsc::channel(64);
-    let (to_server, mut from_client) = mpsc::channel(64);
-    let client = pending.start(answer, from_server, to_server).unwrap();
-    let (outgoing, mut outgoing_rx) = mpsc::channel::<ClientMessage>(64);
-    let relays: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let seen = relays.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                msg = ws.next() => {
-                    let Some(Ok(Message::Text(t))) = msg else { return };
-                    let forward = match serde_json::from_str::<ServerMessage>(&t) {
-                        Ok(ServerMessage::Event { event }) => match event {
-                            ParticipantEvent::Offer { offer } => Some(FromServer::Offer(offer)),
-                            ParticipantEvent::ParticipantJoined { participant } => Some(FromServer::ParticipantJoined(participant)),
-                            ParticipantEvent::ActiveSpeakers { speakers } => Some(FromServer::ActiveSpeakers(speakers)),
-                            ParticipantEvent::LayersWanted { track, max_layer } => Some(FromServer::LayersWanted { track, max_layer }),
-                            ParticipantEvent::Disconnected { reason } => Some(FromServer::Disconnected(reason)),
-                            _ => None,
-                        },
-                        Ok(ServerMessage::Answer { answer }) => Some(FromServer::Answer(answer)),
-                        Ok(ServerMessage::Relay { from, payload }) => {
-                            seen.lock().unwrap().push((from, payload));
-                            None
-                        }
-                        _ => None,
-                    };
-                    if let Some(f) = forward && to_client.send(f).await.is_err() {
-                        return;
-                    }
-                }
-                reply = from_client.recv() => {
-                    let msg = match reply {
-                        Some(ToServer::Answer(answer)) => ClientMessage::Answer { answer },
-                        Some(ToServer::Offer(offer)) => ClientMessage::Offer { offer },
-                        None => return,
-                    };
-                    let _ = ws.send(Message::Text(serde_json::to_string(&msg).unwrap().into())).await;
-                }
-                out = outgoing_rx.recv() => {
-                    let Some(msg) = out else { return };
-                    let _ = ws.send(Message::Text(serde_json::to_string(&msg).unwrap().into())).await;
-                }
-            }
-        }
-    });
-    Ok(Participant {
-        client,
-        outgoing,
-        relays,
-    })
-}
-
-async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
+use veil_client::{Client, ClientConfig, RoomSecret};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_meet_through_signalling_and_relay_messages() {

@@ -1,0 +1,241 @@
+//! The server REST API (admin tokens) and open-room token issuance.
+//!
+//! | route | auth | |
+//! |---|---|---|
+//! | `GET /api/rooms` | admin | rooms with participant counts |
+//! | `GET /api/rooms/{room}/participants` | admin | identities and SFU stats |
+//! | `DELETE /api/rooms/{room}` | admin | end everyone's session in the room |
+//! | `POST /api/rooms/{room}/participants/{id}/kick` | admin | end one session |
+//! | `POST /api/rooms/{room}/participants/{id}/mute` | admin | `{kind, muted}` |
+//! | `POST /token` | none, open-room mode only | `{room, name}` → `{token, identity}` |
+//!
+//! Admin calls take `Authorization: Bearer <token with the admin grant>`.
+//! Errors are JSON `{"error": ..., "detail": ...}` with 400/401/403/404.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sfu::TrackKind;
+
+use crate::auth::{AuthError, Grants, TokenRequest};
+use crate::server::AppState;
+
+/// Lifetime of open-room tokens.
+const OPEN_ROOM_TTL_SECS: u64 = 6 * 3600;
+
+/// The REST routes, merged into the server's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/rooms", get(list_rooms))
+        .route("/api/rooms/{room}", delete(close_room))
+        .route("/api/rooms/{room}/participants", get(list_participants))
+        .route("/api/rooms/{room}/participants/{id}/kick", post(kick))
+        .route("/api/rooms/{room}/participants/{id}/mute", post(mute))
+        .route("/token", post(open_room_token))
+}
+
+fn refuse(e: AuthError) -> Response {
+    metrics::counter!("veil_signalling_auth_failures_total").increment(1);
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    (status, Json(e)).into_response()
+}
+
+fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), AuthError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let claims = state.auth().verify(token, None)?;
+    if !claims.grants.admin {
+        return Err(AuthError::NotGranted("admin"));
+    }
+    Ok(())
+}
+
+fn error(status: StatusCode, kind: &str, detail: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": kind, "detail": detail.into() })),
+    )
+        .into_response()
+}
+
+/// One room in `GET /api/rooms`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoomSummary {
+    /// Name.
+    pub room: String,
+    /// Participants connected through this signalling replica.
+    pub participants: usize,
+}
+
+async fn list_rooms(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    let mut rooms: Vec<RoomSummary> = state
+        .presence_snapshot()
+        .into_iter()
+        .map(|(room, members)| RoomSummary {
+            room,
+            participants: members.len(),
+        })
+        .collect();
+    rooms.sort_by(|a, b| a.room.cmp(&b.room));
+    Json(rooms).into_response()
+}
+
+async fn list_participants(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    match state.sfu().stats(&room).await {
+        Ok(stats) if !stats.participants.is_empty() => Json(stats).into_response(),
+        Ok(_) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_room",
+            format!("no room {room:?}"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sfu_unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+async fn close_room(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    let members = state.presence_snapshot().remove(&room).unwrap_or_default();
+    if members.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_room",
+            format!("no room {room:?}"),
+        );
+    }
+    for id in members {
+        let _ = state.sfu().leave(&room, &id, "the room was closed").await;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn kick(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((room, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    match state
+        .sfu()
+        .leave(&room, &id, "removed by a moderator")
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, "unknown_participant", e.to_string()),
+    }
+}
+
+/// Body of the mute call.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MuteRequest {
+    /// `audio` or `video`.
+    pub kind: TrackKind,
+    /// Mute or unmute.
+    pub muted: bool,
+}
+
+async fn mute(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((room, id)): Path<(String, String)>,
+    Json(body): Json<MuteRequest>,
+) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    match state
+        .sfu()
+        .set_muted(&room, &id, body.kind, body.muted)
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, "unknown_participant", e.to_string()),
+    }
+}
+
+/// Body of `POST /token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OpenRoomRequest {
+    /// Room to join.
+    pub room: String,
+    /// Display name; the identity is derived from it plus a random suffix.
+    pub name: String,
+}
+
+/// Reply of `POST /token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OpenRoomToken {
+    /// Access token for `/ws`.
+    pub token: String,
+    /// The identity it names.
+    pub identity: String,
+}
+
+async fn open_room_token(
+    State(state): State<AppState>,
+    Json(body): Json<OpenRoomRequest>,
+) -> Response {
+    let Some(key) = state.open_rooms_key() else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "open_rooms_disabled",
+            "this server only accepts tokens minted by the app's backend",
+        );
+    };
+    let valid = |s: &str, max: usize| {
+        !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+    };
+    if !valid(&body.room, 64) || !valid(&body.name, 64) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "room and name must be 1 to 64 printable characters",
+        );
+    }
+    let identity = format!(
+        "{}#{}",
+        body.name.trim(),
+        &crate::auth::random_secret()[..6]
+    );
+    let request = TokenRequest {
+        identity: identity.clone(),
+        name: Some(body.name.trim().to_string()),
+        room: Some(body.room.trim().to_string()),
+        grants: Grants::participant(),
+    };
+    match state.auth().mint(&key, request, OPEN_ROOM_TTL_SECS) {
+        Ok(token) => Json(OpenRoomToken { token, identity }).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "token_failed",
+            e.to_string(),
+        ),
+    }
+}

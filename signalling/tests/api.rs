@@ -1,0 +1,186 @@
+//! The REST API with admin tokens, and open-room tokens.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, join, start_server_with, token};
+use signalling::api::{OpenRoomToken, RoomSummary};
+use signalling::auth::Grants;
+use veil_client::{ClientConfig, RoomSecret};
+
+fn admin_token() -> String {
+    let g = Grants {
+        admin: true,
+        ..Grants::default()
+    };
+    common::auth()
+        .mint(
+            "test",
+            signalling::auth::TokenRequest {
+                identity: "ops".into(),
+                name: None,
+                room: None,
+                grants: g,
+            },
+            600,
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_list_kick_mute_and_close_rooms() {
+    let addr = start_server_with(false).await;
+    let room = "ops-room";
+    let secret = RoomSecret::from_passphrase(room, "p");
+    let cfg = |who: &str| {
+        let mut c = ClientConfig::new(who, room, secret.clone());
+        c.video = None;
+        c
+    };
+    let alice = join(
+        addr,
+        Some(token("alice", room, Grants::participant(), 600)),
+        cfg("alice"),
+    )
+    .await
+    .unwrap();
+    let _bob = join(
+        addr,
+        Some(token("bob", room, Grants::participant(), 600)),
+        cfg("bob"),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+
+    // Every admin route refuses a missing token (401) and a participant token (403).
+    let participant = token("alice", room, Grants::participant(), 600);
+    for (method, path) in [
+        ("GET", "/api/rooms".to_string()),
+        ("GET", format!("/api/rooms/{room}/participants")),
+        ("DELETE", format!("/api/rooms/{room}")),
+        ("POST", format!("/api/rooms/{room}/participants/bob/kick")),
+    ] {
+        let url = format!("{base}{path}");
+        let req = |m: &str| match m {
+            "GET" => http.get(&url),
+            "DELETE" => http.delete(&url),
+            _ => http.post(&url),
+        };
+        assert_eq!(
+            req(method).send().await.unwrap().status(),
+            401,
+            "{method} {path} without a token"
+        );
+        let r = req(method).bearer_auth(&participant).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{method} {path} with a participant token");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not_granted");
+    }
+
+    let admin = admin_token();
+    let rooms: Vec<RoomSummary> = http
+        .get(format!("{base}/api/rooms"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!((rooms[0].room.as_str(), rooms[0].participants), (room, 2));
+    let stats: serde_json::Value = http
+        .get(format!("{base}/api/rooms/{room}/participants"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["participants"].as_array().unwrap().len(), 2);
+
+    let muted = http
+        .post(format!("{base}/api/rooms/{room}/participants/alice/mute"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"kind": "audio", "muted": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(muted.status(), 204);
+    let kicked = http
+        .post(format!("{base}/api/rooms/{room}/participants/bob/kick"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kicked.status(), 204);
+    let missing = http
+        .post(format!("{base}/api/rooms/{room}/participants/nobody/kick"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let closed = http
+        .delete(format!("{base}/api/rooms/{room}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 204);
+    eventually(Duration::from_secs(5), "alice's session ends", || {
+        alice.client.stats().disconnected.is_some()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_rooms_mint_tokens_only_when_enabled() {
+    let closed = start_server_with(false).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{closed}/token"))
+        .json(&serde_json::json!({"room": "r", "name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let open = start_server_with(true).await;
+    let r = http
+        .post(format!("http://{open}/token"))
+        .json(&serde_json::json!({"room": "", "name": "Ann"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let t: OpenRoomToken = http
+        .post(format!("http://{open}/token"))
+        .json(&serde_json::json!({"room": "lobby", "name": "Ann Lee"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(t.identity.starts_with("Ann Lee#"));
+    let claims = common::auth().verify(&t.token, Some("lobby")).unwrap();
+    assert_eq!(claims.sub, t.identity);
+    // The token works for a real join, under an identity with spaces and '#'.
+    let mut cfg = ClientConfig::new(
+        &t.identity,
+        "lobby",
+        RoomSecret::from_passphrase("lobby", "p"),
+    );
+    cfg.video = None;
+    let ann = join(open, Some(t.token), cfg).await.unwrap();
+    eventually(Duration::from_secs(10), "Ann connects", || {
+        ann.client.stats().connected
+    })
+    .await;
+}
