@@ -31,6 +31,17 @@ pub enum ClientMessage {
         /// The answer.
         answer: SdpAnswer,
     },
+    /// First message on a new socket after the old one dropped: picks the
+    /// session up again without a new media session (media kept flowing).
+    Resume {
+        /// Protocol version.
+        v: u32,
+        /// Access token, if not in the URL.
+        #[serde(default)]
+        token: Option<String>,
+        /// The `resume` secret from [`ServerMessage::Joined`].
+        resume: String,
+    },
     /// Client-initiated renegotiation (publish/unpublish, ICE restart).
     Offer {
         /// The offer.
@@ -79,6 +90,18 @@ pub enum ServerMessage {
         participant: String,
         /// SDP answer to your offer.
         answer: SdpAnswer,
+        /// Secret that lets a new socket resume this session if this one
+        /// drops (within the server's grace period).
+        resume: String,
+    },
+    /// The session was picked up on this socket; events missed meanwhile follow.
+    Resumed {
+        /// Protocol version.
+        v: u32,
+        /// Room name.
+        room: String,
+        /// Your identity.
+        participant: String,
     },
     /// An SFU event: renegotiation offers, presence, tracks, speakers...
     Event {

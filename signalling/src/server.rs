@@ -32,6 +32,8 @@ const OUTBOUND_QUEUE: usize = 256;
 /// Per-connection message rate: sustained per second, and burst.
 const RATE_PER_SEC: f64 = 50.0;
 const RATE_BURST: f64 = 200.0;
+/// Default time a dropped socket's session waits for a resume.
+pub const DEFAULT_RESUME_GRACE: Duration = Duration::from_secs(30);
 /// Malformed messages tolerated before the socket is closed as abusive.
 const MAX_BAD_MESSAGES: u32 = 20;
 
@@ -47,6 +49,16 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
     /// API key used to mint open-room tokens; `None` disables `POST /token`.
     open_rooms: Option<String>,
+    /// Sessions whose socket dropped, waiting to be resumed.
+    detached: Arc<Mutex<HashMap<(String, String), Detached>>>,
+    /// How long a dropped socket's session waits for a resume.
+    resume_grace: Duration,
+}
+
+/// A session without a socket: its SFU events queue up meanwhile.
+struct Detached {
+    secret: String,
+    events: mpsc::Receiver<sfu::ParticipantEvent>,
 }
 
 impl AppState {
@@ -58,7 +70,15 @@ impl AppState {
             presence: Arc::default(),
             metrics,
             open_rooms: None,
+            detached: Arc::default(),
+            resume_grace: DEFAULT_RESUME_GRACE,
         }
+    }
+
+    /// How long a session whose socket dropped waits for a `resume`.
+    pub fn with_resume_grace(mut self, grace: Duration) -> Self {
+        self.resume_grace = grace;
+        self
     }
 
     /// Lets browsers ask for a token (`POST /token`), minted with `api_key`.
@@ -221,9 +241,14 @@ async fn session(
             return;
         }
     };
-    let (token, offer) = match serde_json::from_str::<ClientMessage>(&first) {
-        Ok(ClientMessage::Join { v, token, offer }) if v == VERSION => (token.or(url_token), offer),
-        Ok(ClientMessage::Join { v, .. }) => {
+    let (token, start) = match serde_json::from_str::<ClientMessage>(&first) {
+        Ok(ClientMessage::Join { v, token, offer }) if v == VERSION => {
+            (token.or(url_token), Start::Join(offer))
+        }
+        Ok(ClientMessage::Resume { v, token, resume }) if v == VERSION => {
+            (token.or(url_token), Start::Resume(resume))
+        }
+        Ok(ClientMessage::Join { v, .. } | ClientMessage::Resume { v, .. }) => {
             let m = format!("protocol version {v} is not supported; this server speaks {VERSION}");
             close(
                 socket,
@@ -237,7 +262,11 @@ async fn session(
             close(
                 socket,
                 4400,
-                ServerMessage::error("join_first", "the first message must be a join", true),
+                ServerMessage::error(
+                    "join_first",
+                    "the first message must be a join or resume",
+                    true,
+                ),
             )
             .await;
             return;
@@ -277,36 +306,138 @@ async fn session(
     };
     let (room, identity) = (claims.room.clone().unwrap_or_default(), claims.sub.clone());
 
-    // 2. Media session on the SFU node.
-    let mut joined = match state.sfu.join(&room, &identity, offer).await {
-        Ok(joined) => joined,
-        Err(e) => {
-            let code = match e {
-                sfu::JoinError::RoomFull(_) => "room_full",
-                sfu::JoinError::DuplicateParticipant(_) => "duplicate_participant",
-                sfu::JoinError::BadOffer(_) => "bad_offer",
-                _ => "sfu_unavailable",
+    // 2. A new media session on the SFU node, or the detached one.
+    let (events, secret) = match start {
+        Start::Join(offer) => {
+            let joined = match state.sfu.join(&room, &identity, offer).await {
+                Ok(joined) => joined,
+                Err(e) => {
+                    let code = match e {
+                        sfu::JoinError::RoomFull(_) => "room_full",
+                        sfu::JoinError::DuplicateParticipant(_) => "duplicate_participant",
+                        sfu::JoinError::BadOffer(_) => "bad_offer",
+                        _ => "sfu_unavailable",
+                    };
+                    close(
+                        socket,
+                        4409,
+                        ServerMessage::error(code, e.to_string(), true),
+                    )
+                    .await;
+                    return;
+                }
             };
-            close(
-                socket,
-                4409,
-                ServerMessage::error(code, e.to_string(), true),
-            )
-            .await;
-            return;
+            let secret = crate::auth::random_secret();
+            let joined_msg = ServerMessage::Joined {
+                v: VERSION,
+                room: room.clone(),
+                participant: identity.clone(),
+                answer: joined.answer,
+                resume: secret.clone(),
+            };
+            if !send(&mut socket, &joined_msg).await {
+                let _ = state.sfu.leave(&room, &identity, "signalling closed").await;
+                return;
+            }
+            info!(%room, participant = %identity, %peer, "joined through signalling");
+            (joined.events, secret)
+        }
+        Start::Resume(presented) => {
+            let key = (room.clone(), identity.clone());
+            let taken = {
+                let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
+                match detached.get(&key) {
+                    Some(d) if constant_time_eq(d.secret.as_bytes(), presented.as_bytes()) => {
+                        detached.remove(&key)
+                    }
+                    _ => None,
+                }
+            };
+            let Some(d) = taken else {
+                close(
+                    socket,
+                    4410,
+                    ServerMessage::error("resume_failed", "no session to resume; join again", true),
+                )
+                .await;
+                return;
+            };
+            let resumed = ServerMessage::Resumed {
+                v: VERSION,
+                room: room.clone(),
+                participant: identity.clone(),
+            };
+            if !send(&mut socket, &resumed).await {
+                detach(&state, room, identity, d.secret, d.events);
+                return;
+            }
+            metrics::counter!("veil_signalling_resumes_total").increment(1);
+            info!(%room, participant = %identity, %peer, "resumed through signalling");
+            (d.events, d.secret)
         }
     };
-    let joined_msg = ServerMessage::Joined {
-        v: VERSION,
-        room: room.clone(),
-        participant: identity.clone(),
-        answer: joined.answer,
-    };
-    if !send(&mut socket, &joined_msg).await {
-        let _ = state.sfu.leave(&room, &identity, "signalling closed").await;
-        return;
-    }
-    info!(%room, participant = %identity, %peer, "joined through signalling");
+    run(socket, state, room, identity, events, secret).await;
+}
+
+enum Start {
+    Join(str0m::change::SdpOffer),
+    Resume(String),
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Parks a session whose socket dropped; it ends unless resumed in time.
+fn detach(
+    state: &AppState,
+    room: String,
+    identity: String,
+    secret: String,
+    events: mpsc::Receiver<sfu::ParticipantEvent>,
+) {
+    remove_presence(&state.presence, &room, &identity);
+    let key = (room, identity);
+    state
+        .detached
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            key.clone(),
+            Detached {
+                secret: secret.clone(),
+                events,
+            },
+        );
+    let (state, grace) = (state.clone(), state.resume_grace);
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        let expired = {
+            let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
+            match detached.get(&key) {
+                Some(d) if d.secret == secret => detached.remove(&key).is_some(),
+                _ => false,
+            }
+        };
+        if expired {
+            debug!(room = %key.0, participant = %key.1, "not resumed in time");
+            let _ = state
+                .sfu
+                .leave(&key.0, &key.1, "signalling connection lost")
+                .await;
+        }
+    });
+}
+
+/// Relays both ways until either side ends.
+async fn run(
+    mut socket: WebSocket,
+    state: AppState,
+    room: String,
+    identity: String,
+    mut events: mpsc::Receiver<sfu::ParticipantEvent>,
+    secret: String,
+) {
     let (outbound, mut outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
     state
         .presence
@@ -315,8 +446,6 @@ async fn session(
         .entry(room.clone())
         .or_default()
         .insert(identity.clone(), outbound);
-
-    // 3. Relay both ways until either side ends.
     let mut limit = RateLimit {
         tokens: RATE_BURST,
         last: Instant::now(),
@@ -324,7 +453,7 @@ async fn session(
     let mut bad = 0u32;
     let reason = loop {
         tokio::select! {
-            event = joined.events.recv() => match event {
+            event = events.recv() => match event {
                 Some(event) => {
                     let ended = matches!(event, sfu::ParticipantEvent::Disconnected { .. });
                     if !send(&mut socket, &ServerMessage::Event { event }).await || ended {
@@ -379,6 +508,11 @@ async fn session(
             }
         }
     };
+    if reason == "socket closed" {
+        debug!(%room, participant = %identity, "socket dropped; waiting for a resume");
+        detach(&state, room, identity, secret, events);
+        return;
+    }
     debug!(%room, participant = %identity, reason, "signalling session over");
     let _ = state.sfu.leave(&room, &identity, reason).await;
     remove_presence(&state.presence, &room, &identity);
@@ -404,7 +538,7 @@ async fn handle(
     let failed =
         |code: &str, e: sfu::ControlError| Some(ServerMessage::error(code, e.to_string(), false));
     match message {
-        ClientMessage::Join { .. } => Some(ServerMessage::error(
+        ClientMessage::Join { .. } | ClientMessage::Resume { .. } => Some(ServerMessage::error(
             "already_joined",
             "this socket has joined already",
             false,

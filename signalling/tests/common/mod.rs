@@ -33,6 +33,11 @@ pub async fn start_server() -> SocketAddr {
 
 /// With `open_rooms`, `POST /token` mints tokens with the test key.
 pub async fn start_server_with(open_rooms: bool) -> SocketAddr {
+    start_server_opts(open_rooms, signalling::server::DEFAULT_RESUME_GRACE).await
+}
+
+/// Full control: open rooms, and the resume grace period.
+pub async fn start_server_opts(open_rooms: bool, grace: Duration) -> SocketAddr {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -40,7 +45,7 @@ pub async fn start_server_with(open_rooms: bool) -> SocketAddr {
         .with_test_writer()
         .try_init();
     let sfu = Sfu::start(SfuConfig::default()).unwrap();
-    let mut state = AppState::new(auth(), SfuNode::from(&sfu), None);
+    let mut state = AppState::new(auth(), SfuNode::from(&sfu), None).with_resume_grace(grace);
     if open_rooms {
         state = state.with_open_rooms("test");
     }
