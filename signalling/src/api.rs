@@ -8,6 +8,7 @@
 //! | `POST /api/rooms/{room}/participants/{id}/kick` | admin | end one session |
 //! | `POST /api/rooms/{room}/participants/{id}/mute` | admin | `{kind, muted}` |
 //! | `POST /token` | none, open-room mode only | `{room, name}` → `{token, identity}` |
+//! | `GET /openapi.json` | none | this API as OpenAPI 3.1 |
 //!
 //! Admin calls take `Authorization: Bearer <token with the admin grant>`.
 //! Errors are JSON `{"error": ..., "detail": ...}` with 400/401/403/404.
@@ -35,6 +36,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/rooms/{room}/participants/{id}/kick", post(kick))
         .route("/api/rooms/{room}/participants/{id}/mute", post(mute))
         .route("/token", post(open_room_token))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The OpenAPI document of these routes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 fn refuse(e: AuthError) -> Response {

@@ -32,6 +32,8 @@ const OUTBOUND_QUEUE: usize = 256;
 /// Per-connection message rate: sustained per second, and burst.
 const RATE_PER_SEC: f64 = 50.0;
 const RATE_BURST: f64 = 200.0;
+/// Default cap on simultaneous WebSockets from one IP address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 /// Default time a dropped socket's session waits for a resume.
 pub const DEFAULT_RESUME_GRACE: Duration = Duration::from_secs(30);
 /// Malformed messages tolerated before the socket is closed as abusive.
@@ -53,6 +55,27 @@ pub struct AppState {
     detached: Arc<Mutex<HashMap<(String, String), Detached>>>,
     /// How long a dropped socket's session waits for a resume.
     resume_grace: Duration,
+    /// Open sockets per client IP, and the cap.
+    per_ip: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    max_per_ip: usize,
+}
+
+/// Holds one of an IP's connection slots; frees it when the socket ends.
+struct IpSlot {
+    ip: std::net::IpAddr,
+    table: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = t.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A session without a socket: its SFU events queue up meanwhile.
@@ -72,7 +95,28 @@ impl AppState {
             open_rooms: None,
             detached: Arc::default(),
             resume_grace: DEFAULT_RESUME_GRACE,
+            per_ip: Arc::default(),
+            max_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
         }
+    }
+
+    /// Most simultaneous WebSockets from one IP address.
+    pub fn with_max_connections_per_ip(mut self, max: usize) -> Self {
+        self.max_per_ip = max;
+        self
+    }
+
+    fn take_ip_slot(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut t = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = t.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            table: self.per_ip.clone(),
+        })
     }
 
     /// How long a session whose socket dropped waits for a `resume`.
@@ -163,9 +207,17 @@ async fn ws(
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
         return (status, Json(e)).into_response();
     }
+    let Some(slot) = state.take_ip_slot(peer.ip()) else {
+        metrics::counter!("veil_signalling_rate_limited_total").increment(1);
+        let body = serde_json::json!({ "error": "too_many_connections", "detail": "too many open connections from this address" });
+        return (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| session(socket, state, query.token, peer))
+        .on_upgrade(move |socket| async move {
+            session(socket, state, query.token, peer).await;
+            drop(slot);
+        })
 }
 
 fn require_room(claims: Claims) -> Result<Claims, AuthError> {

@@ -184,3 +184,42 @@ async fn open_rooms_mint_tokens_only_when_enabled() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served_and_covers_every_rest_route() {
+    let addr = start_server_with(false).await;
+    let doc: serde_json::Value = reqwest::get(format!("http://{addr}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/rooms", "get"),
+        ("/api/rooms/{room}", "delete"),
+        ("/api/rooms/{room}/participants", "get"),
+        ("/api/rooms/{room}/participants/{id}/kick", "post"),
+        ("/api/rooms/{room}/participants/{id}/mute", "post"),
+        ("/token", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} documented"
+        );
+    }
+    // Every $ref points at something that exists.
+    let text = doc.to_string();
+    for reference in text
+        .split("\"$ref\":\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap())
+    {
+        let pointer = reference.trim_start_matches('#');
+        assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
+    }
+}

@@ -168,3 +168,24 @@ async fn bad_tokens_and_bad_messages_are_refused_clearly() {
         .unwrap();
     assert!(health.status().is_success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_sockets() {
+    let addr = common::start_server_state(|s| s.with_max_connections_per_ip(2)).await;
+    let url = format!("ws://{addr}/ws");
+    let (_a, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (b, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let err = tokio_tungstenite::connect_async(&url).await.unwrap_err();
+    assert!(err.to_string().contains("429"), "{err}");
+    // A closed socket frees its slot (slow-loris sockets time out the same way).
+    drop(b);
+    let mut freed = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(&url).await.is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "the slot comes back");
+}

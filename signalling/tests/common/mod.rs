@@ -38,6 +38,19 @@ pub async fn start_server_with(open_rooms: bool) -> SocketAddr {
 
 /// Full control: open rooms, and the resume grace period.
 pub async fn start_server_opts(open_rooms: bool, grace: Duration) -> SocketAddr {
+    start_server_state(|s| {
+        let s = s.with_resume_grace(grace);
+        if open_rooms {
+            s.with_open_rooms("test")
+        } else {
+            s
+        }
+    })
+    .await
+}
+
+/// A server whose state `configure` adjusts.
+pub async fn start_server_state(configure: impl FnOnce(AppState) -> AppState) -> SocketAddr {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -45,11 +58,7 @@ pub async fn start_server_opts(open_rooms: bool, grace: Duration) -> SocketAddr 
         .with_test_writer()
         .try_init();
     let sfu = Sfu::start(SfuConfig::default()).unwrap();
-    let mut state = AppState::new(auth(), SfuNode::from(&sfu), None).with_resume_grace(grace);
-    if open_rooms {
-        state = state.with_open_rooms("test");
-    }
-    let app = router(state);
+    let app = router(configure(AppState::new(auth(), SfuNode::from(&sfu), None)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
