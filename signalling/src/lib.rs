@@ -5,11 +5,13 @@
 //! * [`protocol`]: the client WebSocket protocol (JSON, versioned).
 //! * [`server`]: the axum server: `/ws`, `/healthz`, `/readyz`, `/metrics`.
 //! * [`api`]: the REST API for admins and open-room token issuance.
+//! * [`registry`]: which SFU node hosts which room, in memory or in Redis.
 //!
-//! Still to come in issue 3: room creation and the OpenAPI document, WHIP/WHEP, resume after a dropped
-//! socket, the Redis registry and multi-replica fan-out.
+//! Still to come in issue 3: WHIP/WHEP, routing joins through the registry to
+//! remote nodes, re-homing rooms of dead nodes, and multi-replica event fan-out.
 
 pub mod api;
 pub mod auth;
 pub mod protocol;
+pub mod registry;
 pub mod server;

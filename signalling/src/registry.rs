@@ -1,0 +1,307 @@
+//! Which SFU node hosts which room, shared by every signalling replica.
+//!
+//! Two implementations behind one type: in-memory (one process, the default)
+//! and Redis (many replicas). The rules are the same:
+//!
+//! * SFU nodes heartbeat their [`NodeInfo`] with a time-to-live; a node whose
+//!   heartbeat lapses is dead.
+//! * A room is assigned atomically: an existing live owner wins, otherwise the
+//!   least-loaded live node that is not draining becomes the owner. No two
+//!   nodes ever host one room, however many replicas race.
+//! * Rooms of a dead node are re-homed by assigning them again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+/// One SFU node as the registry knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Stable node id.
+    pub id: String,
+    /// Where its control API listens (`http://...`), or `local` in-process.
+    pub control_url: String,
+    /// Participants it hosts now.
+    pub load: u32,
+    /// Draining nodes get no new rooms.
+    pub draining: bool,
+}
+
+/// Registry failures.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No live node can take a room.
+    #[error("no SFU node is available")]
+    NoNode,
+    /// Redis trouble.
+    #[error("registry backend: {0}")]
+    Backend(String),
+}
+
+impl From<redis::RedisError> for RegistryError {
+    fn from(e: redis::RedisError) -> Self {
+        RegistryError::Backend(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// The room and node registry.
+#[derive(Clone)]
+pub enum Registry {
+    /// One process.
+    Memory(Arc<Mutex<MemoryState>>),
+    /// Shared through Redis.
+    Redis(RedisRegistry),
+}
+
+/// In-memory registry state.
+#[derive(Default)]
+pub struct MemoryState {
+    nodes: HashMap<String, (NodeInfo, Instant)>,
+    rooms: HashMap<String, String>,
+}
+
+impl MemoryState {
+    fn alive(&self, id: &str, now: Instant) -> bool {
+        self.nodes
+            .get(id)
+            .is_some_and(|(_, expires)| *expires > now)
+    }
+}
+
+/// Redis-backed registry.
+#[derive(Clone)]
+pub struct RedisRegistry {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+const ASSIGN_SCRIPT: &str = r#"
+local owner = redis.call('GET', KEYS[1])
+if owner and redis.call('EXISTS', ARGV[2] .. owner) == 1 then
+  return owner
+end
+if redis.call('EXISTS', ARGV[2] .. ARGV[1]) == 0 then
+  return false
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"#;
+
+fn least_loaded(nodes: &[NodeInfo]) -> Option<&NodeInfo> {
+    nodes
+        .iter()
+        .filter(|n| !n.draining)
+        .min_by(|a, b| a.load.cmp(&b.load).then(a.id.cmp(&b.id)))
+}
+
+impl Registry {
+    /// A registry for one process.
+    pub fn memory() -> Self {
+        Registry::Memory(Arc::default())
+    }
+
+    /// A registry shared through the Redis at `url`; keys start with `prefix`.
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Registry::Redis(RedisRegistry {
+            conn,
+            prefix: prefix.to_string(),
+        }))
+    }
+
+    /// A node announces itself; it stays alive for `ttl` unless it beats again.
+    pub async fn heartbeat(&self, node: &NodeInfo, ttl: Duration) -> Result<()> {
+        match self {
+            Registry::Memory(m) => {
+                let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+                m.nodes
+                    .insert(node.id.clone(), (node.clone(), Instant::now() + ttl));
+                Ok(())
+            }
+            Registry::Redis(r) => {
+                let mut c = r.conn.clone();
+                let json = serde_json::to_string(node)
+                    .map_err(|e| RegistryError::Backend(e.to_string()))?;
+                let _: () = c
+                    .set_ex(
+                        format!("{}node:{}", r.prefix, node.id),
+                        json,
+                        ttl.as_secs().max(1),
+                    )
+                    .await?;
+                let _: () = c.sadd(format!("{}nodes", r.prefix), &node.id).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A node leaves cleanly.
+    pub async fn remove_node(&self, id: &str) -> Result<()> {
+        match self {
+            Registry::Memory(m) => {
+                m.lock().unwrap_or_else(|e| e.into_inner()).nodes.remove(id);
+                Ok(())
+            }
+            Registry::Redis(r) => {
+                let mut c = r.conn.clone();
+                let _: () = c.del(format!("{}node:{id}", r.prefix)).await?;
+                let _: () = c.srem(format!("{}nodes", r.prefix), id).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Nodes whose heartbeat has not lapsed.
+    pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>> {
+        match self {
+            Registry::Memory(m) => {
+                let now = Instant::now();
+                let m = m.lock().unwrap_or_else(|e| e.into_inner());
+                let mut nodes: Vec<NodeInfo> = m
+                    .nodes
+                    .values()
+                    .filter(|(_, exp)| *exp > now)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                nodes.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(nodes)
+            }
+            Registry::Redis(r) => {
+                let mut c = r.conn.clone();
+                let ids: Vec<String> = c.smembers(format!("{}nodes", r.prefix)).await?;
+                let mut nodes = Vec::new();
+                for id in ids {
+                    let json: Option<String> = c.get(format!("{}node:{id}", r.prefix)).await?;
+                    match json.and_then(|j| serde_json::from_str::<NodeInfo>(&j).ok()) {
+                        Some(node) => nodes.push(node),
+                        None => {
+                            // Heartbeat lapsed: forget the dead node.
+                            let _: () = c.srem(format!("{}nodes", r.prefix), &id).await?;
+                        }
+                    }
+                }
+                nodes.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(nodes)
+            }
+        }
+    }
+
+    /// The node hosting `room`: its live owner, or atomically the
+    /// least-loaded live node that is not draining.
+    pub async fn assign_room(&self, room: &str) -> Result<NodeInfo> {
+        for _ in 0..3 {
+            let nodes = self.live_nodes().await?;
+            let candidate = least_loaded(&nodes)
+                .ok_or(RegistryError::NoNode)?
+                .id
+                .clone();
+            let owner = match self {
+                Registry::Memory(m) => {
+                    let now = Instant::now();
+                    let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+                    match m.rooms.get(room).cloned() {
+                        Some(owner) if m.alive(&owner, now) => Some(owner),
+                        _ if m.alive(&candidate, now) => {
+                            m.rooms.insert(room.to_string(), candidate.clone());
+                            Some(candidate)
+                        }
+                        _ => None,
+                    }
+                }
+                Registry::Redis(r) => {
+                    let mut c = r.conn.clone();
+                    let owner: Option<String> = redis::Script::new(ASSIGN_SCRIPT)
+                        .key(format!("{}room:{room}", r.prefix))
+                        .arg(&candidate)
+                        .arg(format!("{}node:", r.prefix))
+                        .invoke_async(&mut c)
+                        .await?;
+                    owner
+                }
+            };
+            // The candidate may have died in between: look again.
+            if let Some(owner) = owner
+                && let Some(node) = self.live_nodes().await?.into_iter().find(|n| n.id == owner)
+            {
+                return Ok(node);
+            }
+        }
+        Err(RegistryError::NoNode)
+    }
+
+    /// The current owner of `room`, alive or not.
+    pub async fn room_owner(&self, room: &str) -> Result<Option<String>> {
+        match self {
+            Registry::Memory(m) => Ok(m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .rooms
+                .get(room)
+                .cloned()),
+            Registry::Redis(r) => Ok(r
+                .conn
+                .clone()
+                .get(format!("{}room:{room}", r.prefix))
+                .await?),
+        }
+    }
+
+    /// Forgets an empty room, if `node` still owns it.
+    pub async fn release_room(&self, room: &str, node: &str) -> Result<()> {
+        if self.room_owner(room).await?.as_deref() != Some(node) {
+            return Ok(());
+        }
+        match self {
+            Registry::Memory(m) => {
+                m.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rooms
+                    .remove(room);
+                Ok(())
+            }
+            Registry::Redis(r) => Ok(r
+                .conn
+                .clone()
+                .del(format!("{}room:{room}", r.prefix))
+                .await?),
+        }
+    }
+
+    /// Rooms whose owner is `node` (to re-home them when it dies).
+    pub async fn rooms_of(&self, node: &str) -> Result<Vec<String>> {
+        let mut rooms = match self {
+            Registry::Memory(m) => {
+                let m = m.lock().unwrap_or_else(|e| e.into_inner());
+                m.rooms
+                    .iter()
+                    .filter(|(_, n)| *n == node)
+                    .map(|(r, _)| r.clone())
+                    .collect::<Vec<_>>()
+            }
+            Registry::Redis(r) => {
+                let mut c = r.conn.clone();
+                let pattern = format!("{}room:*", r.prefix);
+                let keys: Vec<String> = c.keys(pattern).await?;
+                let mut rooms = Vec::new();
+                for key in keys {
+                    let owner: Option<String> = c.get(&key).await?;
+                    if owner.as_deref() == Some(node) {
+                        rooms.push(
+                            key.trim_start_matches(&format!("{}room:", r.prefix))
+                                .to_string(),
+                        );
+                    }
+                }
+                rooms
+            }
+        };
+        rooms.sort();
+        Ok(rooms)
+    }
+}
