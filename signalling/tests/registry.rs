@@ -39,10 +39,14 @@ async fn redis_server() -> RedisServer {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server is installed (.ci/run installs it)");
-    let url = format!("redis://127.0.0.1:{port}/");
+    // Owned at once, so the process is killed and reaped on every path.
+    let server = RedisServer {
+        child,
+        url: format!("redis://127.0.0.1:{port}/"),
+    };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return RedisServer { child, url };
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
