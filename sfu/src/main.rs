@@ -46,10 +46,26 @@ struct Args {
     /// Media worker threads (default: one per core).
     #[arg(long, env = "VEIL_SFU_WORKERS")]
     workers: Option<usize>,
+    /// Redis URL of the cluster registry: the node announces itself there
+    /// (id, control URL, load) every second so signalling can route rooms to it.
+    #[arg(long, env = "VEIL_REDIS_URL")]
+    registry: Option<String>,
+    /// Node id in the registry (default: `sfu-<udp port>-<random>`).
+    #[arg(long, env = "VEIL_NODE_ID")]
+    node_id: Option<String>,
+    /// Control URL signalling should use, when it differs from the listen address.
+    #[arg(long, env = "VEIL_SFU_PUBLIC_CONTROL_URL")]
+    public_control_url: Option<String>,
     /// Seconds to keep forwarding after SIGTERM while participants move.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
 }
+
+/// Registry key prefix shared with the signalling service.
+const REGISTRY_PREFIX: &str = "veil:";
+/// Heartbeat period and lifetime: a node silent for 3 s is dead.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -104,16 +120,60 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("Control API at http://{}", listener.local_addr()?);
     println!("Metrics at http://{}/metrics", args.metrics);
+    let control_url = args.public_control_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        )
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, control).await {
             tracing::error!("control API stopped: {e}");
         }
     });
+    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let announcer = match &args.registry {
+        Some(url) => {
+            let registry = veil_registry::Registry::redis(url, REGISTRY_PREFIX)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach the registry at {url}: {e}"))?;
+            let id = args.node_id.clone().unwrap_or_else(|| {
+                format!("sfu-{}-{}", sfu.udp_addr().port(), &random_secret()[..8])
+            });
+            println!("Announcing node {id} at {control_url} in {url}");
+            let (sfu, draining) = (sfu.clone(), draining.clone());
+            let registry2 = registry.clone();
+            let id2 = id.clone();
+            tokio::spawn(async move {
+                loop {
+                    let node = veil_registry::NodeInfo {
+                        id: id2.clone(),
+                        control_url: control_url.clone(),
+                        load: sfu.participants() as u32,
+                        draining: draining.load(std::sync::atomic::Ordering::Relaxed),
+                    };
+                    if let Err(e) = registry2.heartbeat(&node, HEARTBEAT_TTL).await {
+                        tracing::warn!("registry heartbeat failed: {e}");
+                    }
+                    tokio::time::sleep(HEARTBEAT_EVERY).await;
+                }
+            });
+            Some((registry, id))
+        }
+        None => None,
+    };
 
     shutdown_signal().await;
     println!("Draining for {} s", args.drain_timeout);
     sfu.drain().await;
+    draining.store(true, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(args.drain_timeout)).await;
+    if let Some((registry, id)) = announcer {
+        let _ = registry.remove_node(&id).await;
+    }
     Ok(())
 }
 

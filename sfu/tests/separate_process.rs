@@ -16,6 +16,10 @@ const SECRET: &str = "test-node-secret";
 
 /// Starts `sfu` on free loopback ports; returns the child and its control URL.
 async fn spawn_node() -> (Child, String, String) {
+    spawn_node_with(&[]).await
+}
+
+async fn spawn_node_with(extra: &[&str]) -> (Child, String, String) {
     // A free port for metrics (the exporter does not report a bound port 0).
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -32,6 +36,7 @@ async fn spawn_node() -> (Child, String, String) {
         ])
         .args(["--metrics", &metrics.to_string()])
         .args(["--control-secret", SECRET, "--drain-timeout", "1"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -169,4 +174,108 @@ async fn sigterm_drains_then_exits() {
         .expect("exits")
         .unwrap();
     assert!(exit.success(), "{exit:?}");
+}
+
+/// A throwaway redis-server on a free loopback port, killed on drop.
+struct RedisServer(std::process::Child, String);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn redis_server() -> RedisServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (.ci/run installs it)");
+    let server = RedisServer(child, format!("redis://127.0.0.1:{port}/"));
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_announces_itself_and_its_load_in_the_registry() {
+    common::init_tracing();
+    let redis = redis_server().await;
+    let (mut child, control, _metrics) =
+        spawn_node_with(&["--registry", &redis.1, "--node-id", "node-a"]).await;
+    let registry = veil_registry::Registry::redis(&redis.1, "veil:")
+        .await
+        .unwrap();
+    let node = |nodes: Vec<veil_registry::NodeInfo>| nodes.into_iter().find(|n| n.id == "node-a");
+    let mut seen = None;
+    for _ in 0..60 {
+        seen = node(registry.live_nodes().await.unwrap());
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = seen.expect("the node registers");
+    assert_eq!(
+        seen.control_url, control,
+        "signalling reaches it where it listens"
+    );
+    assert_eq!((seen.load, seen.draining), (0, false));
+    assert_eq!(registry.assign_room("standup").await.unwrap().id, "node-a");
+
+    // Load follows participants.
+    let node_api = RemoteSfu::new(&control, SECRET);
+    let room = "standup";
+    let _alice: Client = join(
+        node_api,
+        ClientConfig::new("alice", room, secret(room, "p")),
+    )
+    .await;
+    let mut load = 0;
+    for _ in 0..40 {
+        load = node(registry.live_nodes().await.unwrap()).map_or(0, |n| n.load);
+        if load == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(load, 1);
+
+    // Draining is announced, then the node leaves the registry and exits.
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(exit.success());
+    assert!(
+        node(registry.live_nodes().await.unwrap()).is_none(),
+        "a drained node deregisters"
+    );
 }

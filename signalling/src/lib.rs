@@ -13,5 +13,6 @@
 pub mod api;
 pub mod auth;
 pub mod protocol;
-pub mod registry;
+/// Re-exported: the room/node registry shared with SFU nodes.
+pub use veil_registry as registry;
 pub mod server;

@@ -257,6 +257,7 @@ pub struct Sfu {
     workers: std::sync::Arc<[mpsc::Sender<Command>]>,
     udp_addr: SocketAddr,
     tcp_addr: Option<SocketAddr>,
+    participants: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sfu {
@@ -287,6 +288,7 @@ impl Sfu {
             tcp: tcp.as_ref().map(|t| t.2.clone()),
         };
         let tcp_candidate = tcp.as_ref().map(|t| t.1);
+        let participants = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
         let mut workers = Vec::new();
         let mut inbound = Vec::new();
@@ -303,6 +305,7 @@ impl Sfu {
                 routes: routes.clone(),
                 recycle: recycle_tx.clone(),
                 tcp_candidate,
+                participants: participants.clone(),
             };
             thread::Builder::new()
                 .name(format!("sfu-worker-{index}"))
@@ -323,6 +326,7 @@ impl Sfu {
             workers: workers.into(),
             udp_addr,
             tcp_addr: tcp_candidate,
+            participants,
         })
     }
 
@@ -339,6 +343,11 @@ impl Sfu {
     /// The advertised ICE-TCP address, when TCP fallback is on.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
+    }
+
+    /// Participants on this node now (its load, as the registry sees it).
+    pub fn participants(&self) -> usize {
+        self.participants.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many media workers run.

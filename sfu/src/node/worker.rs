@@ -59,6 +59,8 @@ pub(crate) struct WorkerSetup {
     pub recycle: std_mpsc::Sender<Vec<u8>>,
     /// Our passive ICE-TCP candidate, when TCP is enabled.
     pub tcp_candidate: Option<SocketAddr>,
+    /// The node's participant count, shared by all workers.
+    pub participants: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub(crate) fn run(setup: WorkerSetup) {
@@ -83,9 +85,11 @@ pub(crate) fn run(setup: WorkerSetup) {
             routes,
             recycle,
             tcp_candidate,
+            participants,
         } = setup;
         let mut worker = Worker::new(config, index, send_socket, candidate_addr, routes, recycle);
         worker.tcp_candidate = tcp_candidate;
+        worker.load = participants;
         worker.run(inbound, commands).await
     });
 }
@@ -115,6 +119,8 @@ struct Worker {
     tcp_outbox: Vec<(SocketAddr, Vec<u8>)>,
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     tcp_candidate: Option<SocketAddr>,
+    /// The node's participant count (shared with the other workers).
+    load: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     routes: RouteBus,
     recycle: std_mpsc::Sender<Vec<u8>>,
     /// The address in our ICE candidate; str0m matches datagrams against it.
@@ -157,6 +163,7 @@ impl Worker {
             tcp_outbox: Vec::new(),
             tcp_conns: HashMap::new(),
             tcp_candidate: None,
+            load: Default::default(),
             routes,
             recycle,
             candidate_addr,
@@ -1409,6 +1416,7 @@ impl Worker {
         self.mark_dirty(key);
         info!(%room, participant = %id, "joined");
         metrics::counter!("veil_sfu_joins_total").increment(1);
+        self.load.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Joined { answer, events })
     }
 
@@ -1424,6 +1432,7 @@ impl Worker {
         let Some(mut p) = slot.participant.take() else {
             return;
         };
+        self.load.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         slot.generation = slot.generation.wrapping_add(1);
         slot.dirty = false;
         self.free.push(key.index);

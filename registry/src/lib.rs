@@ -1,4 +1,5 @@
-//! Which SFU node hosts which room, shared by every signalling replica.
+//! Which SFU node hosts which room, shared by every signalling replica and
+//! written by the SFU nodes themselves (their heartbeats).
 //!
 //! Two implementations behind one type: in-memory (one process, the default)
 //! and Redis (many replicas). The rules are the same:
