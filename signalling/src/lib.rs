@@ -5,13 +5,16 @@
 //! * [`protocol`]: the client WebSocket protocol (JSON, versioned).
 //! * [`server`]: the axum server: `/ws`, `/healthz`, `/readyz`, `/metrics`.
 //! * [`api`]: the REST API for admins and open-room token issuance.
+//! * [`nodes`]: which SFU node serves a room: one in-process node, or the
+//!   registry's choice among separate SFU processes.
 //! * [`registry`]: which SFU node hosts which room, in memory or in Redis.
 //!
-//! Still to come in issue 3: WHIP/WHEP, routing joins through the registry to
-//! remote nodes, re-homing rooms of dead nodes, and multi-replica event fan-out.
+//! Still to come in issue 3: WHIP/WHEP, re-homing rooms of dead nodes with
+//! clients told to reconnect, and multi-replica event fan-out.
 
 pub mod api;
 pub mod auth;
+pub mod nodes;
 pub mod protocol;
 /// Re-exported: the room/node registry shared with SFU nodes.
 pub use veil_registry as registry;

@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use clap::{Args, Parser, Subcommand};
 use sfu::{Sfu, SfuConfig, SfuNode};
 use signalling::auth::{Authenticator, Grants, TokenRequest, random_secret};
+use signalling::nodes::Nodes;
 use signalling::server::{AppState, router};
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,13 @@ struct ServeArgs {
     /// API secret (at least 32 bytes).
     #[arg(long, env = "VEIL_API_SECRET", hide_env_values = true)]
     api_secret: Option<String>,
+    /// Redis URL of the cluster registry. With it, rooms go to the SFU nodes
+    /// registered there (`sfu --registry ...`) and no SFU runs in-process.
+    #[arg(long, env = "VEIL_REDIS_URL")]
+    redis: Option<String>,
+    /// Secret of the SFU nodes' control APIs (cluster mode).
+    #[arg(long, env = "VEIL_SFU_SECRET", hide_env_values = true)]
+    sfu_secret: Option<String>,
     /// UDP media address of the in-process SFU.
     #[arg(long, env = "VEIL_SFU_UDP", default_value = "127.0.0.1:7882")]
     udp: SocketAddr,
@@ -121,45 +129,66 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let auth = Authenticator::new([(key.as_str(), secret.as_str())])?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    let sfu = Sfu::start(SfuConfig {
-        udp_bind: args.udp,
-        tcp_bind: match args.tcp.as_str() {
-            "off" => None,
-            addr => Some(
-                addr.parse()
-                    .map_err(|e| anyhow::anyhow!("--tcp {addr:?}: {e}"))?,
-            ),
-        },
-        advertised_ip: args.advertise_ip,
-        ..SfuConfig::default()
-    })
-    .map_err(|e| anyhow::anyhow!("cannot start the SFU on {}: {e}", args.udp))?;
+    let (nodes, local) = match &args.redis {
+        Some(url) => {
+            let secret = args.sfu_secret.clone().ok_or_else(|| {
+                anyhow::anyhow!("--redis needs --sfu-secret, the SFU nodes' control secret")
+            })?;
+            let registry = signalling::registry::Registry::redis(url, "veil:")
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach the registry at {url}: {e}"))?;
+            (Nodes::cluster(registry, &secret), None)
+        }
+        None => {
+            let sfu = Sfu::start(SfuConfig {
+                udp_bind: args.udp,
+                tcp_bind: match args.tcp.as_str() {
+                    "off" => None,
+                    addr => Some(
+                        addr.parse()
+                            .map_err(|e| anyhow::anyhow!("--tcp {addr:?}: {e}"))?,
+                    ),
+                },
+                advertised_ip: args.advertise_ip,
+                ..SfuConfig::default()
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the SFU on {}: {e}", args.udp))?;
+            (Nodes::Single(SfuNode::from(&sfu)), Some(sfu))
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr()?;
     println!("Veil signalling on http://{addr} (WebSocket at ws://{addr}/ws)");
-    println!("SFU media on udp://{}", sfu.udp_addr());
+    match &local {
+        Some(sfu) => println!("SFU media on udp://{}", sfu.udp_addr()),
+        None => println!(
+            "Rooms go to the SFU nodes registered in {}",
+            args.redis.as_deref().unwrap_or_default()
+        ),
+    }
     if dev {
         println!("Dev mode. API key: {key}  API secret: {secret}");
         println!(
             "Mint a token: signalling token --api-key {key} --api-secret {secret} --room demo --identity you"
         );
     }
-    let mut state = AppState::new(auth, SfuNode::from(&sfu), Some(metrics));
+    let mut state = AppState::with_nodes(auth, nodes, Some(metrics));
     if dev {
         state = state.with_open_rooms(&key);
         println!("Open rooms are on: POST /token {{\"room\", \"name\"}} returns a token");
     }
     let app = router(state);
-    let drain = sfu.clone();
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         let _ = tokio::signal::ctrl_c().await;
-        drain.drain().await;
+        if let Some(sfu) = local {
+            sfu.drain().await;
+        }
     })
     .await?;
     Ok(())

@@ -19,6 +19,8 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use sfu::SfuNode;
+
+use crate::nodes::Nodes;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
@@ -46,7 +48,7 @@ type Presence = Arc<Mutex<HashMap<String, HashMap<String, Outbound>>>>;
 #[derive(Clone)]
 pub struct AppState {
     auth: Arc<Authenticator>,
-    sfu: SfuNode,
+    sfu: Nodes,
     presence: Presence,
     metrics: Option<PrometheusHandle>,
     /// API key used to mint open-room tokens; `None` disables `POST /token`.
@@ -85,11 +87,20 @@ struct Detached {
 }
 
 impl AppState {
-    /// State for a server that verifies with `auth` and joins on `sfu`.
+    /// State for a server that verifies with `auth` and joins every room on `sfu`.
     pub fn new(auth: Authenticator, sfu: SfuNode, metrics: Option<PrometheusHandle>) -> Self {
+        Self::with_nodes(auth, Nodes::Single(sfu), metrics)
+    }
+
+    /// State for a server whose rooms live on `nodes` (e.g. [`Nodes::cluster`]).
+    pub fn with_nodes(
+        auth: Authenticator,
+        nodes: Nodes,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
         AppState {
             auth: Arc::new(auth),
-            sfu,
+            sfu: nodes,
             presence: Arc::default(),
             metrics,
             open_rooms: None,
@@ -136,7 +147,7 @@ impl AppState {
         &self.auth
     }
 
-    pub(crate) fn sfu(&self) -> &SfuNode {
+    pub(crate) fn sfu(&self) -> &Nodes {
         &self.sfu
     }
 

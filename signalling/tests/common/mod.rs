@@ -49,6 +49,21 @@ pub async fn start_server_opts(open_rooms: bool, grace: Duration) -> SocketAddr 
     .await
 }
 
+/// Serves `state` on a free loopback port.
+pub async fn serve(state: AppState) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
 /// A server whose state `configure` adjusts.
 pub async fn start_server_state(configure: impl FnOnce(AppState) -> AppState) -> SocketAddr {
     let _ = tracing_subscriber::fmt()

@@ -1,0 +1,183 @@
+//! Where a room's media lives: one in-process SFU, or the registry's choice
+//! among SFU nodes running as their own processes.
+//!
+//! [`Nodes`] offers the [`SfuNode`] calls, each taking the room first, and
+//! resolves the room to its node on every call: joins assign the room
+//! (atomically, least-loaded), everything else asks who owns it. So any
+//! signalling replica can serve any participant of any room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sfu::{ControlError, JoinError, Joined, RemoteSfu, RoomStats, SfuNode, TrackKind};
+use str0m::change::{SdpAnswer, SdpOffer};
+use veil_registry::Registry;
+
+/// The SFU side of the signalling service.
+#[derive(Clone)]
+pub enum Nodes {
+    /// Every room on one node (dev mode: in-process).
+    Single(SfuNode),
+    /// Rooms spread over the nodes in the registry.
+    Cluster {
+        /// Shared registry.
+        registry: Registry,
+        /// Secret of the nodes' control APIs.
+        secret: String,
+        /// Clients per control URL, reused across calls.
+        clients: Arc<Mutex<HashMap<String, RemoteSfu>>>,
+    },
+}
+
+impl Nodes {
+    /// Rooms placed by `registry` on nodes whose control API takes `secret`.
+    pub fn cluster(registry: Registry, secret: &str) -> Self {
+        Nodes::Cluster {
+            registry,
+            secret: secret.to_string(),
+            clients: Arc::default(),
+        }
+    }
+
+    async fn node(&self, room: &str, assign: bool) -> Result<SfuNode, String> {
+        match self {
+            Nodes::Single(node) => Ok(node.clone()),
+            Nodes::Cluster {
+                registry,
+                secret,
+                clients,
+            } => {
+                let url = if assign {
+                    registry
+                        .assign_room(room)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .control_url
+                } else {
+                    let owner = registry
+                        .room_owner(room)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no node hosts room {room:?}"))?;
+                    let nodes = registry.live_nodes().await.map_err(|e| e.to_string())?;
+                    nodes
+                        .into_iter()
+                        .find(|n| n.id == owner)
+                        .ok_or_else(|| format!("the node hosting room {room:?} is gone"))?
+                        .control_url
+                };
+                let mut clients = clients.lock().unwrap_or_else(|e| e.into_inner());
+                let client = clients
+                    .entry(url.clone())
+                    .or_insert_with(|| RemoteSfu::new(&url, secret));
+                Ok(SfuNode::Remote(client.clone()))
+            }
+        }
+    }
+
+    async fn control(&self, room: &str) -> Result<SfuNode, ControlError> {
+        self.node(room, false)
+            .await
+            .map_err(ControlError::Unreachable)
+    }
+
+    /// Joins on the room's node, assigning the room to a node if needed.
+    pub async fn join(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<Joined, JoinError> {
+        let node = self
+            .node(room, true)
+            .await
+            .map_err(JoinError::Unreachable)?;
+        node.join(room, participant, offer).await
+    }
+
+    /// See [`SfuNode::answer`].
+    pub async fn answer(
+        &self,
+        room: &str,
+        participant: &str,
+        answer: SdpAnswer,
+    ) -> Result<(), ControlError> {
+        self.control(room)
+            .await?
+            .answer(room, participant, answer)
+            .await
+    }
+
+    /// See [`SfuNode::offer`].
+    pub async fn offer(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, ControlError> {
+        self.control(room)
+            .await?
+            .offer(room, participant, offer)
+            .await
+    }
+
+    /// See [`SfuNode::leave`].
+    pub async fn leave(
+        &self,
+        room: &str,
+        participant: &str,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        self.control(room)
+            .await?
+            .leave(room, participant, reason)
+            .await
+    }
+
+    /// See [`SfuNode::subscribe`].
+    pub async fn subscribe(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        on: bool,
+    ) -> Result<(), ControlError> {
+        self.control(room)
+            .await?
+            .subscribe(room, subscriber, publisher, on)
+            .await
+    }
+
+    /// See [`SfuNode::set_max_layer`].
+    pub async fn set_max_layer(
+        &self,
+        room: &str,
+        subscriber: &str,
+        publisher: &str,
+        layer: u8,
+    ) -> Result<(), ControlError> {
+        self.control(room)
+            .await?
+            .set_max_layer(room, subscriber, publisher, layer)
+            .await
+    }
+
+    /// See [`SfuNode::set_muted`].
+    pub async fn set_muted(
+        &self,
+        room: &str,
+        participant: &str,
+        kind: TrackKind,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        self.control(room)
+            .await?
+            .set_muted(room, participant, kind, muted)
+            .await
+    }
+
+    /// See [`SfuNode::stats`].
+    pub async fn stats(&self, room: &str) -> Result<RoomStats, ControlError> {
+        self.control(room).await?.stats(room).await
+    }
+}
