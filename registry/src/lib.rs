@@ -10,6 +10,22 @@
 //!   least-loaded live node that is not draining becomes the owner. No two
 //!   nodes ever host one room, however many replicas race.
 //! * Rooms of a dead node are re-homed by assigning them again.
+//!
+//! ```
+//! # tokio_test_block_on(async {
+//! use std::time::Duration;
+//! use veil_registry::{NodeInfo, Registry};
+//! let registry = Registry::memory();
+//! for (id, load) in [("a", 12), ("b", 3)] {
+//!     let node = NodeInfo { id: id.into(), control_url: format!("http://{id}"), load, draining: false };
+//!     registry.heartbeat(&node, Duration::from_secs(3)).await.unwrap();
+//! }
+//! assert_eq!(registry.assign_room("standup").await.unwrap().id, "b");
+//! # });
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
