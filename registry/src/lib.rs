@@ -322,3 +322,65 @@ impl Registry {
         Ok(rooms)
     }
 }
+
+/// A throwaway `redis-server` on a free loopback port, for tests of the
+/// registry and of everything built on it. Killed and reaped on drop.
+pub mod testing {
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// A running `redis-server` child process.
+    pub struct RedisServer {
+        child: Child,
+        url: String,
+    }
+
+    impl RedisServer {
+        /// Starts one (the binary must be installed; `.ci/run` installs it)
+        /// and waits until it accepts connections.
+        pub async fn start() -> Self {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free loopback port");
+            let child = Command::new("redis-server")
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (.ci/run installs it)");
+            // Owned at once, so the process is reaped on every path.
+            let server = RedisServer {
+                child,
+                url: format!("redis://127.0.0.1:{port}/"),
+            };
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return server;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("redis-server did not start on port {port}");
+        }
+
+        /// Its `redis://` URL.
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -176,53 +176,13 @@ async fn sigterm_drains_then_exits() {
     assert!(exit.success(), "{exit:?}");
 }
 
-/// A throwaway redis-server on a free loopback port, killed on drop.
-struct RedisServer(std::process::Child, String);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn redis_server() -> RedisServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (.ci/run installs it)");
-    let server = RedisServer(child, format!("redis://127.0.0.1:{port}/"));
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_announces_itself_and_its_load_in_the_registry() {
     common::init_tracing();
-    let redis = redis_server().await;
+    let redis = veil_registry::testing::RedisServer::start().await;
     let (mut child, control, _metrics) =
-        spawn_node_with(&["--registry", &redis.1, "--node-id", "node-a"]).await;
-    let registry = veil_registry::Registry::redis(&redis.1, "veil:")
+        spawn_node_with(&["--registry", redis.url(), "--node-id", "node-a"]).await;
+    let registry = veil_registry::Registry::redis(redis.url(), "veil:")
         .await
         .unwrap();
     let node = |nodes: Vec<veil_registry::NodeInfo>| nodes.into_iter().find(|n| n.id == "node-a");

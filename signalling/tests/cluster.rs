@@ -5,12 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sfu::{Sfu, SfuConfig};
 use signalling::auth::Grants;
 use signalling::nodes::Nodes;
+use signalling::registry::testing::RedisServer;
 use signalling::registry::{NodeInfo, Registry};
 use signalling::server::AppState;
 use veil_client::{ClientConfig, RoomSecret};
@@ -18,45 +18,6 @@ use veil_client::{ClientConfig, RoomSecret};
 use common::{eventually, join, serve, token};
 
 const NODE_SECRET: &str = "cluster-node-secret";
-
-struct RedisServer(Child, String);
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn redis_server() -> RedisServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (.ci/run installs it)");
-    let server = RedisServer(child, format!("redis://127.0.0.1:{port}/"));
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start");
-}
 
 /// An SFU node with its control API on loopback, heartbeating its load.
 async fn start_node(id: &str, registry: Registry) -> Sfu {
@@ -83,8 +44,8 @@ async fn start_node(id: &str, registry: Registry) -> Sfu {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_spread_over_two_nodes_and_every_room_works() {
-    let redis = redis_server().await;
-    let registry = Registry::redis(&redis.1, "veil:").await.unwrap();
+    let redis = RedisServer::start().await;
+    let registry = Registry::redis(redis.url(), "veil:").await.unwrap();
     let _a = start_node("node-a", registry.clone()).await;
     let _b = start_node("node-b", registry.clone()).await;
     eventually(Duration::from_secs(5), "both nodes registered", || {

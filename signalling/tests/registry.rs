@@ -1,57 +1,10 @@
 //! The registry's rules, against the in-memory one and a real Redis server
 //! started by the test (CI installs `redis-server`).
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use signalling::registry::testing::RedisServer;
 use signalling::registry::{NodeInfo, Registry, RegistryError};
-
-struct RedisServer {
-    child: Child,
-    url: String,
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A throwaway redis-server on a free loopback port.
-async fn redis_server() -> RedisServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (.ci/run installs it)");
-    // Owned at once, so the process is killed and reaped on every path.
-    let server = RedisServer {
-        child,
-        url: format!("redis://127.0.0.1:{port}/"),
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server did not start");
-}
 
 fn node(id: &str, load: u32, draining: bool) -> NodeInfo {
     NodeInfo {
@@ -158,10 +111,10 @@ async fn memory_registry_follows_the_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_registry_follows_the_rules_across_replicas() {
-    let server = redis_server().await;
+    let server = RedisServer::start().await;
     let mut replicas = Vec::new();
     for _ in 0..3 {
-        replicas.push(Registry::redis(&server.url, "veil-test:").await.unwrap());
+        replicas.push(Registry::redis(server.url(), "veil-test:").await.unwrap());
     }
     // Redis expiry has one-second granularity.
     check_rules(replicas, Duration::from_secs(1)).await;
