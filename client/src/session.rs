@@ -107,6 +107,11 @@ pub struct ClientConfig {
     pub record_digests: bool,
     /// Initial audio level in -dBov (0 loudest, 127 silent).
     pub audio_level: u8,
+    /// First SFrame counter value. A session that replaces an earlier one
+    /// under the same key (a rejoin after a node moved) starts at the old
+    /// session's [`ClientStats::next_counter`], so no (key, counter) pair,
+    /// and so no AES-GCM nonce, is ever used twice.
+    pub first_counter: u64,
 }
 
 impl ClientConfig {
@@ -125,6 +130,7 @@ impl ClientConfig {
             via_proxy: None,
             record_digests: true,
             audio_level: 127,
+            first_counter: 0,
         }
     }
 }
@@ -259,6 +265,10 @@ pub struct ClientStats {
     pub udp_datagrams_in: u64,
     /// Frames received over ICE-TCP.
     pub tcp_frames_in: u64,
+    /// The SFrame counter the next encrypted frame or message will use.
+    pub next_counter: u64,
+    /// [`Client::stop_sending`] was called: nothing more is encrypted.
+    pub sending_stopped: bool,
 }
 
 enum Command {
@@ -390,6 +400,15 @@ impl Client {
         self.local_addr
     }
 
+    /// Stops encrypting (media and messages) for good and returns the next
+    /// unused SFrame counter: a session that replaces this one under the
+    /// same key starts there ([`ClientConfig::first_counter`]).
+    pub fn stop_sending(&self) -> u64 {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.sending_stopped = true;
+        stats.next_counter
+    }
+
     /// Stops the session and waits for the driver to end.
     pub async fn stop(mut self) {
         let _ = self.commands.send(Command::Stop).await;
@@ -432,7 +451,11 @@ impl PendingClient {
             &self.config.identity,
             self.config.epoch,
         )?;
-        let stats = Arc::new(Mutex::new(ClientStats::default()));
+        let first_counter = self.config.first_counter;
+        let stats = Arc::new(Mutex::new(ClientStats {
+            next_counter: first_counter,
+            ..ClientStats::default()
+        }));
         let (commands, command_rx) = mpsc::channel(16);
         let now = Instant::now();
         let driver = Driver {
@@ -444,7 +467,7 @@ impl PendingClient {
             remote_addr: None,
             stats: stats.clone(),
             enc_key,
-            counter: MonotonicCounter::default(),
+            counter: MonotonicCounter::with_start_value(first_counter, u64::MAX),
             dec_keys: HashMap::new(),
             audio: self.audio_mid.map(|mid| AudioSender {
                 mid,
@@ -1100,11 +1123,18 @@ impl Driver {
     }
 
     fn encrypt(&mut self, plain: &[u8]) -> Option<Vec<u8>> {
+        // The counter advances under the stats lock, so `stop_sending` reads
+        // a final value.
+        let stats = self.stats.clone();
+        let mut stats = stats.lock().unwrap_or_else(|e| e.into_inner());
+        if stats.sending_stopped {
+            return None;
+        }
         let frame = MediaFrameView::try_new(&mut self.counter, &plain).ok()?;
         let encrypted = frame.encrypt(&self.enc_key).ok()?;
         let bytes = encrypted.as_ref().to_vec();
-        let mut stats = self.stats_mut();
         stats.frames_sent += 1;
+        stats.next_counter = self.counter.current();
         if self.config.record_digests && stats.sent_digests.len() < MAX_DIGESTS {
             let h = encrypted.header();
             stats

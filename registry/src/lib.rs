@@ -6,7 +6,7 @@
 //!
 //! * SFU nodes heartbeat their [`NodeInfo`] with a time-to-live; a node whose
 //!   heartbeat lapses is dead.
-//! * A room is assigned atomically: an existing live owner wins, otherwise the
+//! * A room is assigned atomically: an existing live, undrained owner wins, otherwise the
 //!   least-loaded live node that is not draining becomes the owner. No two
 //!   nodes ever host one room, however many replicas race.
 //! * Rooms of a dead node are re-homed by assigning them again.
@@ -83,6 +83,13 @@ pub struct MemoryState {
 }
 
 impl MemoryState {
+    /// Alive and not draining: keeps its rooms.
+    fn serving(&self, id: &str, now: Instant) -> bool {
+        self.nodes
+            .get(id)
+            .is_some_and(|(node, expires)| *expires > now && !node.draining)
+    }
+
     fn alive(&self, id: &str, now: Instant) -> bool {
         self.nodes
             .get(id)
@@ -99,8 +106,11 @@ pub struct RedisRegistry {
 
 const ASSIGN_SCRIPT: &str = r#"
 local owner = redis.call('GET', KEYS[1])
-if owner and redis.call('EXISTS', ARGV[2] .. owner) == 1 then
-  return owner
+if owner then
+  local info = redis.call('GET', ARGV[2] .. owner)
+  if info and not cjson.decode(info).draining then
+    return owner
+  end
 end
 if redis.call('EXISTS', ARGV[2] .. ARGV[1]) == 0 then
   return false
@@ -209,7 +219,7 @@ impl Registry {
         }
     }
 
-    /// The node hosting `room`: its live owner, or atomically the
+    /// The node hosting `room`: its live owner unless that one drains, or atomically the
     /// least-loaded live node that is not draining.
     pub async fn assign_room(&self, room: &str) -> Result<NodeInfo> {
         for _ in 0..3 {
@@ -223,7 +233,7 @@ impl Registry {
                     let now = Instant::now();
                     let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
                     match m.rooms.get(room).cloned() {
-                        Some(owner) if m.alive(&owner, now) => Some(owner),
+                        Some(owner) if m.serving(&owner, now) => Some(owner),
                         _ if m.alive(&candidate, now) => {
                             m.rooms.insert(room.to_string(), candidate.clone());
                             Some(candidate)

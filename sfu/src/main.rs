@@ -59,6 +59,10 @@ struct Args {
     /// Seconds to keep forwarding after SIGTERM while participants move.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
+    /// Seconds a participant's session survives with no signalling replica
+    /// attached (its replica died and the client has not resumed elsewhere).
+    #[arg(long, default_value_t = 30)]
+    attach_grace: u64,
 }
 
 /// Registry key prefix shared with the signalling service.
@@ -109,7 +113,11 @@ async fn main() -> anyhow::Result<()> {
             secret
         }
     };
-    let control = sfu::control::server::router(sfu.clone(), &secret);
+    let control = sfu::control::server::router_with_grace(
+        sfu.clone(),
+        &secret,
+        Duration::from_secs(args.attach_grace),
+    );
     println!(
         "Veil SFU forwarding on udp://{} with {} workers",
         sfu.udp_addr(),

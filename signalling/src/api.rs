@@ -82,7 +82,7 @@ fn error(status: StatusCode, kind: &str, detail: impl Into<String>) -> Response 
 pub struct RoomSummary {
     /// Name.
     pub room: String,
-    /// Participants connected through this signalling replica.
+    /// Participants connected, through any signalling replica.
     pub participants: usize,
 }
 
@@ -91,7 +91,8 @@ async fn list_rooms(State(state): State<AppState>, headers: HeaderMap) -> Respon
         return refuse(e);
     }
     let mut rooms: Vec<RoomSummary> = state
-        .presence_snapshot()
+        .rooms()
+        .await
         .into_iter()
         .map(|(room, members)| RoomSummary {
             room,
@@ -133,7 +134,7 @@ async fn close_room(
     if let Err(e) = admin(&state, &headers) {
         return refuse(e);
     }
-    let members = state.presence_snapshot().remove(&room).unwrap_or_default();
+    let members = state.members(&room).await;
     if members.is_empty() {
         return error(
             StatusCode::NOT_FOUND,

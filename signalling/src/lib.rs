@@ -8,14 +8,17 @@
 //! * [`nodes`]: which SFU node serves a room: one in-process node, or the
 //!   registry's choice among separate SFU processes.
 //! * [`registry`]: which SFU node hosts which room, in memory or in Redis.
-//!
-//! Still to come in issue 3: WHIP/WHEP, re-homing rooms of dead nodes with
-//! clients told to reconnect, and multi-replica event fan-out.
+//! * [`shared`]: what replicas share (presence, relays, resume secrets),
+//!   in memory or through Redis pub/sub.
+//! * [`client`]: a Rust participant speaking this protocol that resumes and
+//!   rejoins by itself, for tests and the load tester.
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod nodes;
 pub mod protocol;
 /// Re-exported: the room/node registry shared with SFU nodes.
 pub use veil_registry as registry;
 pub mod server;
+pub mod shared;

@@ -129,7 +129,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let auth = Authenticator::new([(key.as_str(), secret.as_str())])?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-    let (nodes, local) = match &args.redis {
+    let (nodes, shared, local) = match &args.redis {
         Some(url) => {
             let secret = args.sfu_secret.clone().ok_or_else(|| {
                 anyhow::anyhow!("--redis needs --sfu-secret, the SFU nodes' control secret")
@@ -137,7 +137,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let registry = signalling::registry::Registry::redis(url, "veil:")
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach the registry at {url}: {e}"))?;
-            (Nodes::cluster(registry, &secret), None)
+            let shared = signalling::shared::Shared::redis(url, "veil:")
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis at {url}: {e}"))?;
+            (Nodes::cluster(registry, &secret), Some(shared), None)
         }
         None => {
             let sfu = Sfu::start(SfuConfig {
@@ -153,7 +156,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..SfuConfig::default()
             })
             .map_err(|e| anyhow::anyhow!("cannot start the SFU on {}: {e}", args.udp))?;
-            (Nodes::Single(SfuNode::from(&sfu)), Some(sfu))
+            (Nodes::Single(SfuNode::from(&sfu)), None, Some(sfu))
         }
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -175,6 +178,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let mut state = AppState::with_nodes(auth, nodes, Some(metrics));
+    if let Some(shared) = shared {
+        state = state.with_shared(shared);
+    }
     if dev {
         state = state.with_open_rooms(&key);
         println!("Open rooms are on: POST /token {{\"room\", \"name\"}} returns a token");

@@ -75,6 +75,50 @@ impl Nodes {
         }
     }
 
+    /// Whether the nodes keep a session whose signalling socket dropped (so
+    /// any replica may resume it), rather than this process.
+    pub fn keeps_detached_sessions(&self) -> bool {
+        !matches!(self, Nodes::Single(SfuNode::Local(_)))
+    }
+
+    /// Picks up the events of a session that another socket (maybe on
+    /// another replica) served until now.
+    pub async fn attach_events(
+        &self,
+        room: &str,
+        participant: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<sfu::ParticipantEvent>, String> {
+        match self.node(room, false).await? {
+            SfuNode::Remote(remote) => remote.attach_events(room, participant).await,
+            SfuNode::Local(_) => Err("an in-process node keeps no detached sessions".into()),
+        }
+    }
+
+    /// A session lost the node hosting `room`. If the node fails its health
+    /// check too, it is struck from the registry at once instead of after
+    /// its heartbeat lapses, so the clients' rejoins land on a live node
+    /// straight away. A node that is alive after all re-registers with its
+    /// next heartbeat.
+    pub async fn node_lost(&self, room: &str) {
+        let Nodes::Cluster { registry, .. } = self else {
+            return;
+        };
+        let Ok(Some(owner)) = registry.room_owner(room).await else {
+            return;
+        };
+        let Ok(nodes) = registry.live_nodes().await else {
+            return;
+        };
+        let Some(info) = nodes.into_iter().find(|n| n.id == owner) else {
+            return;
+        };
+        let probe = RemoteSfu::new(&info.control_url, "");
+        if !probe.is_alive(std::time::Duration::from_millis(500)).await {
+            tracing::warn!(node = %owner, "SFU node unreachable; removing it from the registry");
+            let _ = registry.remove_node(&owner).await;
+        }
+    }
+
     async fn control(&self, room: &str) -> Result<SfuNode, ControlError> {
         self.node(room, false)
             .await

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use sfu::SfuNode;
 
 use crate::nodes::Nodes;
+use crate::shared::{RelayError, Shared};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
@@ -41,19 +42,17 @@ pub const DEFAULT_RESUME_GRACE: Duration = Duration::from_secs(30);
 /// Malformed messages tolerated before the socket is closed as abusive.
 const MAX_BAD_MESSAGES: u32 = 20;
 
-type Outbound = mpsc::Sender<ServerMessage>;
-type Presence = Arc<Mutex<HashMap<String, HashMap<String, Outbound>>>>;
-
 /// Shared by every connection.
 #[derive(Clone)]
 pub struct AppState {
     auth: Arc<Authenticator>,
     sfu: Nodes,
-    presence: Presence,
+    shared: Shared,
     metrics: Option<PrometheusHandle>,
     /// API key used to mint open-room tokens; `None` disables `POST /token`.
     open_rooms: Option<String>,
-    /// Sessions whose socket dropped, waiting to be resumed.
+    /// Sessions of an in-process SFU whose socket dropped, waiting to be
+    /// resumed here. (Remote nodes keep such sessions themselves.)
     detached: Arc<Mutex<HashMap<(String, String), Detached>>>,
     /// How long a dropped socket's session waits for a resume.
     resume_grace: Duration,
@@ -82,7 +81,7 @@ impl Drop for IpSlot {
 
 /// A session without a socket: its SFU events queue up meanwhile.
 struct Detached {
-    secret: String,
+    generation: u64,
     events: mpsc::Receiver<sfu::ParticipantEvent>,
 }
 
@@ -101,7 +100,7 @@ impl AppState {
         AppState {
             auth: Arc::new(auth),
             sfu: nodes,
-            presence: Arc::default(),
+            shared: Shared::local(),
             metrics,
             open_rooms: None,
             detached: Arc::default(),
@@ -109,6 +108,13 @@ impl AppState {
             per_ip: Arc::default(),
             max_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
         }
+    }
+
+    /// Shares presence, relays and resume secrets with other replicas
+    /// (see [`Shared::redis`]).
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// Most simultaneous WebSockets from one IP address.
@@ -155,12 +161,14 @@ impl AppState {
         self.open_rooms.clone()
     }
 
-    /// Rooms and the identities connected to them through this replica.
-    pub(crate) fn presence_snapshot(&self) -> HashMap<String, Vec<String>> {
-        let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        p.iter()
-            .map(|(room, members)| (room.clone(), members.keys().cloned().collect()))
-            .collect()
+    /// Rooms with participants, on any replica, and who is in them.
+    pub(crate) async fn rooms(&self) -> HashMap<String, Vec<String>> {
+        self.shared.rooms().await
+    }
+
+    /// Who is in `room`, on any replica.
+    pub(crate) async fn members(&self, room: &str) -> Vec<String> {
+        self.shared.members(room).await
     }
 }
 
@@ -369,8 +377,8 @@ async fn session(
     };
     let (room, identity) = (claims.room.clone().unwrap_or_default(), claims.sub.clone());
 
-    // 2. A new media session on the SFU node, or the detached one.
-    let (events, secret) = match start {
+    // 2. A new media session on the SFU node, or the one being resumed.
+    let events = match start {
         Start::Join(offer) => {
             let joined = match state.sfu.join(&room, &identity, offer).await {
                 Ok(joined) => joined,
@@ -391,32 +399,23 @@ async fn session(
                 }
             };
             let secret = crate::auth::random_secret();
+            state.shared.save_secret(&room, &identity, &secret).await;
             let joined_msg = ServerMessage::Joined {
                 v: VERSION,
                 room: room.clone(),
                 participant: identity.clone(),
                 answer: joined.answer,
-                resume: secret.clone(),
+                resume: secret,
             };
             if !send(&mut socket, &joined_msg).await {
-                let _ = state.sfu.leave(&room, &identity, "signalling closed").await;
+                end_session(&state, &room, &identity, Some("signalling closed")).await;
                 return;
             }
             info!(%room, participant = %identity, %peer, "joined through signalling");
-            (joined.events, secret)
+            joined.events
         }
         Start::Resume(presented) => {
-            let key = (room.clone(), identity.clone());
-            let taken = {
-                let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
-                match detached.get(&key) {
-                    Some(d) if constant_time_eq(d.secret.as_bytes(), presented.as_bytes()) => {
-                        detached.remove(&key)
-                    }
-                    _ => None,
-                }
-            };
-            let Some(d) = taken else {
+            let Some(events) = resumable(&state, &room, &identity, &presented).await else {
                 close(
                     socket,
                     4410,
@@ -431,15 +430,15 @@ async fn session(
                 participant: identity.clone(),
             };
             if !send(&mut socket, &resumed).await {
-                detach(&state, room, identity, d.secret, d.events);
+                detach(&state, room, identity, events).await;
                 return;
             }
             metrics::counter!("veil_signalling_resumes_total").increment(1);
             info!(%room, participant = %identity, %peer, "resumed through signalling");
-            (d.events, d.secret)
+            events
         }
     };
-    run(socket, state, room, identity, events, secret).await;
+    run(socket, state, room, identity, events).await;
 }
 
 enum Start {
@@ -447,49 +446,95 @@ enum Start {
     Resume(String),
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Parks a session whose socket dropped; it ends unless resumed in time.
-fn detach(
+/// The event stream of a session that `presented` may resume: parked on
+/// this replica (in-process SFU), or re-attached from the remote node that
+/// hosts it (any replica can pick up any session).
+async fn resumable(
     state: &AppState,
-    room: String,
-    identity: String,
-    secret: String,
-    events: mpsc::Receiver<sfu::ParticipantEvent>,
-) {
-    remove_presence(&state.presence, &room, &identity);
-    let key = (room, identity);
-    state
+    room: &str,
+    identity: &str,
+    presented: &str,
+) -> Option<mpsc::Receiver<sfu::ParticipantEvent>> {
+    if !state.shared.check_secret(room, identity, presented).await {
+        return None;
+    }
+    let key = (room.to_string(), identity.to_string());
+    let parked = state
         .detached
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            key.clone(),
-            Detached {
-                secret: secret.clone(),
-                events,
-            },
-        );
+        .remove(&key);
+    match parked {
+        Some(d) => Some(d.events),
+        None => match state.sfu.attach_events(room, identity).await {
+            Ok(events) => Some(events),
+            Err(e) => {
+                debug!(%room, participant = %identity, "cannot resume: {e}");
+                None
+            }
+        },
+    }
+}
+
+/// Ends a session for good: the SFU drops it (when `leave` says why) and
+/// its resume secret stops working.
+async fn end_session(state: &AppState, room: &str, identity: &str, leave: Option<&str>) {
+    if let Some(reason) = leave {
+        let _ = state.sfu.leave(room, identity, reason).await;
+    }
+    state.shared.forget_secret(room, identity).await;
+    state.shared.exit(room, identity, false).await;
+}
+
+/// A session whose socket dropped; it ends unless resumed in time.
+///
+/// Remote nodes park the session's events themselves, and end it when no
+/// replica attaches within their grace period: dropping `events` is all it
+/// takes, and a client may resume on any replica. An in-process SFU has
+/// nobody else to do that, so its events wait here.
+async fn detach(
+    state: &AppState,
+    room: String,
+    identity: String,
+    events: mpsc::Receiver<sfu::ParticipantEvent>,
+) {
+    state.shared.exit(&room, &identity, true).await;
+    if state.sfu.keeps_detached_sessions() {
+        drop(events);
+        return;
+    }
+    let key = (room, identity);
+    let generation = {
+        let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = detached.values().map(|d| d.generation).max().unwrap_or(0) + 1;
+        detached.insert(key.clone(), Detached { generation, events });
+        generation
+    };
     let (state, grace) = (state.clone(), state.resume_grace);
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;
         let expired = {
             let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
             match detached.get(&key) {
-                Some(d) if d.secret == secret => detached.remove(&key).is_some(),
+                Some(d) if d.generation == generation => detached.remove(&key).is_some(),
                 _ => false,
             }
         };
         if expired {
             debug!(room = %key.0, participant = %key.1, "not resumed in time");
-            let _ = state
-                .sfu
-                .leave(&key.0, &key.1, "signalling connection lost")
-                .await;
+            end_session(&state, &key.0, &key.1, Some("signalling connection lost")).await;
         }
     });
+}
+
+/// How a session's socket loop ended.
+enum Ending {
+    /// Over for good; tell the SFU why (unless it ended the session itself).
+    Over(Option<&'static str>),
+    /// The socket dropped; the session may be resumed.
+    Dropped,
+    /// The node hosting the media vanished; the client must join again.
+    NodeLost,
 }
 
 /// Relays both ways until either side ends.
@@ -499,59 +544,58 @@ async fn run(
     room: String,
     identity: String,
     mut events: mpsc::Receiver<sfu::ParticipantEvent>,
-    secret: String,
 ) {
     let (outbound, mut outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
-    state
-        .presence
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(room.clone())
-        .or_default()
-        .insert(identity.clone(), outbound);
+    state.shared.enter(&room, &identity, outbound).await;
     let mut limit = RateLimit {
         tokens: RATE_BURST,
         last: Instant::now(),
     };
     let mut bad = 0u32;
-    let reason = loop {
+    let ending = loop {
         tokio::select! {
             event = events.recv() => match event {
+                Some(sfu::ParticipantEvent::NodeLost { reason }) => {
+                    debug!(%room, participant = %identity, %reason, "SFU node lost");
+                    break Ending::NodeLost;
+                }
                 Some(event) => {
                     let ended = matches!(event, sfu::ParticipantEvent::Disconnected { .. });
-                    if !send(&mut socket, &ServerMessage::Event { event }).await || ended {
-                        break "session ended";
+                    if !send(&mut socket, &ServerMessage::Event { event }).await {
+                        break Ending::Dropped;
+                    }
+                    if ended {
+                        break Ending::Over(None);
                     }
                 }
-                None => break "session ended",
+                None => break Ending::Over(None),
             },
             relayed = outbound_rx.recv() => {
                 if let Some(message) = relayed
                     && !send(&mut socket, &message).await
                 {
-                    break "socket closed";
+                    break Ending::Dropped;
                 }
             }
             incoming = socket.recv() => {
                 let text = match incoming {
                     Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "socket closed",
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::Dropped,
                     Some(Ok(_)) => continue,
                 };
                 if !limit.allow() {
                     metrics::counter!("veil_signalling_rate_limited_total").increment(1);
                     close(socket, 4429, ServerMessage::error("rate_limited", "too many messages", true)).await;
-                    let _ = state.sfu.leave(&room, &identity, "rate limited").await;
-                    remove_presence(&state.presence, &room, &identity);
+                    end_session(&state, &room, &identity, Some("rate limited")).await;
                     return;
                 }
                 match serde_json::from_str::<ClientMessage>(&text) {
-                    Ok(ClientMessage::Leave) => break "left",
+                    Ok(ClientMessage::Leave) => break Ending::Over(Some("left")),
                     Ok(message) => {
                         if let Some(reply) = handle(&state, &room, &identity, message).await
                             && !send(&mut socket, &reply).await
                         {
-                            break "socket closed";
+                            break Ending::Dropped;
                         }
                     }
                     Err(e) => {
@@ -559,34 +603,40 @@ async fn run(
                         metrics::counter!("veil_signalling_bad_messages_total").increment(1);
                         if bad > MAX_BAD_MESSAGES {
                             close(socket, 4400, ServerMessage::error("abuse", "too many malformed messages", true)).await;
-                            let _ = state.sfu.leave(&room, &identity, "malformed messages").await;
-                            remove_presence(&state.presence, &room, &identity);
+                            end_session(&state, &room, &identity, Some("malformed messages")).await;
                             return;
                         }
                         if !send(&mut socket, &ServerMessage::error("bad_message", e.to_string(), false)).await {
-                            break "socket closed";
+                            break Ending::Dropped;
                         }
                     }
                 }
             }
         }
     };
-    if reason == "socket closed" {
-        debug!(%room, participant = %identity, "socket dropped; waiting for a resume");
-        detach(&state, room, identity, secret, events);
-        return;
-    }
-    debug!(%room, participant = %identity, reason, "signalling session over");
-    let _ = state.sfu.leave(&room, &identity, reason).await;
-    remove_presence(&state.presence, &room, &identity);
-}
-
-fn remove_presence(presence: &Presence, room: &str, identity: &str) {
-    let mut p = presence.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(members) = p.get_mut(room) {
-        members.remove(identity);
-        if members.is_empty() {
-            p.remove(room);
+    match ending {
+        Ending::Dropped => {
+            debug!(%room, participant = %identity, "socket dropped; waiting for a resume");
+            detach(&state, room, identity, events).await;
+        }
+        Ending::Over(leave) => {
+            debug!(%room, participant = %identity, "signalling session over");
+            end_session(&state, &room, &identity, leave).await;
+        }
+        Ending::NodeLost => {
+            metrics::counter!("veil_signalling_node_lost_total").increment(1);
+            state.sfu.node_lost(&room).await;
+            end_session(&state, &room, &identity, None).await;
+            let lost = sfu::ParticipantEvent::NodeLost {
+                reason: "the media server hosting this room went away".into(),
+            };
+            send(&mut socket, &ServerMessage::Event { event: lost }).await;
+            close(
+                socket,
+                4503,
+                ServerMessage::error("node_lost", "the media server is gone; join again", true),
+            )
+            .await;
         }
     }
 }
@@ -635,35 +685,19 @@ async fn handle(
             .err()
             .and_then(|e| failed("layer_failed", e)),
         ClientMessage::Relay { to, payload } => {
-            let targets: Vec<Outbound> = {
-                let p = state.presence.lock().unwrap_or_else(|e| e.into_inner());
-                let members = p.get(room)?;
-                match &to {
-                    Some(one) => members.get(one).cloned().into_iter().collect(),
-                    None => members
-                        .iter()
-                        .filter(|(who, _)| *who != identity)
-                        .map(|(_, tx)| tx.clone())
-                        .collect(),
-                }
-            };
-            if to.is_some() && targets.is_empty() {
-                return Some(ServerMessage::error(
+            match state
+                .shared
+                .relay(room, identity, to.as_deref(), payload)
+                .await
+            {
+                Ok(()) => None,
+                Err(RelayError::UnknownParticipant(who)) => Some(ServerMessage::error(
                     "unknown_participant",
-                    format!("{:?} is not in the room", to),
+                    format!("{who:?} is not in the room"),
                     false,
-                ));
+                )),
+                Err(e) => Some(ServerMessage::error("relay_failed", e.to_string(), false)),
             }
-            for target in targets {
-                let message = ServerMessage::Relay {
-                    from: identity.to_string(),
-                    payload: payload.clone(),
-                };
-                if target.try_send(message).is_err() {
-                    metrics::counter!("veil_signalling_relay_dropped_total").increment(1);
-                }
-            }
-            None
         }
         ClientMessage::Ping => Some(ServerMessage::Pong),
         ClientMessage::Leave => None,

@@ -134,7 +134,7 @@ async fn admins_list_kick_mute_and_close_rooms() {
         .unwrap();
     assert_eq!(closed.status(), 204);
     eventually(Duration::from_secs(5), "alice's session ends", || {
-        alice.client.stats().disconnected.is_some()
+        alice.with_stats(|s| s.disconnected.is_some())
     })
     .await;
 }
@@ -180,7 +180,7 @@ async fn open_rooms_mint_tokens_only_when_enabled() {
     cfg.video = None;
     let ann = join(open, Some(t.token), cfg).await.unwrap();
     eventually(Duration::from_secs(10), "Ann connects", || {
-        ann.client.stats().connected
+        ann.with_stats(|s| s.connected)
     })
     .await;
 }

@@ -92,8 +92,7 @@ async fn rooms_spread_over_two_nodes_and_every_room_works() {
         "everyone hears their room partner",
         || {
             clients.iter().all(|c| {
-                c.client
-                    .with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>() > 20)
+                c.with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>() > 20)
             })
         },
     )

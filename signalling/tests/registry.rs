@@ -91,6 +91,16 @@ async fn check_rules(replicas: Vec<Registry>, short_ttl: Duration) {
     }
     assert!(r.rooms_of("b").await.unwrap().is_empty());
 
+    // A draining owner gives its rooms up on the next assignment, so
+    // participants told to move land on another node.
+    r.heartbeat(&node("c", 0, false), long).await.unwrap();
+    r.assign_room("moving").await.unwrap();
+    let first = r.room_owner("moving").await.unwrap().unwrap();
+    assert_eq!(first, "c", "least loaded");
+    r.heartbeat(&node("c", 0, true), long).await.unwrap();
+    assert_eq!(r.assign_room("moving").await.unwrap().id, "a");
+    assert_eq!(r.room_owner("moving").await.unwrap().as_deref(), Some("a"));
+
     // Empty rooms are released only by their owner.
     r.release_room("standup", "b").await.unwrap();
     assert_eq!(r.room_owner("standup").await.unwrap().as_deref(), Some("a"));

@@ -8,9 +8,10 @@ use std::time::Duration;
 use common::{eventually, join, start_server, token};
 use futures_util::{SinkExt, StreamExt};
 use signalling::auth::{Authenticator, Grants, TokenRequest};
+use signalling::client::Connection;
 use signalling::protocol::{ClientMessage, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
-use veil_client::{Client, ClientConfig, RoomSecret};
+use veil_client::{ClientConfig, RoomSecret};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_meet_through_signalling_and_relay_messages() {
@@ -31,7 +32,7 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
     )
     .await
     .unwrap();
-    let decrypted = |c: &Client, from: &str, kind: &str| {
+    let decrypted = |c: &Connection, from: &str, kind: &str| {
         c.with_stats(|s| {
             s.remote
                 .get(&(from.to_string(), kind))
@@ -42,9 +43,9 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
         Duration::from_secs(20),
         "alice and bob decrypt each other via signalling",
         || {
-            ["audio", "video"].iter().all(|k| {
-                decrypted(&alice.client, "bob", k) > 10 && decrypted(&bob.client, "alice", k) > 10
-            })
+            ["audio", "video"]
+                .iter()
+                .all(|k| decrypted(&alice, "bob", k) > 10 && decrypted(&bob, "alice", k) > 10)
         },
     )
     .await;
@@ -54,35 +55,28 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
         to: None,
         payload: "c2VhbGVkIGtleSBvZmZlcg".into(),
     };
-    alice.outgoing.send(to_room).await.unwrap();
+    alice.send(to_room).await;
     let direct = ClientMessage::Relay {
         to: Some("alice".into()),
         payload: "b3BhcXVl".into(),
     };
-    bob.outgoing.send(direct).await.unwrap();
+    bob.send(direct).await;
     eventually(
         Duration::from_secs(5),
         "relays arrive, labelled with the sender",
         || {
-            bob.relays
-                .lock()
-                .unwrap()
+            bob.stats()
+                .relays
                 .contains(&("alice".into(), "c2VhbGVkIGtleSBvZmZlcg".into()))
                 && alice
+                    .stats()
                     .relays
-                    .lock()
-                    .unwrap()
                     .contains(&("bob".into(), "b3BhcXVl".into()))
         },
     )
     .await;
     assert!(
-        alice
-            .relays
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|(from, _)| from != "alice"),
+        alice.stats().relays.iter().all(|(from, _)| from != "alice"),
         "no echo"
     );
 }

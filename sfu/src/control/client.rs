@@ -15,6 +15,9 @@ use super::server::{
 use crate::forward::layer::Layer;
 use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, TrackKind};
 
+type EventSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Events buffered between the node's WebSocket and the caller.
 const EVENT_QUEUE: usize = 1024;
 
@@ -92,11 +95,71 @@ impl RemoteSfu {
 
     /// Attaches to a participant's event stream (after a join here or by
     /// another signalling replica).
+    ///
+    /// Dropping the receiver detaches: the node parks the events for the
+    /// next replica. If the connection breaks, the stream re-attaches; when
+    /// the node cannot be reached any more, the last event is
+    /// [`ParticipantEvent::NodeLost`].
     pub async fn attach_events(
         &self,
         room: &str,
         participant: &str,
     ) -> Result<mpsc::Receiver<ParticipantEvent>, String> {
+        let mut socket = self.events_socket(room, participant).await?;
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let (me, room, participant) = (self.clone(), room.to_string(), participant.to_string());
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = tx.closed() => {
+                        let _ = socket.close(None).await;
+                        return;
+                    }
+                    message = socket.next() => message,
+                };
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        match serde_json::from_str::<ParticipantEvent>(&text) {
+                            Ok(event) => {
+                                if tx.send(event).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => debug!("unreadable event from SFU node: {e}"),
+                        }
+                    }
+                    // The node closes the stream when the session is over.
+                    Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => match me.reattach(&room, &participant).await {
+                        Ok(s) => socket = s,
+                        Err(reason) => {
+                            metrics::counter!("veil_sfu_control_node_lost_total").increment(1);
+                            let _ = tx.send(ParticipantEvent::NodeLost { reason }).await;
+                            return;
+                        }
+                    },
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// A few quick tries to pick the event stream up again after the
+    /// connection to the node broke.
+    async fn reattach(&self, room: &str, participant: &str) -> Result<EventSocket, String> {
+        let mut last = String::new();
+        for delay_ms in [50, 200, 500] {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            match self.events_socket(room, participant).await {
+                Ok(socket) => return Ok(socket),
+                Err(e) => last = e,
+            }
+        }
+        Err(format!("SFU node {} unreachable: {last}", self.base))
+    }
+
+    async fn events_socket(&self, room: &str, participant: &str) -> Result<EventSocket, String> {
         let ws_base = self.base.replacen("http", "ws", 1);
         let url = format!(
             "{ws_base}/v1/events/{}/{}",
@@ -108,28 +171,19 @@ impl RemoteSfu {
             .parse()
             .map_err(|_| "bad secret".to_string())?;
         request.headers_mut().insert("authorization", auth);
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(async move {
-            while let Some(message) = socket.next().await {
-                let text = match message {
-                    Ok(Message::Text(text)) => text,
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    Ok(_) => continue,
-                };
-                match serde_json::from_str::<ParticipantEvent>(&text) {
-                    Ok(event) => {
-                        if tx.send(event).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => debug!("unreadable event from SFU node: {e}"),
-                }
-            }
-        });
-        Ok(rx)
+        Ok(socket)
+    }
+
+    /// Whether the node answers its health check within `timeout`.
+    pub async fn is_alive(&self, timeout: std::time::Duration) -> bool {
+        let request = self
+            .http
+            .get(format!("{}/v1/health", self.base))
+            .timeout(timeout);
+        matches!(request.send().await, Ok(r) if r.status().is_success())
     }
 
     /// See [`crate::Sfu::answer`].

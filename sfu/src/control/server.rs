@@ -24,7 +24,9 @@
 //! one signalling process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Request, State};
@@ -40,13 +42,61 @@ use tokio::sync::mpsc;
 use crate::forward::layer::Layer;
 use crate::node::{ControlError, JoinError, ParticipantEvent, Sfu, TrackKind};
 
-type Parked = Arc<Mutex<HashMap<(String, String), mpsc::Receiver<ParticipantEvent>>>>;
+/// How long a session's events wait for a signalling replica to attach
+/// before the node gives up on the participant (see [`router_with_grace`]).
+pub const DEFAULT_ATTACH_GRACE: Duration = Duration::from_secs(30);
+
+/// Event queues no replica is reading, by (room, participant).
+type Parked = Arc<Mutex<HashMap<(String, String), ParkedEvents>>>;
+
+struct ParkedEvents {
+    events: mpsc::Receiver<ParticipantEvent>,
+    /// Which parking this is, so an old expiry timer leaves a newer one alone.
+    generation: u64,
+}
 
 #[derive(Clone)]
 struct ControlState {
     sfu: Sfu,
     secret: Arc<str>,
     parked: Parked,
+    grace: Duration,
+    generations: Arc<AtomicU64>,
+}
+
+impl ControlState {
+    /// Parks `events` until a replica attaches; after the grace period with
+    /// nobody attached the participant is removed, so a session whose every
+    /// signalling replica died cannot hold a seat forever.
+    fn park(&self, key: (String, String), events: mpsc::Receiver<ParticipantEvent>) {
+        if events.is_closed() {
+            return;
+        }
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            parked.retain(|_, p| !p.events.is_closed());
+            parked.insert(key.clone(), ParkedEvents { events, generation });
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(state.grace).await;
+            let expired = {
+                let mut parked = state.parked.lock().unwrap_or_else(|e| e.into_inner());
+                match parked.get(&key) {
+                    Some(p) if p.generation == generation => parked.remove(&key).is_some(),
+                    _ => false,
+                }
+            };
+            if expired {
+                metrics::counter!("veil_sfu_control_unattached_expired_total").increment(1);
+                let _ = state
+                    .sfu
+                    .leave(&key.0, &key.1, "signalling connection lost")
+                    .await;
+            }
+        });
+    }
 }
 
 /// Body of `POST /v1/join`.
@@ -141,10 +191,18 @@ pub struct MuteBody {
 
 /// Builds the control router for `sfu`, guarded by `secret`.
 pub fn router(sfu: Sfu, secret: &str) -> Router {
+    router_with_grace(sfu, secret, DEFAULT_ATTACH_GRACE)
+}
+
+/// [`router`], removing participants whose events no signalling replica has
+/// read for `grace` (every replica that served them went away).
+pub fn router_with_grace(sfu: Sfu, secret: &str, grace: Duration) -> Router {
     let state = ControlState {
         sfu,
         secret: secret.into(),
         parked: Arc::default(),
+        grace,
+        generations: Arc::default(),
     };
     let authed = Router::new()
         .route("/v1/join", post(join))
@@ -236,9 +294,7 @@ async fn join(State(state): State<ControlState>, Json(body): Json<JoinBody>) -> 
         .await
     {
         Ok(joined) => {
-            let mut parked = state.parked.lock().unwrap_or_else(|e| e.into_inner());
-            parked.retain(|_, rx| !rx.is_closed());
-            parked.insert((body.room, body.participant), joined.events);
+            state.park((body.room, body.participant), joined.events);
             Json(AnswerReply {
                 answer: joined.answer,
             })
@@ -259,14 +315,14 @@ async fn events(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&key);
-    let Some(rx) = taken else {
+    let Some(ParkedEvents { events: rx, .. }) = taken else {
         let e = ControlError::UnknownParticipant {
             room: key.0,
             participant: key.1,
         };
         return (StatusCode::NOT_FOUND, Json(e)).into_response();
     };
-    upgrade.on_upgrade(move |socket| pump_events(socket, rx, key, state.parked))
+    upgrade.on_upgrade(move |socket| pump_events(socket, rx, key, state))
 }
 
 /// Streams events until the session ends or the consumer goes away; in the
@@ -275,7 +331,7 @@ async fn pump_events(
     mut socket: WebSocket,
     mut rx: mpsc::Receiver<ParticipantEvent>,
     key: (String, String),
-    parked: Parked,
+    state: ControlState,
 ) {
     loop {
         tokio::select! {
@@ -295,12 +351,7 @@ async fn pump_events(
             }
         }
     }
-    if !rx.is_closed() {
-        parked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, rx);
-    }
+    state.park(key, rx);
 }
 
 async fn answer(State(state): State<ControlState>, Json(body): Json<AnswerBody>) -> Response {

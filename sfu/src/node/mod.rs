@@ -112,6 +112,14 @@ pub enum ParticipantEvent {
     /// The node is draining: reconnect through signalling to land elsewhere.
     /// Media keeps flowing here until the drain timeout.
     NodeDraining,
+    /// The signalling replica lost contact with the node that carried this
+    /// session (the node died or is unreachable). The media session is gone:
+    /// join again through signalling to land on a live node. Never sent by a
+    /// node itself; [`crate::RemoteSfu`] raises it when the node vanishes.
+    NodeLost {
+        /// What failed, for logs.
+        reason: String,
+    },
     /// The SFU ended this participant's session.
     Disconnected {
         /// Why, for the user.
