@@ -239,3 +239,52 @@ async fn a_node_announces_itself_and_its_load_in_the_registry() {
         "a drained node deregisters"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_no_replica_reads_can_be_picked_up_and_else_expires() {
+    let (_child, control, _) = spawn_node_with(&["--attach-grace", "2"]).await;
+    let node = RemoteSfu::new(&control, SECRET);
+    let room = "orphans";
+    let stay: Client = join(
+        node.clone(),
+        ClientConfig::new("stays", room, secret(room, "p")),
+    )
+    .await;
+    let (_pending, offer) =
+        Client::prepare(ClientConfig::new("orphan", room, secret(room, "p"))).unwrap();
+    let joined = node.join(room, "orphan", offer).await.unwrap();
+    // The replica that joined goes away: nobody reads the events now.
+    drop(joined.events);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another replica picks the session up within the grace period...
+    let events = node.attach_events(room, "orphan").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let names = |stats: sfu::RoomStats| -> Vec<String> {
+        let mut v: Vec<String> = stats
+            .participants
+            .into_iter()
+            .map(|p| p.participant)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(node.stats(room).await.unwrap()),
+        ["orphan", "stays"],
+        "an attached session outlives the grace period"
+    );
+    // ...and once that one is gone too, the node ends the session itself.
+    drop(events);
+    eventually(Duration::from_secs(6), "the unread session expires", || {
+        let n = node.clone();
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(n.stats(room)))
+            .map(names)
+            .is_ok_and(|v| v == ["stays"])
+    })
+    .await;
+    assert!(stay.with_stats(|s| s.disconnected.is_none()));
+    assert!(
+        node.attach_events(room, "orphan").await.is_err(),
+        "nothing left to attach to"
+    );
+}

@@ -11,15 +11,16 @@ use signalling::client::{ConnectError, ConnectOptions, Connection};
 use signalling::server::{AppState, router};
 use veil_client::ClientConfig;
 
+pub const KEY: &str = "test";
 pub const SECRET: &str = "ws-test-secret-0123456789abcdef012345";
 
 pub fn auth() -> Authenticator {
-    Authenticator::new([("test", SECRET)]).unwrap()
+    Authenticator::new([(KEY, SECRET)]).unwrap()
 }
 
 pub fn token(identity: &str, room: &str, grants: Grants, ttl: u64) -> String {
     auth()
-        .mint("test", TokenRequest::new(identity, room, grants), ttl)
+        .mint(KEY, TokenRequest::new(identity, room, grants), ttl)
         .unwrap()
 }
 
