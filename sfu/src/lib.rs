@@ -20,4 +20,6 @@ pub mod node;
 
 pub use config::SfuConfig;
 pub use control::{RemoteSfu, SfuNode};
-pub use node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, Sfu, TrackKind};
+pub use node::{
+    ControlError, JoinError, Joined, ParticipantEvent, Role, RoomStats, Sfu, TrackKind,
+};

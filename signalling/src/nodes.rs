@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sfu::{ControlError, JoinError, Joined, RemoteSfu, RoomStats, SfuNode, TrackKind};
+use sfu::{ControlError, JoinError, Joined, RemoteSfu, Role, RoomStats, SfuNode, TrackKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use veil_registry::Registry;
 
@@ -132,11 +132,23 @@ impl Nodes {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<Joined, JoinError> {
+        self.join_as(room, participant, offer, Role::Participant)
+            .await
+    }
+
+    /// [`Nodes::join`] in a given [`Role`] (WHIP ingest, WHEP viewer).
+    pub async fn join_as(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+        role: Role,
+    ) -> Result<Joined, JoinError> {
         let node = self
             .node(room, true)
             .await
             .map_err(JoinError::Unreachable)?;
-        node.join(room, participant, offer).await
+        node.join_as(room, participant, offer, role).await
     }
 
     /// See [`SfuNode::answer`].

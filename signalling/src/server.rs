@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
+        .merge(crate::whip::routes())
         .with_state(state)
 }
 

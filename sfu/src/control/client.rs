@@ -13,7 +13,7 @@ use super::server::{
     AnswerBody, AnswerReply, JoinBody, LayerBody, LeaveBody, MuteBody, OfferBody, SubscribeBody,
 };
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, RoomStats, TrackKind};
+use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, Role, RoomStats, TrackKind};
 
 type EventSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -72,10 +72,23 @@ impl RemoteSfu {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<Joined, JoinError> {
+        self.join_as(room, participant, offer, Role::Participant)
+            .await
+    }
+
+    /// See [`crate::Sfu::join_as`].
+    pub async fn join_as(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+        role: Role,
+    ) -> Result<Joined, JoinError> {
         let body = JoinBody {
             room: room.into(),
             participant: participant.into(),
             offer,
+            role,
         };
         let reply: AnswerReply = match self.post("/v1/join", &body).await {
             Ok(Some(reply)) => reply,

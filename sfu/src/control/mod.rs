@@ -14,7 +14,7 @@ pub use client::RemoteSfu;
 use str0m::change::{SdpAnswer, SdpOffer};
 
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, Joined, RoomStats, Sfu, TrackKind};
+use crate::node::{ControlError, JoinError, Joined, Role, RoomStats, Sfu, TrackKind};
 
 /// An SFU node, local or remote.
 #[derive(Clone)]
@@ -45,9 +45,21 @@ impl SfuNode {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<Joined, JoinError> {
+        self.join_as(room, participant, offer, Role::Participant)
+            .await
+    }
+
+    /// See [`Sfu::join_as`].
+    pub async fn join_as(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+        role: Role,
+    ) -> Result<Joined, JoinError> {
         match self {
-            SfuNode::Local(s) => s.join(room, participant, offer).await,
-            SfuNode::Remote(r) => r.join(room, participant, offer).await,
+            SfuNode::Local(s) => s.join_as(room, participant, offer, role).await,
+            SfuNode::Remote(r) => r.join_as(room, participant, offer, role).await,
         }
     }
 

@@ -40,7 +40,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
 
 use crate::forward::layer::Layer;
-use crate::node::{ControlError, JoinError, ParticipantEvent, Sfu, TrackKind};
+use crate::node::{ControlError, JoinError, ParticipantEvent, Role, Sfu, TrackKind};
 
 /// How long a session's events wait for a signalling replica to attach
 /// before the node gives up on the participant (see [`router_with_grace`]).
@@ -108,6 +108,9 @@ pub struct JoinBody {
     pub participant: String,
     /// The participant's SDP offer.
     pub offer: SdpOffer,
+    /// Full participant (default), WHIP ingest or WHEP viewer.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// Reply with an SDP answer.
@@ -290,7 +293,7 @@ fn no_content(result: Result<(), ControlError>) -> Response {
 async fn join(State(state): State<ControlState>, Json(body): Json<JoinBody>) -> Response {
     match state
         .sfu
-        .join(&body.room, &body.participant, body.offer)
+        .join_as(&body.room, &body.participant, body.offer, body.role)
         .await
     {
         Ok(joined) => {

@@ -127,6 +127,37 @@ pub enum ParticipantEvent {
     },
 }
 
+/// What a session does in its room.
+///
+/// WHIP and WHEP clients (OBS, GStreamer, ffmpeg, players) make one offer
+/// and never renegotiate, so the SFU must not send them offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    /// Publishes and receives everyone else's tracks (renegotiated as they come and go).
+    #[default]
+    Participant,
+    /// Publishes only (WHIP ingest); receives nothing.
+    Ingest,
+    /// Receives one participant's tracks in the m-lines of its own offer
+    /// (WHEP); publishes nothing.
+    Viewer {
+        /// Whose tracks.
+        of: String,
+    },
+}
+
+impl Role {
+    /// Whether a session in this role receives `publisher`'s tracks.
+    pub fn receives_from(&self, publisher: &str) -> bool {
+        match self {
+            Role::Participant => true,
+            Role::Ingest => false,
+            Role::Viewer { of } => of == publisher,
+        }
+    }
+}
+
 /// Media kind of a track, as events name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -203,6 +234,7 @@ pub(crate) enum Command {
         room: String,
         participant: String,
         offer: SdpOffer,
+        role: Role,
         reply: Reply<Result<Joined, JoinError>>,
     },
     Answer {
@@ -381,10 +413,23 @@ impl Sfu {
         participant: &str,
         offer: SdpOffer,
     ) -> Result<Joined, JoinError> {
+        self.join_as(room, participant, offer, Role::Participant)
+            .await
+    }
+
+    /// [`Sfu::join`] in a given [`Role`] (WHIP ingest, WHEP viewer).
+    pub async fn join_as(
+        &self,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+        role: Role,
+    ) -> Result<Joined, JoinError> {
         self.call(room, |reply| Command::Join {
             room: room.into(),
             participant: participant.into(),
             offer,
+            role,
             reply,
         })
         .await

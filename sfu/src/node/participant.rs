@@ -197,6 +197,11 @@ pub(crate) struct Participant {
     pub packets_in: u64,
     pub packets_out: u64,
     pub events_dropped: u64,
+    /// What kind of session this is (full participant, WHIP, WHEP).
+    pub role: super::Role,
+    /// Send m-lines the participant offered itself (WHEP), free to carry
+    /// remote tracks: (mid, kind).
+    pub offered_slots: Vec<(Mid, MediaKind)>,
 }
 
 /// Per-participant counters in [`RoomStats`].
@@ -396,6 +401,10 @@ impl Participant {
     /// Starts an SDP renegotiation if remote tracks must be added or removed
     /// and none is in flight. Returns true when an offer was sent.
     pub fn negotiate(&mut self) -> bool {
+        if matches!(self.role, super::Role::Viewer { .. }) {
+            self.bind_offered_slots();
+            return false;
+        }
         if self.pending.is_some() {
             return false;
         }
@@ -432,6 +441,36 @@ impl Participant {
         self.pending = Some(pending);
         self.notify(ParticipantEvent::Offer { offer });
         true
+    }
+
+    /// A viewer (WHEP) cannot be renegotiated: remote tracks go into the
+    /// send m-lines of its own offer, one track per free m-line of the same
+    /// kind; a track that ends frees its m-line for the next.
+    fn bind_offered_slots(&mut self) {
+        self.tracks_out
+            .retain(|t| !matches!(t.state, OutState::ToStop(_) | OutState::NegotiatingStop(_)));
+        for i in 0..self.tracks_out.len() {
+            if !matches!(self.tracks_out[i].state, OutState::ToOpen) {
+                continue;
+            }
+            let kind = self.tracks_out[i].kind;
+            let free = self.offered_slots.iter().find(|(mid, k)| {
+                *k == kind
+                    && !self
+                        .tracks_out
+                        .iter()
+                        .any(|t| matches!(t.state, OutState::Open(m, _) if m == *mid))
+            });
+            let Some(&(mid, _)) = free else { continue };
+            let ssrc = self
+                .rtc
+                .direct_api()
+                .stream_tx_by_mid(mid, None)
+                .map(|s| s.ssrc());
+            if let Some(ssrc) = ssrc {
+                self.tracks_out[i].state = OutState::Open(mid, ssrc);
+            }
+        }
     }
 
     /// Applies the participant's answer to our last offer.

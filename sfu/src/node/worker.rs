@@ -29,7 +29,7 @@ use super::participant::{
     new_track_out,
 };
 use super::receiver::{Datagram, Route, RouteBus};
-use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, TrackKind};
+use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, Role, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
 use crate::forward::quality::assess;
@@ -484,6 +484,15 @@ impl Worker {
                     .unwrap_or_default();
                 self.publish(from, m.mid, m.kind, rids);
             }
+            Event::MediaAdded(m) if m.direction == Direction::SendOnly => {
+                // An m-line the participant offered to receive on (WHEP).
+                if let Some(p) = self.get_mut(from)
+                    && matches!(p.role, Role::Viewer { .. })
+                {
+                    p.offered_slots.push((m.mid, m.kind));
+                    self.mark_dirty(from);
+                }
+            }
             Event::MediaChanged(change)
                 if matches!(change.direction, Direction::Inactive | Direction::SendOnly) =>
             {
@@ -652,7 +661,7 @@ impl Worker {
                 new_track_out(from, &id, track)
             };
             if let Some(s) = self.get_mut(sub) {
-                if !s.unsubscribed.contains(&from) {
+                if !s.unsubscribed.contains(&from) && s.role.receives_from(&id) {
                     s.tracks_out.push(track_out);
                 }
                 s.notify(ParticipantEvent::TrackPublished {
@@ -701,9 +710,13 @@ impl Worker {
             .iter()
             .map(|t| new_track_out(publisher, &publ.id, t))
             .collect();
+        let publisher_id = publ.id.clone();
         let Some(s) = self.get_mut(subscriber) else {
             return;
         };
+        if !s.role.receives_from(&publisher_id) {
+            return;
+        }
         if subscribed {
             s.unsubscribed.retain(|k| *k != publisher);
             for out in new_outs {
@@ -826,7 +839,11 @@ impl Worker {
             if sub == from {
                 continue;
             }
-            if self.get_mut(sub).is_some_and(|s| s.relay_data(&framed)) {
+            // WHIP/WHEP sessions have no data channel to queue for.
+            let relayed = self
+                .get_mut(sub)
+                .is_some_and(|s| s.role == Role::Participant && s.relay_data(&framed));
+            if relayed {
                 self.mark_dirty(sub);
             }
         }
@@ -1095,9 +1112,10 @@ impl Worker {
                 room,
                 participant,
                 offer,
+                role,
                 reply,
             } => {
-                let _ = reply.send(self.join(room, participant, offer, now));
+                let _ = reply.send(self.join(room, participant, offer, role, now));
             }
             Command::Answer {
                 room,
@@ -1282,6 +1300,7 @@ impl Worker {
         room: String,
         id: String,
         offer: str0m::change::SdpOffer,
+        role: Role,
         now: Instant,
     ) -> Result<Joined, JoinError> {
         if self.draining {
@@ -1369,6 +1388,8 @@ impl Worker {
             packets_in: 0,
             packets_out: 0,
             events_dropped: 0,
+            role,
+            offered_slots: Vec::new(),
         };
         let existing = self.members(room_slot);
         for &other in &existing {
@@ -1381,10 +1402,12 @@ impl Worker {
             participant.notify(ParticipantEvent::ParticipantJoined {
                 participant: o.id.clone(),
             });
-            for track in &o.tracks_in {
-                participant
-                    .tracks_out
-                    .push(new_track_out(other, &o.id, track));
+            if participant.role.receives_from(&o.id) {
+                for track in &o.tracks_in {
+                    participant
+                        .tracks_out
+                        .push(new_track_out(other, &o.id, track));
+                }
             }
         }
 
