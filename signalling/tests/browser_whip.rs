@@ -1,0 +1,114 @@
+//! WHIP and WHEP with a second, independent WebRTC stack: headless Chromium
+//! (libwebrtc) publishes its fake camera and microphone over WHIP and plays
+//! them back over WHEP, decoding real frames, while a Rust participant in the
+//! same room receives the WHIP publisher's tracks like any other.
+//!
+//! Needs Node.js, `npm ci --prefix web` and Debian's `chromium`; `.ci/run`
+//! installs all three.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use signalling::auth::Grants;
+use veil_client::{ClientConfig, RoomSecret};
+
+use common::{eventually, join, start_server, token};
+
+fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_publishes_over_whip_and_watches_over_whep() {
+    let web = web_dir();
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
+        "chromium is missing: apt-get install chromium (bash .ci/run does)"
+    );
+    let addr = start_server().await;
+    let room = "browser-broadcast";
+
+    // A Rust participant already in the room.
+    let mut cfg = ClientConfig::new("bob", room, RoomSecret::from_passphrase(room, "p"));
+    cfg.record_digests = false;
+    let bob = join(
+        addr,
+        Some(token("bob", room, Grants::participant(), 600)),
+        cfg,
+    )
+    .await
+    .unwrap();
+
+    let publisher = token("chromium-encoder", room, Grants::participant(), 600);
+    let viewer = token("chromium-viewer", room, Grants::participant(), 600);
+    let output = tokio::process::Command::new("node")
+        .arg("tests/whip-whep.mjs")
+        .arg(format!("http://{addr}"))
+        .arg(room)
+        .arg(&publisher)
+        .arg(&viewer)
+        .current_dir(&web)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), output)
+        .await
+        .expect("the browser script finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let result: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON from the browser script\n{stdout}\n{stderr}"));
+    println!("browser: {result}");
+    assert!(result.get("error").is_none(), "browser error: {result}");
+
+    assert_eq!(result["whip_status"], 201);
+    assert_eq!(result["whip_content_type"], "application/sdp");
+    assert_eq!(
+        result["whip_location"],
+        format!("/whip/{room}/chromium-encoder")
+    );
+    assert_eq!(result["whep_status"], 201);
+    assert!(
+        result["frames_decoded"].as_u64().unwrap() >= 30,
+        "the WHEP viewer decodes the WHIP publisher's video: {result}"
+    );
+    assert!(result["width"].as_u64().unwrap() > 0);
+    assert!(
+        result["audio_samples"].as_u64().unwrap() >= 48_000,
+        "and plays its audio: {result}"
+    );
+    // Samples alone prove little (garbage decodes too): the fake microphone's
+    // tone must be audible and barely concealed.
+    assert!(result["audio_level"].as_f64().unwrap() > 0.0, "{result}");
+    assert!(
+        result["concealed_samples"].as_u64().unwrap() * 10
+            < result["audio_samples"].as_u64().unwrap(),
+        "{result}"
+    );
+    assert_eq!(result["delete_statuses"], serde_json::json!([200, 200]));
+
+    // The ordinary participant received the WHIP tracks too. (Chromium sends
+    // them without SFrame, so they arrive but do not decrypt: WHIP ingest is
+    // not end-to-end encrypted, and the receiver can tell.)
+    eventually(
+        Duration::from_secs(5),
+        "bob received the WHIP video",
+        || {
+            bob.with_stats(|s| {
+                s.remote
+                    .get(&("chromium-encoder".to_string(), "video"))
+                    .is_some_and(|r| r.packets > 30 && r.frames_decrypted == 0)
+            })
+        },
+    )
+    .await;
+}
