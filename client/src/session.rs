@@ -395,6 +395,14 @@ impl Client {
             .await;
     }
 
+    /// [`Client::send_data`] without waiting: false if the command queue
+    /// is full (the message is not sent).
+    pub fn try_send_data(&self, plaintext: &[u8]) -> bool {
+        self.commands
+            .try_send(Command::SendData(plaintext.to_vec()))
+            .is_ok()
+    }
+
     /// The local UDP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

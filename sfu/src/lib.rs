@@ -21,5 +21,5 @@ pub mod node;
 pub use config::SfuConfig;
 pub use control::{RemoteSfu, SfuNode};
 pub use node::{
-    ControlError, JoinError, Joined, ParticipantEvent, Role, RoomStats, Sfu, TrackKind,
+    ControlError, JoinError, Joined, ParticipantEvent, Permissions, Role, RoomStats, Sfu, TrackKind,
 };

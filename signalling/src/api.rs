@@ -2,9 +2,10 @@
 //!
 //! | route | auth | |
 //! |---|---|---|
+//! | `POST /api/rooms` | admin | `{room, max_participants?}`: create (201) or update (200) a room |
 //! | `GET /api/rooms` | admin | rooms with participant counts |
 //! | `GET /api/rooms/{room}/participants` | admin | identities and SFU stats |
-//! | `DELETE /api/rooms/{room}` | admin | end everyone's session in the room |
+//! | `DELETE /api/rooms/{room}` | admin | end everyone's session in the room and forget its settings |
 //! | `POST /api/rooms/{room}/participants/{id}/kick` | admin | end one session |
 //! | `POST /api/rooms/{room}/participants/{id}/mute` | admin | `{kind, muted}` |
 //! | `POST /token` | none, open-room mode only | `{room, name}` → `{token, identity}` |
@@ -13,6 +14,7 @@
 //! Admin calls take `Authorization: Bearer <token with the admin grant>`.
 //! Errors are JSON `{"error": ..., "detail": ...}` with 400/401/403/404.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,7 @@ use sfu::TrackKind;
 
 use crate::auth::{AuthError, Grants, TokenRequest};
 use crate::server::AppState;
+use crate::shared::RoomConfig;
 
 /// Lifetime of open-room tokens.
 const OPEN_ROOM_TTL_SECS: u64 = 6 * 3600;
@@ -30,7 +33,7 @@ const OPEN_ROOM_TTL_SECS: u64 = 6 * 3600;
 /// The REST routes, merged into the server's router.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/rooms", get(list_rooms))
+        .route("/api/rooms", get(list_rooms).post(create_room))
         .route("/api/rooms/{room}", delete(close_room))
         .route("/api/rooms/{room}/participants", get(list_participants))
         .route("/api/rooms/{room}/participants/{id}/kick", post(kick))
@@ -84,21 +87,89 @@ pub struct RoomSummary {
     pub room: String,
     /// Participants connected, through any signalling replica.
     pub participants: usize,
+    /// Most participants at once, if the room was created with a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_participants: Option<u32>,
+}
+
+/// Body of `POST /api/rooms`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateRoom {
+    /// Room name (1 to 64 printable characters).
+    pub room: String,
+    /// Most participants at once.
+    #[serde(default)]
+    pub max_participants: Option<u32>,
+}
+
+/// A JSON body, read after the caller is authorized (so a bad token gets
+/// its 401/403 before any complaint about the body).
+fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
+    parsed.map(|Json(t)| t).map_err(|e| {
+        metrics::counter!("veil_signalling_bad_messages_total").increment(1);
+        Box::new(error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))
+    })
+}
+
+async fn create_room(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    parsed: Result<Json<CreateRoom>, JsonRejection>,
+) -> Response {
+    if let Err(e) = admin(&state, &headers) {
+        return refuse(e);
+    }
+    let body = match body(parsed) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let name = body.room.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "room must be 1 to 64 printable characters",
+        );
+    }
+    if body.max_participants == Some(0) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "max_participants must be at least 1",
+        );
+    }
+    let config = RoomConfig {
+        max_participants: body.max_participants,
+    };
+    let summary = RoomSummary {
+        room: name.to_string(),
+        participants: state.members(name).await.len(),
+        max_participants: config.max_participants,
+    };
+    match state.shared().create_room(name, &config).await {
+        Ok(true) => (StatusCode::CREATED, Json(summary)).into_response(),
+        Ok(false) => (StatusCode::OK, Json(summary)).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable", e),
+    }
 }
 
 async fn list_rooms(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(e) = admin(&state, &headers) {
         return refuse(e);
     }
-    let mut rooms: Vec<RoomSummary> = state
-        .rooms()
-        .await
-        .into_iter()
-        .map(|(room, members)| RoomSummary {
+    let mut rooms = Vec::new();
+    for (room, members) in state.rooms().await {
+        let max_participants = state
+            .shared()
+            .room_config(&room)
+            .await
+            .and_then(|c| c.max_participants);
+        rooms.push(RoomSummary {
             room,
             participants: members.len(),
-        })
-        .collect();
+            max_participants,
+        });
+    }
     rooms.sort_by(|a, b| a.room.cmp(&b.room));
     Json(rooms).into_response()
 }
@@ -135,7 +206,8 @@ async fn close_room(
         return refuse(e);
     }
     let members = state.members(&room).await;
-    if members.is_empty() {
+    let created = state.shared().delete_room(&room).await;
+    if members.is_empty() && !created {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_room",
@@ -179,17 +251,28 @@ async fn mute(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((room, id)): Path<(String, String)>,
-    Json(body): Json<MuteRequest>,
+    parsed: Result<Json<MuteRequest>, JsonRejection>,
 ) -> Response {
     if let Err(e) = admin(&state, &headers) {
         return refuse(e);
     }
+    let body = match body(parsed) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     match state
         .sfu()
         .set_muted(&room, &id, body.kind, body.muted)
         .await
     {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            let kind = crate::server::kind_name(body.kind);
+            state
+                .shared()
+                .set_moderator_mute(&room, &id, kind, body.muted)
+                .await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => error(StatusCode::NOT_FOUND, "unknown_participant", e.to_string()),
     }
 }

@@ -75,6 +75,32 @@ impl Nodes {
         }
     }
 
+    /// Whether joins can succeed now: an SFU node is reachable (and, in a
+    /// cluster, the registry answers and lists a node that takes rooms).
+    pub async fn ready(&self) -> Result<(), String> {
+        match self {
+            Nodes::Single(SfuNode::Local(_)) => Ok(()),
+            Nodes::Single(SfuNode::Remote(remote)) => {
+                if remote.is_alive(std::time::Duration::from_secs(1)).await {
+                    Ok(())
+                } else {
+                    Err(format!("SFU node {} unreachable", remote.base()))
+                }
+            }
+            Nodes::Cluster { registry, .. } => {
+                let nodes = registry
+                    .live_nodes()
+                    .await
+                    .map_err(|e| format!("registry unreachable: {e}"))?;
+                if nodes.iter().any(|n| !n.draining) {
+                    Ok(())
+                } else {
+                    Err("no live SFU node takes rooms".into())
+                }
+            }
+        }
+    }
+
     /// Whether the nodes keep a session whose signalling socket dropped (so
     /// any replica may resume it), rather than this process.
     pub fn keeps_detached_sessions(&self) -> bool {

@@ -70,6 +70,15 @@ pub enum ClientMessage {
         /// Opaque to the server.
         payload: String,
     },
+    /// Tell the room your microphone or camera is muted (or not). The SFU
+    /// stops forwarding that kind and everyone gets a `track_muted` event;
+    /// a moderator's mute cannot be lifted this way.
+    Mute {
+        /// `audio` or `video`.
+        kind: sfu::TrackKind,
+        /// Muted now?
+        muted: bool,
+    },
     /// Keep-alive; answered with [`ServerMessage::Pong`].
     Ping,
     /// Leave the room.

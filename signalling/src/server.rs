@@ -166,6 +166,10 @@ impl AppState {
         self.shared.rooms().await
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Who is in `room`, on any replica.
     pub(crate) async fn members(&self, room: &str) -> Vec<String> {
         self.shared.members(room).await
@@ -181,10 +185,7 @@ pub fn router(state: AppState) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
-        .route(
-            "/readyz",
-            get(|| async { Json(serde_json::json!({ "ready": true })) }),
-        )
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
         .merge(crate::whip::routes())
@@ -198,6 +199,18 @@ async fn index() -> impl IntoResponse {
         "protocol": VERSION,
         "websocket": "/ws",
     }))
+}
+
+/// Ready when a join could succeed now; load balancers route by it.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.sfu.ready().await {
+        Ok(()) => Json(serde_json::json!({ "ready": true })).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ready": false, "reason": reason })),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -381,7 +394,32 @@ async fn session(
     // 2. A new media session on the SFU node, or the one being resumed.
     let events = match start {
         Start::Join(offer) => {
-            let joined = match state.sfu.join(&room, &identity, offer).await {
+            if let Some(max) = state
+                .shared
+                .room_config(&room)
+                .await
+                .and_then(|c| c.max_participants)
+                && state.shared.members(&room).await.len() >= max as usize
+            {
+                close(
+                    socket,
+                    4409,
+                    ServerMessage::error(
+                        "room_full",
+                        format!("room {room:?} is full ({max})"),
+                        true,
+                    ),
+                )
+                .await;
+                return;
+            }
+            let grants = &claims.grants;
+            let role = sfu::Role::with_permissions(sfu::Permissions {
+                publish: grants.publish,
+                subscribe: grants.subscribe,
+                publish_data: grants.publish_data,
+            });
+            let joined = match state.sfu.join_as(&room, &identity, offer, role).await {
                 Ok(joined) => joined,
                 Err(e) => {
                     let code = match e {
@@ -439,7 +477,7 @@ async fn session(
             events
         }
     };
-    run(socket, state, room, identity, events).await;
+    run(socket, state, room, identity, claims.grants, events).await;
 }
 
 enum Start {
@@ -544,6 +582,7 @@ async fn run(
     state: AppState,
     room: String,
     identity: String,
+    grants: crate::auth::Grants,
     mut events: mpsc::Receiver<sfu::ParticipantEvent>,
 ) {
     let (outbound, mut outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -593,7 +632,7 @@ async fn run(
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Leave) => break Ending::Over(Some("left")),
                     Ok(message) => {
-                        if let Some(reply) = handle(&state, &room, &identity, message).await
+                        if let Some(reply) = handle(&state, &room, &identity, &grants, message).await
                             && !send(&mut socket, &reply).await
                         {
                             break Ending::Dropped;
@@ -642,11 +681,20 @@ async fn run(
     }
 }
 
+/// `audio` or `video`, as stored for moderator mutes.
+pub(crate) fn kind_name(kind: sfu::TrackKind) -> &'static str {
+    match kind {
+        sfu::TrackKind::Audio => "audio",
+        sfu::TrackKind::Video => "video",
+    }
+}
+
 /// Acts on one client message; returns a reply for the client, if any.
 async fn handle(
     state: &AppState,
     room: &str,
     identity: &str,
+    grants: &crate::auth::Grants,
     message: ClientMessage,
 ) -> Option<ServerMessage> {
     let failed =
@@ -685,6 +733,31 @@ async fn handle(
             .await
             .err()
             .and_then(|e| failed("layer_failed", e)),
+        ClientMessage::Relay { .. } if !grants.publish_data => Some(ServerMessage::error(
+            "forbidden",
+            "your token does not allow sending messages (publish-data)",
+            false,
+        )),
+        ClientMessage::Mute { kind, muted } => {
+            if !muted
+                && state
+                    .shared
+                    .moderator_muted(room, identity, kind_name(kind))
+                    .await
+            {
+                return Some(ServerMessage::error(
+                    "muted_by_moderator",
+                    "a moderator muted you; only a moderator can unmute",
+                    false,
+                ));
+            }
+            state
+                .sfu
+                .set_muted(room, identity, kind, muted)
+                .await
+                .err()
+                .and_then(|e| failed("mute_failed", e))
+        }
         ClientMessage::Relay { to, payload } => {
             match state
                 .shared

@@ -50,6 +50,14 @@ pub enum RelayError {
     Backend(String),
 }
 
+/// Settings of a room created through the REST API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomConfig {
+    /// Most participants at once; `None` leaves it to the SFU's limit.
+    #[serde(default)]
+    pub max_participants: Option<u32>,
+}
+
 /// A relay as it travels between replicas.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -67,6 +75,10 @@ pub struct Shared {
     local: Arc<Mutex<Members>>,
     /// Resume secrets (one-replica mode only).
     secrets: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// Created rooms (one-replica mode only).
+    configs: Arc<Mutex<HashMap<String, RoomConfig>>>,
+    /// (room, identity, kind) muted by a moderator (one-replica mode only).
+    moderator_mutes: Arc<Mutex<HashSet<(String, String, String)>>>,
     redis: Option<RedisShared>,
 }
 
@@ -94,6 +106,8 @@ impl Shared {
         Shared {
             local: Arc::default(),
             secrets: Arc::default(),
+            configs: Arc::default(),
+            moderator_mutes: Arc::default(),
             redis: None,
         }
     }
@@ -113,6 +127,8 @@ impl Shared {
         let shared = Shared {
             local,
             secrets: Arc::default(),
+            configs: Arc::default(),
+            moderator_mutes: Arc::default(),
             redis: Some(RedisShared {
                 conn,
                 prefix: prefix.to_string(),
@@ -249,7 +265,8 @@ impl Shared {
         members
     }
 
-    /// Rooms with anyone in them, on any replica, with their members.
+    /// Rooms with anyone in them, on any replica, and created rooms, with
+    /// their members.
     pub async fn rooms(&self) -> HashMap<String, Vec<String>> {
         let names: Vec<String> = match &self.redis {
             None => {
@@ -277,7 +294,142 @@ impl Shared {
                 rooms.insert(name, members);
             }
         }
+        // Created rooms are listed while empty too.
+        for name in self.created_rooms().await {
+            rooms.entry(name).or_default();
+        }
         rooms
+    }
+
+    /// Creates or updates a room's settings; true if it was new.
+    pub async fn create_room(&self, room: &str, config: &RoomConfig) -> Result<bool, String> {
+        match &self.redis {
+            None => Ok(self
+                .configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(room.to_string(), config.clone())
+                .is_none()),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let json = serde_json::to_string(config).map_err(|e| e.to_string())?;
+                let added: i64 = c
+                    .hset(format!("{}rooms", r.prefix), room, json)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(added == 1)
+            }
+        }
+    }
+
+    /// A created room's settings.
+    pub async fn room_config(&self, room: &str) -> Option<RoomConfig> {
+        match &self.redis {
+            None => self
+                .configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(room)
+                .cloned(),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let json: Option<String> = c
+                    .hget(format!("{}rooms", r.prefix), room)
+                    .await
+                    .unwrap_or(None);
+                json.and_then(|j| serde_json::from_str(&j).ok())
+            }
+        }
+    }
+
+    /// Forgets a created room; true if there was one.
+    pub async fn delete_room(&self, room: &str) -> bool {
+        match &self.redis {
+            None => self
+                .configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(room)
+                .is_some(),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let removed: i64 = c
+                    .hdel(format!("{}rooms", r.prefix), room)
+                    .await
+                    .unwrap_or(0);
+                removed == 1
+            }
+        }
+    }
+
+    /// Names of the created rooms.
+    pub async fn created_rooms(&self) -> Vec<String> {
+        match &self.redis {
+            None => self
+                .configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned()
+                .collect(),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                c.hkeys(format!("{}rooms", r.prefix))
+                    .await
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Records a moderator's mute (or unmute) of `identity`'s `kind` tracks.
+    pub async fn set_moderator_mute(&self, room: &str, identity: &str, kind: &str, muted: bool) {
+        match &self.redis {
+            None => {
+                let key = (room.to_string(), identity.to_string(), kind.to_string());
+                let mut set = self
+                    .moderator_mutes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if muted {
+                    set.insert(key);
+                } else {
+                    set.remove(&key);
+                }
+            }
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let key = format!("{}modmute:{room}", r.prefix);
+                let member = format!("{identity}\u{0}{kind}");
+                let result: redis::RedisResult<()> = if muted {
+                    c.sadd(key, member).await
+                } else {
+                    c.srem(key, member).await
+                };
+                if let Err(e) = result {
+                    warn!("cannot record a moderator mute: {e}");
+                }
+            }
+        }
+    }
+
+    /// Whether a moderator muted `identity`'s `kind` tracks.
+    pub async fn moderator_muted(&self, room: &str, identity: &str, kind: &str) -> bool {
+        match &self.redis {
+            None => self
+                .moderator_mutes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&(room.to_string(), identity.to_string(), kind.to_string())),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                c.sismember(
+                    format!("{}modmute:{room}", r.prefix),
+                    format!("{identity}\u{0}{kind}"),
+                )
+                .await
+                .unwrap_or(false)
+            }
+        }
     }
 
     /// Remembers the secret that resumes `identity`'s session in `room`.

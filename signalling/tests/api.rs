@@ -59,6 +59,8 @@ async fn admins_list_kick_mute_and_close_rooms() {
     let participant = token("alice", room, Grants::participant(), 600);
     for (method, path) in [
         ("GET", "/api/rooms".to_string()),
+        ("POST", "/api/rooms".to_string()),
+        ("POST", format!("/api/rooms/{room}/participants/bob/mute")),
         ("GET", format!("/api/rooms/{room}/participants")),
         ("DELETE", format!("/api/rooms/{room}")),
         ("POST", format!("/api/rooms/{room}/participants/bob/kick")),
@@ -111,6 +113,19 @@ async fn admins_list_kick_mute_and_close_rooms() {
         .await
         .unwrap();
     assert_eq!(muted.status(), 204);
+    // A moderator's mute holds: alice cannot lift it herself.
+    alice
+        .send(signalling::protocol::ClientMessage::Mute {
+            kind: sfu::TrackKind::Audio,
+            muted: false,
+        })
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "alice is told she cannot unmute",
+        || alice.with_stats(|s| s.errors.iter().any(|e| e.contains("muted_by_moderator"))),
+    )
+    .await;
     let kicked = http
         .post(format!("{base}/api/rooms/{room}/participants/bob/kick"))
         .bearer_auth(&admin)
@@ -226,4 +241,140 @@ async fn the_openapi_document_is_served_and_covers_every_rest_route() {
         let pointer = reference.trim_start_matches('#');
         assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_create_rooms_with_a_participant_limit() {
+    let addr = start_server_with(false).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let admin = admin_token();
+    let create = |body: serde_json::Value| {
+        http.post(format!("{base}/api/rooms"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let created = create(serde_json::json!({"room": "standup", "max_participants": 2}))
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let again = create(serde_json::json!({"room": "standup", "max_participants": 1}))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "creating again updates");
+    for bad in [
+        serde_json::json!({"room": ""}),
+        serde_json::json!({"room": "x", "max_participants": 0}),
+        serde_json::json!({"name": "no room field"}),
+    ] {
+        let r = create(bad.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "bad_request");
+    }
+    let rooms: Vec<RoomSummary> = http
+        .get(format!("{base}/api/rooms"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rooms.len(), 1, "a created room is listed while empty");
+    assert_eq!(
+        (
+            rooms[0].room.as_str(),
+            rooms[0].participants,
+            rooms[0].max_participants
+        ),
+        ("standup", 0, Some(1))
+    );
+
+    // The limit holds at join.
+    let room = "standup";
+    let cfg = |who: &str| {
+        let mut c = ClientConfig::new(who, room, RoomSecret::from_passphrase(room, "p"));
+        c.video = None;
+        c
+    };
+    let _first = join(
+        addr,
+        Some(token("first", room, Grants::participant(), 600)),
+        cfg("first"),
+    )
+    .await
+    .unwrap();
+    let second = join(
+        addr,
+        Some(token("second", room, Grants::participant(), 600)),
+        cfg("second"),
+    )
+    .await;
+    assert_eq!(second.err().as_deref(), Some("room_full"));
+
+    // Deleting forgets the settings (and ends the sessions).
+    let deleted = http
+        .delete(format!("{base}/api/rooms/{room}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = http
+        .delete(format!("{base}/api/rooms/{room}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_sfu_nodes() {
+    use signalling::nodes::Nodes;
+    use signalling::registry::{NodeInfo, Registry};
+    use signalling::server::AppState;
+    let registry = Registry::memory();
+    let state = AppState::with_nodes(
+        common::auth(),
+        Nodes::cluster(registry.clone(), "secret"),
+        None,
+    );
+    let addr = common::serve(state).await;
+    let readyz = || async {
+        let r = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "no SFU node yet: {body}");
+    assert_eq!(body["ready"], false);
+    let node = |draining| NodeInfo {
+        id: "n1".into(),
+        control_url: "http://127.0.0.1:9".into(),
+        load: 0,
+        draining,
+    };
+    registry
+        .heartbeat(&node(true), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(readyz().await.0, 503, "a draining node takes no rooms");
+    registry
+        .heartbeat(&node(false), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(readyz().await.0, 200);
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "liveness does not depend on the nodes"
+    );
 }

@@ -301,6 +301,47 @@ async fn whip_refuses_bad_requests_clearly() {
     let huge = post_sdp(&url, Some(&good), "a".repeat(200_000)).await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
+    // WHEP checks its token the same way (and wants `subscribe`).
+    let whep = format!("http://{addr}/whep/{room}/someone");
+    assert_eq!(
+        post_sdp(&whep, None, sdp.clone()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post_sdp(&whep, Some(&other_room), sdp.clone())
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut no_subscribe = Grants::participant();
+    no_subscribe.subscribe = false;
+    let deaf = token("x", room, no_subscribe, 600);
+    assert_eq!(
+        post_sdp(&whep, Some(&deaf), sdp.clone()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let http = reqwest::Client::new();
+    let forged_delete = http
+        .delete(format!(
+            "http://{addr}/whep/{room}/someone/x%23whep-00000000"
+        ))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_delete.status(), StatusCode::UNAUTHORIZED);
+    let not_a_viewer = http
+        .delete(format!("http://{addr}/whep/{room}/someone/x"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        not_a_viewer.status(),
+        StatusCode::FORBIDDEN,
+        "only viewer sessions end here"
+    );
+
     // The server still serves a good offer after all that.
     let ok = post_sdp(&url, Some(&good), sdp.clone()).await;
     assert_eq!(ok.status(), StatusCode::CREATED);

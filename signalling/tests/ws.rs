@@ -183,3 +183,109 @@ async fn one_address_cannot_hold_more_than_its_share_of_sockets() {
     }
     assert!(freed, "the slot comes back");
 }
+
+/// Audio frames `c` decrypted from `from`.
+fn heard(c: &Connection, from: &str) -> u64 {
+    c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), "audio"))
+            .map_or(0, |r| r.frames_decrypted)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_grants_and_self_mute_decide_what_flows() {
+    let addr = start_server().await;
+    let room = "grants";
+    let cfg = |who: &str| {
+        let mut c = ClientConfig::new(who, room, RoomSecret::from_passphrase(room, "p"));
+        c.video = None;
+        c.record_digests = false;
+        c
+    };
+    let alice = join(
+        addr,
+        Some(token("alice", room, Grants::participant(), 600)),
+        cfg("alice"),
+    )
+    .await
+    .unwrap();
+    // Bob may listen but not speak or write; carol may speak but not listen.
+    let listener = Grants {
+        publish: false,
+        publish_data: false,
+        ..Grants::participant()
+    };
+    let bob = join(addr, Some(token("bob", room, listener, 600)), cfg("bob"))
+        .await
+        .unwrap();
+    let speaker = Grants {
+        subscribe: false,
+        ..Grants::participant()
+    };
+    let carol = join(addr, Some(token("carol", room, speaker, 600)), cfg("carol"))
+        .await
+        .unwrap();
+
+    eventually(
+        Duration::from_secs(20),
+        "bob and alice hear who may speak",
+        || heard(&bob, "alice") > 20 && heard(&bob, "carol") > 20 && heard(&alice, "carol") > 20,
+    )
+    .await;
+    assert_eq!(heard(&alice, "bob"), 0, "bob's track is not forwarded");
+    assert!(bob.with_stats(|s| {
+        s.errors
+            .iter()
+            .any(|e| e.contains("does not allow publishing"))
+    }));
+    assert!(
+        carol.with_stats(|s| s.remote.is_empty()),
+        "carol receives nothing"
+    );
+
+    // Messages: bob's relay is refused, his data-channel message dropped;
+    // carol's data message reaches alice.
+    bob.relay(None, "let me talk").await;
+    eventually(Duration::from_secs(5), "bob's relay is refused", || {
+        bob.with_stats(|s| s.errors.iter().any(|e| e.starts_with("forbidden")))
+    })
+    .await;
+    assert!(bob.with_client(|c| c.try_send_data(b"from bob")));
+    assert!(carol.with_client(|c| c.try_send_data(b"from carol")));
+    eventually(Duration::from_secs(5), "carol's message arrives", || {
+        alice.with_stats(|s| s.messages.iter().any(|m| m.2 == b"from carol"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        alice.with_stats(|s| s.messages.iter().all(|m| m.2 != b"from bob")),
+        "bob's message is not relayed"
+    );
+
+    // Alice mutes her microphone: the SFU stops forwarding it; unmuting
+    // brings it back.
+    alice
+        .send(ClientMessage::Mute {
+            kind: sfu::TrackKind::Audio,
+            muted: true,
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_mute = heard(&bob, "alice");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        heard(&bob, "alice") <= at_mute + 2,
+        "muted audio is not forwarded"
+    );
+    alice
+        .send(ClientMessage::Mute {
+            kind: sfu::TrackKind::Audio,
+            muted: false,
+        })
+        .await;
+    eventually(Duration::from_secs(5), "unmuted audio flows again", || {
+        heard(&bob, "alice") > at_mute + 20
+    })
+    .await;
+}

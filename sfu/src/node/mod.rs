@@ -137,6 +137,8 @@ pub enum Role {
     /// Publishes and receives everyone else's tracks (renegotiated as they come and go).
     #[default]
     Participant,
+    /// A participant with some rights withheld by its token.
+    Limited(Permissions),
     /// Publishes only (WHIP ingest); receives nothing.
     Ingest,
     /// Receives one participant's tracks in the m-lines of its own offer
@@ -147,14 +149,58 @@ pub enum Role {
     },
 }
 
+/// What a [`Role::Limited`] participant may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    /// Send audio and video (tracks it offers are otherwise not forwarded).
+    pub publish: bool,
+    /// Receive others' audio and video.
+    pub subscribe: bool,
+    /// Send data-channel messages (chat, files).
+    pub publish_data: bool,
+}
+
 impl Role {
+    /// The role for a participant with these rights.
+    pub fn with_permissions(permissions: Permissions) -> Role {
+        if permissions.publish && permissions.subscribe && permissions.publish_data {
+            Role::Participant
+        } else {
+            Role::Limited(permissions)
+        }
+    }
+
     /// Whether a session in this role receives `publisher`'s tracks.
     pub fn receives_from(&self, publisher: &str) -> bool {
         match self {
             Role::Participant => true,
+            Role::Limited(p) => p.subscribe,
             Role::Ingest => false,
             Role::Viewer { of } => of == publisher,
         }
+    }
+
+    /// Whether tracks this session sends are forwarded.
+    pub fn may_publish(&self) -> bool {
+        match self {
+            Role::Participant | Role::Ingest => true,
+            Role::Limited(p) => p.publish,
+            Role::Viewer { .. } => false,
+        }
+    }
+
+    /// Whether data-channel messages from this session are relayed.
+    pub fn may_send_data(&self) -> bool {
+        match self {
+            Role::Participant => true,
+            Role::Limited(p) => p.publish_data,
+            Role::Ingest | Role::Viewer { .. } => false,
+        }
+    }
+
+    /// Whether this session has a data channel to relay messages into.
+    pub fn has_data_channel(&self) -> bool {
+        matches!(self, Role::Participant | Role::Limited(_))
     }
 }
 

@@ -614,6 +614,16 @@ impl Worker {
         if p.tracks_in.iter().any(|t| t.mid == mid) {
             return;
         }
+        if !p.role.may_publish() {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "not_allowed_to_publish")
+                .increment(1);
+            p.notify(ParticipantEvent::Error {
+                message: format!(
+                    "your token does not allow publishing: track {mid} is not forwarded"
+                ),
+            });
+            return;
+        }
         if p.tracks_in.len() >= max_tracks {
             warn!(participant = %p.id, "track limit reached; not forwarding mid {mid}");
             metrics::counter!("veil_sfu_dropped_total", "reason" => "track_limit").increment(1);
@@ -833,8 +843,13 @@ impl Worker {
     /// Relays an opaque data-channel message to everyone else in the room.
     fn relay_data(&mut self, from: Key, payload: &[u8]) {
         let Some(p) = self.get(from) else { return };
-        let framed = data_envelope(&p.id, payload);
         metrics::counter!("veil_sfu_data_messages_in_total").increment(1);
+        if !p.role.may_send_data() {
+            metrics::counter!("veil_sfu_dropped_total", "reason" => "not_allowed_to_send_data")
+                .increment(1);
+            return;
+        }
+        let framed = data_envelope(&p.id, payload);
         for sub in self.members(p.room_slot) {
             if sub == from {
                 continue;
@@ -842,7 +857,7 @@ impl Worker {
             // WHIP/WHEP sessions have no data channel to queue for.
             let relayed = self
                 .get_mut(sub)
-                .is_some_and(|s| s.role == Role::Participant && s.relay_data(&framed));
+                .is_some_and(|s| s.role.has_data_channel() && s.relay_data(&framed));
             if relayed {
                 self.mark_dirty(sub);
             }
