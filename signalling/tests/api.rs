@@ -213,6 +213,7 @@ async fn the_openapi_document_is_served_and_covers_every_rest_route() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/api/rooms", "get"),
+        ("/api/rooms", "post"),
         ("/api/rooms/{room}", "delete"),
         ("/api/rooms/{room}/participants", "get"),
         ("/api/rooms/{room}/participants/{id}/kick", "post"),
