@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use veil_client::{ClientConfig, RoomSecret};
 
-use common::{eventually, token};
+use common::{eventually, heard, token};
 
 const NODE_SECRET: &str = "failover-node-secret";
 
@@ -142,15 +142,6 @@ impl Cluster {
             .await
             .expect("joins")
     }
-}
-
-/// Audio frames `c` decrypted from `from` in its current media session.
-fn heard(c: &Connection, from: &str) -> u64 {
-    c.with_stats(|s| {
-        s.remote
-            .get(&(from.to_string(), "audio"))
-            .map_or(0, |r| r.frames_decrypted)
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

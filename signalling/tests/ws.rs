@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, join, start_server, token};
+use common::{eventually, heard, join, start_server, token};
 use futures_util::{SinkExt, StreamExt};
 use signalling::auth::{Authenticator, Grants, TokenRequest};
 use signalling::client::Connection;
@@ -182,15 +182,6 @@ async fn one_address_cannot_hold_more_than_its_share_of_sockets() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(freed, "the slot comes back");
-}
-
-/// Audio frames `c` decrypted from `from`.
-fn heard(c: &Connection, from: &str) -> u64 {
-    c.with_stats(|s| {
-        s.remote
-            .get(&(from.to_string(), "audio"))
-            .map_or(0, |r| r.frames_decrypted)
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

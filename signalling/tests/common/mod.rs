@@ -101,6 +101,15 @@ pub async fn join(
     }
 }
 
+/// Audio frames `c` decrypted from `from` in its current media session.
+pub fn heard(c: &Connection, from: &str) -> u64 {
+    c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), "audio"))
+            .map_or(0, |r| r.frames_decrypted)
+    })
+}
+
 pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
