@@ -249,3 +249,48 @@ async fn clients_of_a_killed_node_rejoin_elsewhere_within_five_seconds() {
     );
     println!("recovered {recovered:?} after the node was killed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_frozen_node_rejoin_elsewhere() {
+    let mut cluster = Cluster::start().await;
+    let room = "frozen-node";
+    let alice = cluster.connect("alice", room, 0).await;
+    let bob = cluster.connect("bob", room, 1).await;
+    eventually(
+        Duration::from_secs(20),
+        "alice and bob hear each other",
+        || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
+    )
+    .await;
+    let owner = cluster.registry.room_owner(room).await.unwrap().unwrap();
+    let (_, child) = cluster
+        .nodes
+        .iter_mut()
+        .find(|(id, _)| *id == owner)
+        .unwrap();
+    // SIGSTOP: the process hangs with its sockets open, so nothing breaks
+    // by itself; the replicas' keepalives must notice.
+    let pid = child.id().unwrap().to_string();
+    let frozen = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    eventually(
+        Duration::from_secs(15),
+        "both rejoin on the live node and hear each other",
+        || {
+            alice.generation() == 1
+                && bob.generation() == 1
+                && heard(&alice, "bob") > 5
+                && heard(&bob, "alice") > 5
+        },
+    )
+    .await;
+    println!("recovered {:?} after the node froze", frozen.elapsed());
+    assert_ne!(
+        cluster.registry.room_owner(room).await.unwrap().unwrap(),
+        owner
+    );
+}

@@ -1,6 +1,6 @@
 //! A client for another process's control API ([`super::server`]).
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use str0m::change::{SdpAnswer, SdpOffer};
@@ -17,6 +17,10 @@ use crate::node::{ControlError, JoinError, Joined, ParticipantEvent, Role, RoomS
 
 type EventSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How often an idle event stream pings its node; three silent intervals
+/// mean the node is gone (or hung).
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Events buffered between the node's WebSocket and the caller.
 const EVENT_QUEUE: usize = 1024;
@@ -122,14 +126,27 @@ impl RemoteSfu {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let (me, room, participant) = (self.clone(), room.to_string(), participant.to_string());
         tokio::spawn(async move {
+            // A node that hangs (rather than dies) keeps the socket open:
+            // ping it, and treat silence as a broken connection.
+            let mut keepalive = tokio::time::interval(KEEPALIVE);
+            let mut last_heard = tokio::time::Instant::now();
             loop {
                 let message = tokio::select! {
                     _ = tx.closed() => {
                         let _ = socket.close(None).await;
                         return;
                     }
+                    _ = keepalive.tick() => {
+                        if last_heard.elapsed() > KEEPALIVE * 3 {
+                            None
+                        } else {
+                            let _ = socket.send(Message::Ping(Vec::new().into())).await;
+                            continue;
+                        }
+                    }
                     message = socket.next() => message,
                 };
+                last_heard = tokio::time::Instant::now();
                 match message {
                     Some(Ok(Message::Text(text))) => {
                         match serde_json::from_str::<ParticipantEvent>(&text) {
@@ -184,8 +201,10 @@ impl RemoteSfu {
             .parse()
             .map_err(|_| "bad secret".to_string())?;
         request.headers_mut().insert("authorization", auth);
-        let (socket, _) = tokio_tungstenite::connect_async(request)
+        let connect = tokio_tungstenite::connect_async(request);
+        let (socket, _) = tokio::time::timeout(KEEPALIVE, connect)
             .await
+            .map_err(|_| "timed out".to_string())?
             .map_err(|e| e.to_string())?;
         Ok(socket)
     }
