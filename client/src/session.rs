@@ -223,6 +223,19 @@ pub struct RemoteTrackStats {
     pub packets: u64,
 }
 
+/// Per-frame samples of one remote track, from [`Client::drain_samples`].
+#[derive(Debug, Clone, Default)]
+pub struct RemoteSamples {
+    /// The publisher.
+    pub identity: String,
+    /// `audio`, `video` or `screen`.
+    pub kind: &'static str,
+    /// End-to-end latency of each decrypted frame, microseconds.
+    pub latencies_us: Vec<u64>,
+    /// Sender frame sequence numbers that decrypted, per simulcast layer.
+    pub sequences: [Vec<u32>; 3],
+}
+
 /// Everything a client measured.
 #[derive(Debug, Clone, Default)]
 pub struct ClientStats {
@@ -273,6 +286,7 @@ pub struct ClientStats {
 
 enum Command {
     SetAudioLevel(u8),
+    SetEpoch(u64),
     IceRestart,
     UnpublishVideo,
     SendData(Vec<u8>),
@@ -384,6 +398,31 @@ impl Client {
     /// Changes the audio level this client reports (0 loudest, 127 silent).
     pub async fn set_audio_level(&self, dbov: u8) {
         let _ = self.commands.send(Command::SetAudioLevel(dbov)).await;
+    }
+
+    /// Rotates this sender's key to `epoch` (0..=255 are told apart by
+    /// receivers): later frames and messages use the new key. Receivers
+    /// derive it when they first see its key id. The frame counter goes on,
+    /// so no nonce repeats even if an epoch comes round again.
+    pub async fn set_epoch(&self, epoch: u64) {
+        let _ = self.commands.send(Command::SetEpoch(epoch)).await;
+    }
+
+    /// Takes the per-frame samples gathered since the last call (latencies
+    /// and sequence numbers of decrypted frames, per remote track), so a
+    /// long run keeps its memory flat. Counters stay in [`Client::stats`].
+    pub fn drain_samples(&self) -> Vec<RemoteSamples> {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats
+            .remote
+            .iter_mut()
+            .map(|((identity, kind), r)| RemoteSamples {
+                identity: identity.clone(),
+                kind,
+                latencies_us: std::mem::take(&mut r.latencies_us),
+                sequences: std::mem::take(&mut r.sequences),
+            })
+            .collect()
     }
 
     /// Sends an end-to-end encrypted message to everyone in the room over
@@ -757,6 +796,7 @@ impl Driver {
                 Wake::Server(Some(_)) => {}
                 Wake::Server(None) => server_open = false,
                 Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
+                Wake::Command(Some(Command::SetEpoch(epoch))) => self.set_epoch(epoch),
                 Wake::Command(Some(Command::IceRestart)) => {
                     if let Some(offer) = self.start_ice_restart() {
                         let _ = to_server.send(ToServer::Offer(offer)).await;
@@ -1029,6 +1069,7 @@ impl Driver {
             if record && let Ok(h) = SframeHeader::parse(&frame) {
                 digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
             }
+            learn_rotated_key(&mut self.dec_keys, &mut self.key_owners, &self.config.secret, &frame);
             let decrypted =
                 EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
             match decrypted
@@ -1050,6 +1091,16 @@ impl Driver {
         }
         if stats.received_digests.len() < MAX_DIGESTS {
             stats.received_digests.extend(digests);
+        }
+    }
+
+    fn set_epoch(&mut self, epoch: u64) {
+        match keys::encryption_key(&self.config.secret, &self.config.identity, epoch) {
+            Ok(key) => {
+                self.enc_key = key;
+                self.config.epoch = epoch;
+            }
+            Err(e) => warn!("cannot rotate to epoch {epoch}: {e}"),
         }
     }
 
@@ -1087,6 +1138,12 @@ impl Driver {
             return;
         };
         let label = String::from_utf8_lossy(label).into_owned();
+        learn_rotated_key(
+            &mut self.dec_keys,
+            &mut self.key_owners,
+            &self.config.secret,
+            ciphertext,
+        );
         let decrypted =
             EncryptedFrameView::try_new(&ciphertext).and_then(|f| f.decrypt(&self.dec_keys));
         let owner = SframeHeader::parse(ciphertext)
@@ -1257,5 +1314,32 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// A key id we have no key for may be a known sender's next epoch (the low
+/// byte of a key id is its epoch): derive that key, and remember whose it is.
+fn learn_rotated_key(
+    dec_keys: &mut HashMap<u64, DecryptionKey>,
+    key_owners: &mut HashMap<u64, String>,
+    secret: &RoomSecret,
+    frame: &[u8],
+) {
+    let Ok(header) = SframeHeader::parse(frame) else {
+        return;
+    };
+    if dec_keys.contains_key(&header.key_id) {
+        return;
+    }
+    let epoch = header.key_id & 0xff;
+    let owner = key_owners
+        .values()
+        .find(|identity| keys::key_id(identity, epoch) == header.key_id)
+        .cloned();
+    if let Some(identity) = owner
+        && let Ok(key) = keys::decryption_key(secret, &identity, epoch)
+    {
+        key_owners.insert(key.key_id(), identity);
+        dec_keys.insert(key.key_id(), key);
     }
 }

@@ -581,3 +581,38 @@ async fn a_burst_of_data_arrives_complete_and_in_order() {
         assert!(plain[4..].iter().all(|b| *b == (i % 251) as u8), "intact");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_rotates_its_key_and_receivers_follow_without_a_failure() {
+    let sfu = start_sfu();
+    let room = "rotation";
+    let key = secret(room, "p");
+    let mut cfg = ClientConfig::new("alice", room, key.clone());
+    cfg.video = None;
+    let alice = join(&sfu, cfg).await;
+    let mut cfg = ClientConfig::new("bob", room, key);
+    cfg.video = None;
+    let bob = join(&sfu, cfg).await;
+    let heard = || {
+        bob.with_stats(|s| {
+            s.remote
+                .get(&("alice".to_string(), "audio"))
+                .map_or((0, 0), |r| (r.frames_decrypted, r.decrypt_failures))
+        })
+    };
+    eventually(Duration::from_secs(20), "bob hears alice", || heard().0 > 20).await;
+    for epoch in 1..=3 {
+        alice.set_epoch(epoch).await;
+        let before = heard().0;
+        eventually(Duration::from_secs(5), "frames under the new key", || {
+            heard().0 > before + 20
+                && bob.with_stats(|s| {
+                    s.received_digests
+                        .keys()
+                        .any(|(kid, _)| *kid == veil_client::keys::key_id("alice", epoch))
+                })
+        })
+        .await;
+    }
+    assert_eq!(heard().1, 0, "no frame failed to decrypt across rotations");
+}
