@@ -19,5 +19,6 @@ mod tcp;
 
 pub use keys::RoomSecret;
 pub use session::{
-    Client, ClientConfig, ClientStats, FromServer, PendingClient, ToServer, Transport, VideoConfig,
+    Client, ClientConfig, ClientStats, FromServer, PendingClient, RemoteSamples, ToServer,
+    Transport, VideoConfig,
 };

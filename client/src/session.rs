@@ -282,6 +282,8 @@ pub struct ClientStats {
     pub next_counter: u64,
     /// [`Client::stop_sending`] was called: nothing more is encrypted.
     pub sending_stopped: bool,
+    /// When the first remote frame decrypted.
+    pub first_frame_at: Option<Instant>,
 }
 
 enum Command {
@@ -408,6 +410,12 @@ impl Client {
         let _ = self.commands.send(Command::SetEpoch(epoch)).await;
     }
 
+    /// [`Client::set_epoch`] without waiting: false if the command queue is
+    /// full (the key is not rotated).
+    pub fn try_set_epoch(&self, epoch: u64) -> bool {
+        self.commands.try_send(Command::SetEpoch(epoch)).is_ok()
+    }
+
     /// Takes the per-frame samples gathered since the last call (latencies
     /// and sequence numbers of decrypted frames, per remote track), so a
     /// long run keeps its memory flat. Counters stay in [`Client::stats`].
@@ -516,6 +524,7 @@ impl PendingClient {
             enc_key,
             counter: MonotonicCounter::with_start_value(first_counter, u64::MAX),
             dec_keys: HashMap::new(),
+            connected: false,
             audio: self.audio_mid.map(|mid| AudioSender {
                 mid,
                 pt: None,
@@ -624,6 +633,8 @@ struct Driver {
     enc_key: EncryptionKey,
     counter: MonotonicCounter,
     dec_keys: HashMap<u64, DecryptionKey>,
+    /// ICE and DTLS are up.
+    connected: bool,
     audio: Option<AudioSender>,
     videos: Vec<VideoSender>,
     receivers: HashMap<Mid, Receiver>,
@@ -964,7 +975,10 @@ impl Driver {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Connected => self.stats_mut().connected = true,
+            Event::Connected => {
+                self.connected = true;
+                self.stats_mut().connected = true;
+            }
             Event::ChannelOpen(id, _) => self.channel = Some(id),
             Event::ChannelData(data) => self.on_data(&data.data),
             Event::RtpPacket(p) => self.on_rtp(p),
@@ -1060,6 +1074,7 @@ impl Driver {
         let identity = receiver.identity.clone();
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let record = self.config.record_digests;
+        let mut first_frame = stats.first_frame_at;
         let remote = stats.remote.entry((identity, kind)).or_default();
         remote.packets += 1;
         let now_us = unix_micros();
@@ -1069,7 +1084,12 @@ impl Driver {
             if record && let Ok(h) = SframeHeader::parse(&frame) {
                 digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
             }
-            learn_rotated_key(&mut self.dec_keys, &mut self.key_owners, &self.config.secret, &frame);
+            learn_rotated_key(
+                &mut self.dec_keys,
+                &mut self.key_owners,
+                &self.config.secret,
+                &frame,
+            );
             let decrypted =
                 EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
             match decrypted
@@ -1077,6 +1097,7 @@ impl Driver {
                 .and_then(|plain| FrameInfo::decode(plain.payload()))
             {
                 Some(info) => {
+                    first_frame.get_or_insert_with(Instant::now);
                     remote.frames_decrypted += 1;
                     let layer = info.layer.min(2) as usize;
                     remote.frames_per_layer[layer] += 1;
@@ -1089,6 +1110,7 @@ impl Driver {
                 None => remote.decrypt_failures += 1,
             }
         }
+        stats.first_frame_at = first_frame;
         if stats.received_digests.len() < MAX_DIGESTS {
             stats.received_digests.extend(digests);
         }
@@ -1161,6 +1183,11 @@ impl Driver {
     }
 
     fn send_media(&mut self, now: Instant) {
+        // Like a browser, send nothing before ICE and DTLS are up: frames
+        // queued meanwhile would arrive seconds late and skew latency.
+        if !self.connected {
+            return;
+        }
         if self.audio.is_some() && now >= self.next_audio {
             self.send_audio(now);
             self.next_audio += Duration::from_millis(20);

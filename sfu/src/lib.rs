@@ -17,6 +17,7 @@ pub mod config;
 pub mod control;
 pub mod forward;
 pub mod node;
+pub mod process;
 
 pub use config::SfuConfig;
 pub use control::{RemoteSfu, SfuNode};

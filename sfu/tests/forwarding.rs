@@ -600,7 +600,10 @@ async fn a_sender_rotates_its_key_and_receivers_follow_without_a_failure() {
                 .map_or((0, 0), |r| (r.frames_decrypted, r.decrypt_failures))
         })
     };
-    eventually(Duration::from_secs(20), "bob hears alice", || heard().0 > 20).await;
+    eventually(Duration::from_secs(20), "bob hears alice", || {
+        heard().0 > 20
+    })
+    .await;
     for epoch in 1..=3 {
         alice.set_epoch(epoch).await;
         let before = heard().0;

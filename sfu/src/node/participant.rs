@@ -309,6 +309,12 @@ impl Participant {
             params,
             packet,
         } = *inbound;
+        // Until ICE and DTLS are up, packets would only queue in str0m and
+        // reach the subscriber seconds late; the keyframe it asks for once
+        // connected starts its video instead.
+        if !self.rtc.is_connected() {
+            return ForwardResult::default();
+        }
         let Some(out) = self
             .tracks_out
             .iter_mut()

@@ -1,0 +1,427 @@
+//! The JSON report (schema `veil-loadtest/1`), merging shard reports,
+//! thresholds, and the final table.
+//!
+//! Top-level fields every report has: `participants`, `duration_s`,
+//! `packets_forwarded_per_s`, `loss_ratio`, `latency_ms.{p50,p95,p99,max}`,
+//! `decrypt_failures`, `join_ms.{p50,p99,max}`. The histograms behind the
+//! percentiles are kept (`histograms`) so that `loadtest merge` recomputes
+//! them exactly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::histogram::Histogram;
+use crate::scenario::{Scenario, Shard};
+
+/// Report format version.
+pub const SCHEMA: &str = "veil-loadtest/1";
+
+/// Percentiles in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From a histogram of microseconds.
+    pub fn of_us(h: &Histogram) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            p50: ms(h.quantile(0.50)),
+            p95: ms(h.quantile(0.95)),
+            p99: ms(h.quantile(0.99)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// The histograms behind the percentiles (microseconds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// End-to-end frame latency.
+    pub latency_us: Histogram,
+    /// Join: WebSocket open to ICE+DTLS connected.
+    pub join_us: Histogram,
+    /// Join start to the first decrypted frame.
+    pub first_frame_us: Histogram,
+}
+
+/// What the SFU reported about itself over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SfuFigures {
+    /// Where the numbers come from: `embedded` (its threads in this
+    /// process) or the scraped `/metrics` URLs.
+    pub source: String,
+    /// RTP packets received per second.
+    pub packets_in_per_s: f64,
+    /// RTP packets forwarded per second.
+    pub packets_out_per_s: f64,
+    /// RTP bytes received per second.
+    pub bytes_in_per_s: f64,
+    /// RTP bytes forwarded per second.
+    pub bytes_out_per_s: f64,
+    /// NACKs received from subscribers.
+    pub nacks: f64,
+    /// CPU cores the SFU used on average (1.0 = one core busy).
+    pub cpu_cores: Option<f64>,
+    /// Resident memory at the end, bytes (the whole process when embedded).
+    pub resident_bytes: Option<f64>,
+}
+
+/// What the built-in impairment proxies did (all zero without impairment).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    /// Datagrams the proxies passed on, both ways.
+    pub datagrams_passed: u64,
+    /// Datagrams they dropped on purpose.
+    pub datagrams_dropped: u64,
+    /// `dropped / (passed + dropped)`: the loss the network really had,
+    /// before NACK/RTX recovered what it could (compare `loss_ratio`).
+    pub loss_ratio: f64,
+}
+
+/// One second of the run, for the plot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    /// Seconds since the start.
+    pub t: f64,
+    /// Participants connected.
+    pub connected: usize,
+    /// Frames decrypted in this second, all receivers.
+    pub frames: u64,
+    /// Median latency of those frames, ms.
+    pub latency_p50_ms: f64,
+    /// 99th percentile, ms.
+    pub latency_p99_ms: f64,
+    /// SFU packets forwarded in this second.
+    pub packets_out: f64,
+}
+
+/// Threshold results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// All thresholds met.
+    pub passed: bool,
+    /// What missed, for people.
+    pub failures: Vec<String>,
+}
+
+/// A run's (or merged runs') results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// `veil-loadtest/1`.
+    pub schema: String,
+    /// What was run.
+    pub scenario: Scenario,
+    /// Which shards are in this report.
+    pub shards: Vec<Shard>,
+    /// Participants this report covers (joins attempted, churn included).
+    pub participants: usize,
+    /// Joins that failed.
+    pub join_failures: usize,
+    /// Wall time of the run, seconds (ramp-up, hold and churn).
+    pub duration_s: f64,
+    /// Join time percentiles, ms.
+    pub join_ms: Percentiles,
+    /// Time to the first decrypted frame, ms.
+    pub first_frame_ms: Percentiles,
+    /// End-to-end frame latency (encrypt at the sender to decrypt at the
+    /// receiver), ms.
+    pub latency_ms: Percentiles,
+    /// Mean interarrival jitter over streams (RFC 3550 style, on frame
+    /// latency), ms.
+    pub jitter_ms: f64,
+    /// Frames the receivers should have decrypted (audio, and video unless
+    /// simulcast), from sender sequence numbers.
+    pub frames_expected: u64,
+    /// Of those, decrypted.
+    pub frames_received: u64,
+    /// `1 - received / expected`.
+    pub loss_ratio: f64,
+    /// All frames decrypted (every kind and layer).
+    pub frames_decrypted: u64,
+    /// Frames that failed to decrypt (wrong key, tampering).
+    pub decrypt_failures: u64,
+    /// Frames sent by the publishers.
+    pub frames_sent: u64,
+    /// SFU packets forwarded per second.
+    pub packets_forwarded_per_s: f64,
+    /// Client-side RTP packets received per second, all receivers.
+    pub client_packets_in_per_s: f64,
+    /// The SFU's own figures.
+    pub sfu: SfuFigures,
+    /// The impaired network, as the proxies saw it.
+    pub network: Network,
+    /// Per-second figures.
+    pub timeline: Vec<Tick>,
+    /// Thresholds and whether the run met them.
+    pub verdict: Verdict,
+    /// Raw histograms for merging.
+    pub histograms: Histograms,
+    /// Jitter sum and stream count, for merging the mean.
+    pub jitter_streams: (f64, u64),
+}
+
+impl Report {
+    /// Recomputes the derived fields from the raw ones.
+    pub fn finish(&mut self) {
+        self.schema = SCHEMA.into();
+        self.join_ms = Percentiles::of_us(&self.histograms.join_us);
+        self.first_frame_ms = Percentiles::of_us(&self.histograms.first_frame_us);
+        self.latency_ms = Percentiles::of_us(&self.histograms.latency_us);
+        self.loss_ratio = if self.frames_expected == 0 {
+            0.0
+        } else {
+            1.0 - (self.frames_received as f64 / self.frames_expected as f64).min(1.0)
+        };
+        let datagrams = self.network.datagrams_passed + self.network.datagrams_dropped;
+        self.network.loss_ratio = if datagrams == 0 {
+            0.0
+        } else {
+            self.network.datagrams_dropped as f64 / datagrams as f64
+        };
+        self.jitter_ms = if self.jitter_streams.1 == 0 {
+            0.0
+        } else {
+            self.jitter_streams.0 / self.jitter_streams.1 as f64
+        };
+    }
+
+    /// Merges shard reports of one scenario into one report.
+    pub fn merge(reports: &[Report]) -> Result<Report, String> {
+        let first = reports.first().ok_or("nothing to merge")?;
+        let mut out = Report {
+            scenario: first.scenario.clone(),
+            ..Report::default()
+        };
+        for r in reports {
+            if r.schema != SCHEMA {
+                return Err(format!("a report has schema {:?}, not {SCHEMA}", r.schema));
+            }
+            if r.scenario != first.scenario {
+                return Err("the reports are of different scenarios".into());
+            }
+            out.shards.extend(r.shards.iter().copied());
+            out.participants += r.participants;
+            out.join_failures += r.join_failures;
+            out.duration_s = out.duration_s.max(r.duration_s);
+            out.frames_expected += r.frames_expected;
+            out.frames_received += r.frames_received;
+            out.frames_decrypted += r.frames_decrypted;
+            out.decrypt_failures += r.decrypt_failures;
+            out.frames_sent += r.frames_sent;
+            out.client_packets_in_per_s += r.client_packets_in_per_s;
+            out.network.datagrams_passed += r.network.datagrams_passed;
+            out.network.datagrams_dropped += r.network.datagrams_dropped;
+            out.jitter_streams.0 += r.jitter_streams.0;
+            out.jitter_streams.1 += r.jitter_streams.1;
+            out.histograms.latency_us.merge(&r.histograms.latency_us);
+            out.histograms.join_us.merge(&r.histograms.join_us);
+            out.histograms
+                .first_frame_us
+                .merge(&r.histograms.first_frame_us);
+            for tick in &r.timeline {
+                let at = tick.t.round() as usize;
+                if out.timeline.len() <= at {
+                    out.timeline.resize(at + 1, Tick::default());
+                }
+                let o = &mut out.timeline[at];
+                o.t = at as f64;
+                o.connected += tick.connected;
+                o.frames += tick.frames;
+                // Per-second percentiles cannot be merged exactly: keep the worst.
+                o.latency_p50_ms = o.latency_p50_ms.max(tick.latency_p50_ms);
+                o.latency_p99_ms = o.latency_p99_ms.max(tick.latency_p99_ms);
+                o.packets_out = o.packets_out.max(tick.packets_out);
+            }
+        }
+        // Every shard sees the same SFU: its figures are not added up.
+        out.sfu = reports
+            .iter()
+            .max_by(|a, b| a.sfu.packets_out_per_s.total_cmp(&b.sfu.packets_out_per_s))
+            .map(|r| r.sfu.clone())
+            .unwrap_or_default();
+        out.packets_forwarded_per_s = out.sfu.packets_out_per_s;
+        out.shards.sort_by_key(|s| s.index);
+        out.finish();
+        Ok(out)
+    }
+
+    /// Applies the thresholds (`None` = not checked).
+    pub fn judge(&mut self, max_loss: Option<f64>, max_p99_ms: Option<f64>) {
+        let mut failures = Vec::new();
+        if let Some(max) = max_loss
+            && self.loss_ratio > max
+        {
+            failures.push(format!("loss {:.4} > --max-loss {max}", self.loss_ratio));
+        }
+        if let Some(max) = max_p99_ms
+            && self.latency_ms.p99 > max
+        {
+            failures.push(format!(
+                "p99 latency {:.1} ms > --max-p99-ms {max}",
+                self.latency_ms.p99
+            ));
+        }
+        if self.join_failures > 0 {
+            failures.push(format!("{} joins failed", self.join_failures));
+        }
+        self.verdict = Verdict {
+            passed: failures.is_empty(),
+            failures,
+        };
+    }
+
+    /// The final table, for people.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let mut row = |k: &str, v: String| t.push_str(&format!("  {k:<28} {v}\n"));
+        row(
+            "participants",
+            format!(
+                "{} in {} rooms ({} join failures)",
+                self.participants, self.scenario.rooms, self.join_failures
+            ),
+        );
+        row("duration", format!("{:.1} s", self.duration_s));
+        row(
+            "join (p50 / p99)",
+            format!("{:.0} / {:.0} ms", self.join_ms.p50, self.join_ms.p99),
+        );
+        row(
+            "first frame (p50 / p99)",
+            format!(
+                "{:.0} / {:.0} ms",
+                self.first_frame_ms.p50, self.first_frame_ms.p99
+            ),
+        );
+        row(
+            "latency (p50/p95/p99/max)",
+            format!(
+                "{:.1} / {:.1} / {:.1} / {:.1} ms",
+                self.latency_ms.p50, self.latency_ms.p95, self.latency_ms.p99, self.latency_ms.max
+            ),
+        );
+        row("jitter", format!("{:.2} ms", self.jitter_ms));
+        row(
+            "loss",
+            format!(
+                "{:.4} ({} of {} frames)",
+                self.loss_ratio,
+                self.frames_expected.saturating_sub(self.frames_received),
+                self.frames_expected
+            ),
+        );
+        row(
+            "frames sent / decrypted",
+            format!("{} / {}", self.frames_sent, self.frames_decrypted),
+        );
+        row("decrypt failures", self.decrypt_failures.to_string());
+        if self.network.datagrams_dropped > 0 {
+            row(
+                "network loss (before NACK)",
+                format!("{:.4}", self.network.loss_ratio),
+            );
+        }
+        row("SFU NACKs received", format!("{:.0}", self.sfu.nacks));
+        row(
+            "SFU packets in / out per s",
+            format!(
+                "{:.0} / {:.0}",
+                self.sfu.packets_in_per_s, self.sfu.packets_out_per_s
+            ),
+        );
+        row(
+            "SFU Mbit/s in / out",
+            format!(
+                "{:.1} / {:.1}",
+                self.sfu.bytes_in_per_s * 8e-6,
+                self.sfu.bytes_out_per_s * 8e-6
+            ),
+        );
+        row(
+            "SFU CPU",
+            self.sfu
+                .cpu_cores
+                .map_or("n/a".into(), |c| format!("{c:.2} cores")),
+        );
+        row(
+            "SFU memory",
+            self.sfu
+                .resident_bytes
+                .map_or("n/a".into(), |b| format!("{:.0} MiB", b / (1 << 20) as f64)),
+        );
+        row(
+            "verdict",
+            if self.verdict.passed {
+                "passed".into()
+            } else {
+                format!("FAILED: {}", self.verdict.failures.join("; "))
+            },
+        );
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(index: usize, latencies: &[u64], expected: u64, received: u64) -> Report {
+        let mut r = Report {
+            shards: vec![Shard { index, count: 2 }],
+            participants: 10,
+            frames_expected: expected,
+            frames_received: received,
+            duration_s: 30.0 + index as f64,
+            ..Report::default()
+        };
+        for l in latencies {
+            r.histograms.latency_us.record(*l);
+        }
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn merged_shards_add_up_and_recompute_percentiles() {
+        let a = shard(0, &[1000; 90], 1000, 990);
+        let b = shard(1, &[50_000; 10], 1000, 1000);
+        let mut merged = Report::merge(&[b, a]).unwrap();
+        assert_eq!(merged.participants, 20);
+        assert_eq!(
+            (merged.frames_expected, merged.frames_received),
+            (2000, 1990)
+        );
+        assert!((merged.loss_ratio - 0.005).abs() < 1e-9);
+        assert_eq!(merged.duration_s, 31.0);
+        assert!((merged.latency_ms.p50 - 1.0).abs() < 0.03);
+        assert!(
+            (merged.latency_ms.p99 - 50.0).abs() < 1.1,
+            "{}",
+            merged.latency_ms.p99
+        );
+        assert_eq!(
+            merged.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        merged.judge(Some(0.001), Some(100.0));
+        assert!(!merged.verdict.passed);
+        assert!(merged.verdict.failures[0].contains("loss"));
+
+        let other = Report {
+            scenario: Scenario {
+                rooms: 9,
+                ..Scenario::default()
+            },
+            ..shard(1, &[], 0, 0)
+        };
+        assert!(Report::merge(&[shard(0, &[], 0, 0), other]).is_err());
+    }
+}

@@ -1,0 +1,569 @@
+//! Runs a scenario: joins participants at the ramp rate, holds the load
+//! (with churn and key rotation), samples every second, and builds the
+//! report.
+//!
+//! Every participant is a real `signalling::client::Connection`: token,
+//! WebSocket, WebRTC over UDP, SFrame with the browser's key derivation.
+//! They share one tokio runtime; none has a thread of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use signalling::client::{ConnectOptions, Connection};
+use tokio::task::JoinSet;
+use veil_client::impair::{Impairment, ImpairmentProxy};
+use veil_client::{ClientConfig, RoomSecret, VideoConfig};
+
+use crate::histogram::Histogram;
+use crate::report::{Network, Report, SfuFigures, Tick};
+use crate::scenario::{Scenario, Shard};
+use crate::target::Target;
+
+/// How long a join may take before it counts as failed.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One planned participant.
+#[derive(Debug, Clone)]
+struct Plan {
+    room: String,
+    identity: String,
+    publisher: bool,
+    wrong_key: bool,
+    /// Global number, for seeds and server spreading.
+    global: usize,
+}
+
+/// A participant in the call.
+struct Live {
+    plan: Plan,
+    connection: Connection,
+    joined_at: Instant,
+    first_frame: bool,
+    proxy: Option<ImpairmentProxy>,
+}
+
+/// Counters of participants that already left (churn).
+#[derive(Default)]
+struct Retired {
+    frames_decrypted: u64,
+    decrypt_failures: u64,
+    frames_sent: u64,
+    packets_in: u64,
+    datagrams_passed: u64,
+    datagrams_dropped: u64,
+}
+
+/// Sequence tracking of one received stream, for loss.
+struct Stream {
+    first: u32,
+    last: u32,
+    received: u64,
+    last_latency_us: Option<u64>,
+    jitter_us: f64,
+}
+
+/// Everything measured, as the run goes.
+#[derive(Default)]
+struct Collector {
+    latency: Histogram,
+    join: Histogram,
+    first_frame: Histogram,
+    streams: HashMap<(String, String, &'static str, usize), Stream>,
+    join_failures: usize,
+    attempted: usize,
+}
+
+impl Collector {
+    fn add(
+        &mut self,
+        receiver: &str,
+        samples: Vec<veil_client::RemoteSamples>,
+        count_loss_on_video: bool,
+        tick: &mut Histogram,
+    ) -> u64 {
+        let mut frames = 0;
+        for s in samples {
+            for l in &s.latencies_us {
+                self.latency.record(*l);
+                tick.record(*l);
+            }
+            frames += s.latencies_us.len() as u64;
+            let counted = s.kind == "audio" || count_loss_on_video;
+            if !counted {
+                continue;
+            }
+            for (layer, seqs) in s.sequences.iter().enumerate() {
+                if seqs.is_empty() {
+                    continue;
+                }
+                let key = (receiver.to_string(), s.identity.clone(), s.kind, layer);
+                let stream = self.streams.entry(key).or_insert(Stream {
+                    first: seqs[0],
+                    last: seqs[0],
+                    received: 0,
+                    last_latency_us: None,
+                    jitter_us: 0.0,
+                });
+                for seq in seqs {
+                    stream.first = stream.first.min(*seq);
+                    stream.last = stream.last.max(*seq);
+                    stream.received += 1;
+                }
+                // RFC 3550 interarrival jitter on the frame latency.
+                for l in &s.latencies_us {
+                    if let Some(prev) = stream.last_latency_us {
+                        let d = (*l as f64 - prev as f64).abs();
+                        stream.jitter_us += (d - stream.jitter_us) / 16.0;
+                    }
+                    stream.last_latency_us = Some(*l);
+                }
+            }
+        }
+        frames
+    }
+}
+
+/// What the caller sees while the run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A live progress bar on the terminal.
+    Bar,
+    /// Nothing (tests, pipes).
+    Quiet,
+}
+
+fn plan(scenario: &Scenario, shard: Shard) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    // Rooms fill side by side, so a partial ramp loads every room alike.
+    for i in 0..scenario.participants {
+        for r in 0..scenario.rooms {
+            let global = r * scenario.participants + i;
+            if !shard.owns(global) {
+                continue;
+            }
+            plans.push(Plan {
+                room: format!("lt-room-{r}"),
+                identity: format!("lt-r{r}-p{i}"),
+                publisher: i < scenario.publishers(),
+                wrong_key: i >= scenario.participants - scenario.wrong_key,
+                global,
+            });
+        }
+    }
+    plans
+}
+
+fn client_config(
+    scenario: &Scenario,
+    plan: &Plan,
+    identity: &str,
+    secret: RoomSecret,
+) -> ClientConfig {
+    let mut config = ClientConfig::new(identity, &plan.room, secret);
+    config.record_digests = false;
+    config.audio = plan.publisher;
+    config.video = if plan.publisher && !scenario.audio_only {
+        let top = (scenario.video_kbps as usize * 1000 / 8 / scenario.fps as usize).max(200);
+        Some(VideoConfig {
+            simulcast: scenario.simulcast,
+            fps: scenario.fps,
+            frame_bytes: if scenario.simulcast {
+                [top / 8, top / 3, top]
+            } else {
+                [top, top, top]
+            },
+            keyframe_interval: Duration::from_secs(3),
+        })
+    } else {
+        None
+    };
+    config
+}
+
+struct Secrets {
+    right: HashMap<String, RoomSecret>,
+    wrong: HashMap<String, RoomSecret>,
+}
+
+impl Secrets {
+    fn new(scenario: &Scenario) -> Self {
+        let mut right = HashMap::new();
+        let mut wrong = HashMap::new();
+        for r in 0..scenario.rooms {
+            let room = format!("lt-room-{r}");
+            right.insert(
+                room.clone(),
+                RoomSecret::from_passphrase(&room, &scenario.passphrase),
+            );
+            if scenario.wrong_key > 0 {
+                let bad = format!("{} (wrong)", scenario.passphrase);
+                wrong.insert(room.clone(), RoomSecret::from_passphrase(&room, &bad));
+            }
+        }
+        Secrets { right, wrong }
+    }
+
+    fn of(&self, plan: &Plan) -> RoomSecret {
+        let table = if plan.wrong_key {
+            &self.wrong
+        } else {
+            &self.right
+        };
+        table[&plan.room].clone()
+    }
+}
+
+/// Joins one participant; `Err` when the join fails or does not connect in time.
+async fn join(
+    target: &Target,
+    scenario: &Scenario,
+    plan: Plan,
+    secret: RoomSecret,
+) -> Result<(Live, Duration), String> {
+    let started = Instant::now();
+    let (token, identity) = target
+        .token(&plan.room, &plan.identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut config = client_config(scenario, &plan, &identity, secret);
+    let proxy = match (scenario.impaired(), target.media_addr) {
+        (true, Some(media)) => {
+            let impairment = Impairment {
+                loss: scenario.loss / 100.0,
+                delay: Duration::from_secs_f64(scenario.delay_s),
+                jitter: Duration::from_secs_f64(scenario.jitter_s),
+                seed: scenario
+                    .seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(plan.global as u64),
+                downlink_bps: None,
+            };
+            let proxy = ImpairmentProxy::start(media, impairment)
+                .await
+                .map_err(|e| e.to_string())?;
+            config.via_proxy = Some(proxy.addr());
+            Some(proxy)
+        }
+        (true, None) => {
+            return Err("impairment needs the SFU's media address (--media-addr)".into());
+        }
+        _ => None,
+    };
+    let mut servers = target.servers.clone();
+    let first = plan.global % servers.len();
+    servers.rotate_left(first);
+    let connection = Connection::connect(ConnectOptions::new(servers, token, config))
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    while !connection.with_stats(|s| s.connected) {
+        if Instant::now() > deadline {
+            return Err("ICE/DTLS did not connect in time".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    Ok((
+        Live {
+            plan,
+            connection,
+            joined_at: started,
+            first_frame: false,
+            proxy,
+        },
+        took,
+    ))
+}
+
+type Joined = Result<(Live, Duration), String>;
+
+/// Runs `scenario` (this shard's part of it) against `target`.
+pub async fn run(
+    scenario: Scenario,
+    shard: Shard,
+    target: Arc<Target>,
+    progress: Progress,
+) -> anyhow::Result<Report> {
+    scenario.validate().map_err(anyhow::Error::msg)?;
+    let secrets = Arc::new(Secrets::new(&scenario));
+    let plans = plan(&scenario, shard);
+    let scenario = Arc::new(scenario);
+    let expected_participants = plans.len();
+    let ramp_time = Duration::from_secs_f64(expected_participants as f64 / scenario.ramp);
+    let total_time = ramp_time + scenario.duration();
+
+    let bar = match progress {
+        Progress::Bar => {
+            let bar = ProgressBar::new(total_time.as_secs().max(1));
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} s  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar
+        }
+        Progress::Quiet => ProgressBar::hidden(),
+    };
+
+    let started = Instant::now();
+    let sfu_start = target.sfu_sample().await;
+    let mut collector = Collector::default();
+    let mut retired = Retired::default();
+    let mut live: Vec<Live> = Vec::new();
+    let mut joining: JoinSet<Joined> = JoinSet::new();
+    let mut pending = plans.into_iter().enumerate();
+    let mut next_join = started;
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let mut churned = 0usize;
+    let mut next_churn = started + ramp_time;
+    let mut epoch = 0u64;
+    let mut next_rotation = scenario
+        .key_rotation_s
+        .map(|s| started + ramp_time + Duration::from_secs_f64(s));
+    let mut timeline = Vec::new();
+    let mut next_tick = started + Duration::from_secs(1);
+    let mut last_sfu = sfu_start;
+    let count_video_loss = !scenario.simulcast;
+
+    let spawn = |joining: &mut JoinSet<Joined>, plan: Plan| {
+        let (target, scenario, secret) = (target.clone(), scenario.clone(), secrets.of(&plan));
+        joining.spawn(async move { join(&target, &scenario, plan, secret).await });
+    };
+
+    loop {
+        let now = Instant::now();
+        if now >= started + total_time {
+            break;
+        }
+        // Ramp: start joins on schedule.
+        while next_join <= now {
+            let Some((_, plan)) = pending.next() else {
+                next_join = started + total_time * 2;
+                break;
+            };
+            collector.attempted += 1;
+            spawn(&mut joining, plan);
+            next_join += Duration::from_secs_f64(1.0 / scenario.ramp);
+        }
+        // Joins that finished.
+        while let Some(done) = joining.try_join_next() {
+            match done {
+                Ok(Ok((participant, took))) => {
+                    collector.join.record(took.as_micros() as u64);
+                    live.push(participant);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!("join failed: {e}");
+                    collector.join_failures += 1;
+                }
+                Err(e) => {
+                    tracing::warn!("join task failed: {e}");
+                    collector.join_failures += 1;
+                }
+            }
+        }
+        // Churn: someone leaves, someone new takes their place.
+        if scenario.churn > 0.0 && now >= next_churn && !live.is_empty() {
+            next_churn += Duration::from_secs_f64(1.0 / scenario.churn);
+            let leaving = live.swap_remove(rng.random_range(0..live.len()));
+            churned += 1;
+            let base = leaving
+                .plan
+                .identity
+                .split("-g")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let plan = Plan {
+                identity: format!("{base}-g{churned}"),
+                ..leaving.plan.clone()
+            };
+            retire(&mut retired, &mut collector, leaving, count_video_loss);
+            collector.attempted += 1;
+            spawn(&mut joining, plan);
+        }
+        // Key rotation: every publisher moves to the next epoch.
+        if let Some(at) = next_rotation
+            && now >= at
+        {
+            epoch = (epoch + 1) % 256;
+            for p in live.iter().filter(|l| l.plan.publisher) {
+                p.connection.with_client(|c| c.try_set_epoch(epoch));
+            }
+            next_rotation = scenario
+                .key_rotation_s
+                .map(|s| at + Duration::from_secs_f64(s));
+        }
+        // Once a second: samples, timeline, progress.
+        if now >= next_tick {
+            next_tick += Duration::from_secs(1);
+            let mut tick_latency = Histogram::default();
+            let mut frames = 0;
+            for p in live.iter_mut() {
+                let samples = p.connection.with_client(|c| c.drain_samples());
+                frames += collector.add(
+                    &p.plan.identity,
+                    samples,
+                    count_video_loss,
+                    &mut tick_latency,
+                );
+                if !p.first_frame
+                    && let Some(at) = p.connection.with_stats(|s| s.first_frame_at)
+                {
+                    p.first_frame = true;
+                    let took = at.saturating_duration_since(p.joined_at);
+                    collector.first_frame.record(took.as_micros() as u64);
+                }
+            }
+            let sfu = target.sfu_sample().await;
+            let tick = Tick {
+                t: started.elapsed().as_secs_f64().round(),
+                connected: live.len(),
+                frames,
+                latency_p50_ms: tick_latency.quantile(0.5) as f64 / 1000.0,
+                latency_p99_ms: tick_latency.quantile(0.99) as f64 / 1000.0,
+                packets_out: sfu.packets_out - last_sfu.packets_out,
+            };
+            last_sfu = sfu;
+            bar.set_position(started.elapsed().as_secs());
+            bar.set_message(format!(
+                "{}/{} in  p50 {:.1} ms  p99 {:.1} ms  {:.0} frames/s  {} join failures",
+                live.len(),
+                expected_participants,
+                tick.latency_p50_ms,
+                tick.latency_p99_ms,
+                tick.frames,
+                collector.join_failures
+            ));
+            timeline.push(tick);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Joins still in flight count as failed.
+    collector.join_failures += joining.len();
+    joining.abort_all();
+
+    let elapsed = started.elapsed().as_secs_f64();
+    let sfu_end = target.sfu_sample().await;
+    let mut tail = Histogram::default();
+    let mut leaving = Vec::new();
+    for p in live {
+        let samples = p.connection.with_client(|c| c.drain_samples());
+        collector.add(&p.plan.identity, samples, count_video_loss, &mut tail);
+        leaving.push(p);
+    }
+    for p in leaving {
+        retire(&mut retired, &mut collector, p, count_video_loss);
+    }
+    // Let the leaves reach the server before the caller tears it down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bar.finish_and_clear();
+
+    let (expected, received, jitter_sum, streams) =
+        collector
+            .streams
+            .values()
+            .fold((0u64, 0u64, 0.0, 0u64), |(e, r, j, n), s| {
+                (
+                    e + (s.last - s.first) as u64 + 1,
+                    r + s.received,
+                    j + s.jitter_us / 1000.0,
+                    n + 1,
+                )
+            });
+    let rate = |a: f64, b: f64| (b - a).max(0.0) / elapsed;
+    let sfu = SfuFigures {
+        source: target.metrics_source(),
+        packets_in_per_s: rate(sfu_start.packets_in, sfu_end.packets_in),
+        packets_out_per_s: rate(sfu_start.packets_out, sfu_end.packets_out),
+        bytes_in_per_s: rate(sfu_start.bytes_in, sfu_end.bytes_in),
+        bytes_out_per_s: rate(sfu_start.bytes_out, sfu_end.bytes_out),
+        nacks: sfu_end.nacks - sfu_start.nacks,
+        cpu_cores: match (sfu_start.cpu_seconds, sfu_end.cpu_seconds) {
+            (Some(a), Some(b)) => Some((b - a) / elapsed),
+            _ => None,
+        },
+        resident_bytes: sfu_end.resident_bytes,
+    };
+    let mut report = Report {
+        scenario: (*scenario).clone(),
+        shards: vec![shard],
+        participants: collector.attempted,
+        join_failures: collector.join_failures,
+        duration_s: elapsed,
+        frames_expected: expected,
+        frames_received: received,
+        frames_decrypted: retired.frames_decrypted,
+        decrypt_failures: retired.decrypt_failures,
+        frames_sent: retired.frames_sent,
+        packets_forwarded_per_s: sfu.packets_out_per_s,
+        client_packets_in_per_s: retired.packets_in as f64 / elapsed,
+        network: Network {
+            datagrams_passed: retired.datagrams_passed,
+            datagrams_dropped: retired.datagrams_dropped,
+            loss_ratio: 0.0,
+        },
+        sfu,
+        timeline,
+        jitter_streams: (jitter_sum, streams),
+        ..Report::default()
+    };
+    report.histograms.latency_us = collector.latency;
+    report.histograms.join_us = collector.join;
+    report.histograms.first_frame_us = collector.first_frame;
+    report.finish();
+    Ok(report)
+}
+
+/// A participant leaves: its last samples and counters go into the totals.
+fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video_loss: bool) {
+    let samples = p.connection.with_client(|c| c.drain_samples());
+    let mut ignore = Histogram::default();
+    collector.add(&p.plan.identity, samples, count_video_loss, &mut ignore);
+    if let Some(proxy) = &p.proxy {
+        let (passed, dropped) = proxy.counts();
+        retired.datagrams_passed += passed;
+        retired.datagrams_dropped += dropped;
+    }
+    p.connection.with_stats(|s| {
+        retired.frames_sent += s.frames_sent;
+        for r in s.remote.values() {
+            retired.frames_decrypted += r.frames_decrypted;
+            retired.decrypt_failures += r.decrypt_failures;
+            retired.packets_in += r.packets;
+        }
+    });
+    // Leave properly (not just drop the socket, which the server would
+    // hold for a resume), without holding up the sampling loop.
+    tokio::spawn(p.connection.leave());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_fills_rooms_evenly_and_marks_roles() {
+        let scenario = Scenario {
+            rooms: 2,
+            participants: 3,
+            publishers: Some(1),
+            wrong_key: 1,
+            ..Scenario::default()
+        };
+        let all = plan(&scenario, Shard { index: 0, count: 1 });
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[0].room, "lt-room-0");
+        assert_eq!(all[1].room, "lt-room-1");
+        assert_eq!(all.iter().filter(|p| p.publisher).count(), 2);
+        assert_eq!(all.iter().filter(|p| p.wrong_key).count(), 2);
+        let half: usize = (0..2)
+            .map(|i| plan(&scenario, Shard { index: i, count: 2 }).len())
+            .sum();
+        assert_eq!(half, 6);
+    }
+}
