@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Merge shard reports of one scenario into one report.
     Merge(MergeArgs),
 }
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(*args),
         Command::Merge(args) => merge_command(args),
     };
     match result {
