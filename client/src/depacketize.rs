@@ -35,6 +35,9 @@ pub struct Depacketizer {
     newest: Option<u64>,
     /// Frames given up because packets never came.
     pub frames_lost: u64,
+    /// Packets that arrived after a newer one: retransmissions answering
+    /// NACKs (or reordering, on a link that reorders).
+    pub late_packets: u64,
 }
 
 impl Depacketizer {
@@ -62,6 +65,9 @@ impl Depacketizer {
                 data: data.to_vec(),
             },
         );
+        if self.newest.is_some_and(|n| seq < n) {
+            self.late_packets += 1;
+        }
         self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
         let frame = self.try_assemble(seq, timestamp);
         self.expire();

@@ -135,6 +135,9 @@ impl ClientConfig {
     }
 }
 
+/// Socket buffer size asked for, each way.
+const SOCKET_BUFFER: usize = 1 << 20;
+
 /// Messages from the server to the client.
 #[derive(Debug)]
 pub enum FromServer {
@@ -221,6 +224,8 @@ pub struct RemoteTrackStats {
     pub latencies_us: Vec<u64>,
     /// RTP packets received.
     pub packets: u64,
+    /// Packets that filled a gap after newer ones came: NACK recoveries.
+    pub late_packets: u64,
 }
 
 /// Per-frame samples of one remote track, from [`Client::drain_samples`].
@@ -318,6 +323,12 @@ impl Client {
     pub fn prepare(config: ClientConfig) -> Result<(PendingClient, SdpOffer), ClientError> {
         let socket = std::net::UdpSocket::bind(config.bind)?;
         socket.set_nonblocking(true)?;
+        // Bursts (keyframes, a room's worth of audio) outgrow the default
+        // buffers when many clients share one machine; the kernel caps this
+        // at its own maximum.
+        let tuned = socket2::SockRef::from(&socket);
+        let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = tuned.set_send_buffer_size(SOCKET_BUFFER);
         let local = socket.local_addr()?;
         let mut rtc = base_rtc_config().build(Instant::now());
         if config.transport == Transport::Udp {
@@ -1075,8 +1086,10 @@ impl Driver {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
+        let late = receiver.depacketizer.late_packets;
         let remote = stats.remote.entry((identity, kind)).or_default();
         remote.packets += 1;
+        remote.late_packets = late;
         let now_us = unix_micros();
         let mut digests = Vec::new();
         for frame in frames {

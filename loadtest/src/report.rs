@@ -150,6 +150,9 @@ pub struct Report {
     pub decrypt_failures: u64,
     /// Frames sent by the publishers.
     pub frames_sent: u64,
+    /// Packets that arrived after newer ones and filled a gap: NACK/RTX
+    /// recoveries (plus reordering when `jitter` is set).
+    pub nack_recoveries: u64,
     /// SFU packets forwarded per second.
     pub packets_forwarded_per_s: f64,
     /// Client-side RTP packets received per second, all receivers.
@@ -216,6 +219,7 @@ impl Report {
             out.frames_decrypted += r.frames_decrypted;
             out.decrypt_failures += r.decrypt_failures;
             out.frames_sent += r.frames_sent;
+            out.nack_recoveries += r.nack_recoveries;
             out.client_packets_in_per_s += r.client_packets_in_per_s;
             out.network.datagrams_passed += r.network.datagrams_passed;
             out.network.datagrams_dropped += r.network.datagrams_dropped;
@@ -329,7 +333,10 @@ impl Report {
                 format!("{:.4}", self.network.loss_ratio),
             );
         }
-        row("SFU NACKs received", format!("{:.0}", self.sfu.nacks));
+        row(
+            "NACKs / recovered packets",
+            format!("{:.0} / {}", self.sfu.nacks, self.nack_recoveries),
+        );
         row(
             "SFU packets in / out per s",
             format!(

@@ -55,6 +55,7 @@ struct Retired {
     packets_in: u64,
     datagrams_passed: u64,
     datagrams_dropped: u64,
+    late_packets: u64,
 }
 
 /// Sequence tracking of one received stream, for loss.
@@ -500,6 +501,7 @@ pub async fn run(
         frames_decrypted: retired.frames_decrypted,
         decrypt_failures: retired.decrypt_failures,
         frames_sent: retired.frames_sent,
+        nack_recoveries: retired.late_packets,
         packets_forwarded_per_s: sfu.packets_out_per_s,
         client_packets_in_per_s: retired.packets_in as f64 / elapsed,
         network: Network {
@@ -534,6 +536,7 @@ fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video
         for r in s.remote.values() {
             retired.frames_decrypted += r.frames_decrypted;
             retired.decrypt_failures += r.decrypt_failures;
+            retired.late_packets += r.late_packets;
             retired.packets_in += r.packets;
         }
     });

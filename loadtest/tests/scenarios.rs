@@ -114,6 +114,23 @@ async fn an_impaired_scenario_reports_the_loss_it_was_given() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_losses_are_nacked_and_recovered() {
+    let scenario = Scenario {
+        rooms: 1,
+        participants: 2,
+        loss: 3.0,
+        ..small()
+    };
+    let report = run(scenario, WHOLE, embedded().await, Progress::Quiet)
+        .await
+        .unwrap();
+    println!("{}", report.table());
+    assert!(report.network.loss_ratio > 0.01);
+    assert!(report.sfu.nacks > 0.0, "the SFU got NACKs");
+    assert!(report.nack_recoveries > 0, "retransmissions filled gaps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_is_reported_as_decrypt_failures() {
     let scenario = Scenario {
         audio_only: true,
