@@ -10,6 +10,7 @@
 //! * [`registry`]: which SFU node hosts which room, in memory or in Redis.
 //! * [`shared`]: what replicas share (presence, relays, resume secrets),
 //!   in memory or through Redis pub/sub.
+//! * [`web`]: the browser client, compiled in and served at `/` and `/r/{room}`.
 //! * [`whip`]: WHIP ingest and WHEP playback for standard tools.
 //! * [`client`]: a Rust participant speaking this protocol that resumes and
 //!   rejoins by itself, for tests and the load tester.
@@ -23,4 +24,5 @@ pub mod protocol;
 pub use veil_registry as registry;
 pub mod server;
 pub mod shared;
+pub mod web;
 pub mod whip;

@@ -179,7 +179,7 @@ impl AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/api/info", get(index))
         .route("/ws", get(ws))
         .route(
             "/healthz",
@@ -189,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::api::routes())
         .merge(crate::whip::routes())
+        .merge(crate::web::routes())
         .with_state(state)
 }
 

@@ -1,0 +1,114 @@
+//! The browser client served by signalling, in headless Chromium: three
+//! participants join through the real page (invite links with the
+//! passphrase in the URL fragment). The two who share the passphrase decode
+//! each other's end-to-end encrypted video and audio; the one with a wrong
+//! passphrase decodes nothing, sees "cannot decrypt", and is seen that way.
+//! A screenshot of the call is saved under the target dir.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::start_server_with;
+
+fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
+
+fn artifact(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_browsers_two_keys_one_room() {
+    assert!(
+        web_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
+    );
+    let addr = start_server_with(true).await;
+    let screenshot = artifact("browser-call.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let output = tokio::process::Command::new("node")
+        .arg("tests/call.mjs")
+        .arg(format!("http://{addr}"))
+        .arg("browser room")
+        .arg("correct horse battery staple")
+        .arg(&screenshot)
+        .current_dir(web_dir())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), output)
+        .await
+        .expect("the browser script finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from the browser script\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert!(result.get("error").is_none(), "browser error: {result}");
+    assert!(result.get("page_errors").is_none(), "page errors: {result}");
+    let pages = &result["pages"];
+    let remote = |page: &str, who: &str| -> serde_json::Value {
+        pages[page]["remotes"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(id, _)| id.starts_with(&format!("{who}#")))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{page} does not see {who}: {result}"))
+    };
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    for (page, other) in [("alice", "bob"), ("bob", "alice")] {
+        let r = remote(page, other);
+        assert!(
+            n(&r, "framesDecoded") > 20,
+            "{page} decodes {other}'s video: {r}"
+        );
+        assert!(n(&r, "audioSamples") > 48_000, "{page} hears {other}: {r}");
+        assert!(n(&r, "decrypted") > 50, "through SFrame: {r}");
+        assert_eq!(n(&r, "failed"), 0, "{r}");
+        assert_eq!(r["undecryptable"], false);
+    }
+    // Mallory's passphrase is wrong: nothing of hers opens, nothing opens for her.
+    for (page, other) in [
+        ("alice", "mallory"),
+        ("mallory", "alice"),
+        ("mallory", "bob"),
+    ] {
+        let r = remote(page, other);
+        assert_eq!(
+            n(&r, "decrypted"),
+            0,
+            "{page} decrypts nothing of {other}: {r}"
+        );
+        assert!(n(&r, "failed") > 0, "{r}");
+        assert_eq!(
+            r["undecryptable"], true,
+            "{page} shows {other} as cannot-decrypt"
+        );
+    }
+    let text = result["page_text"].as_str().unwrap_or_default();
+    assert!(text.contains("cannot decrypt"), "{text}");
+    // Same passphrase, same safety number; a different one differs.
+    let fp = |p: &str| pages[p]["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fp("alice"), fp("bob"));
+    assert_ne!(fp("alice"), fp("mallory"));
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 1000,
+        "screenshot saved at {}",
+        screenshot.display()
+    );
+}

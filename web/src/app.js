@@ -1,0 +1,261 @@
+// Veil in the browser: join a room, send SFrame-encrypted audio and
+// simulcast video, show everyone else's. The passphrase stays in this page
+// (it comes from the URL fragment, which browsers never send to a server);
+// keys are derived here and handed only to the encoded-transform worker.
+
+import { fingerprint, roomSecret } from './crypto/keys.js';
+
+const DD_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
+const $ = (id) => document.getElementById(id);
+
+/** RFC 8830 token characters, as the SFU reduces identities in msids. */
+function msidToken(name) {
+  const ok = (u) =>
+    u === 0x21 || (u >= 0x23 && u <= 0x27) || u === 0x2a || u === 0x2b || u === 0x2d || u === 0x2e ||
+    (u >= 0x30 && u <= 0x39) || (u >= 0x41 && u <= 0x5a) || (u >= 0x5e && u < 0x7e);
+  return [...name].filter((c) => ok(c.codePointAt(0))).slice(0, 64).join('');
+}
+
+const call = {
+  room: null,
+  identity: null,
+  pc: null,
+  ws: null,
+  worker: null,
+  peers: new Map(), // identity -> { tile, video, label, state }
+  e2ee: { decrypted: {}, failed: {}, encrypted: 0 },
+  fingerprint: '',
+};
+
+function roomFromPath() {
+  const m = location.pathname.match(/^\/r\/(.+)$/);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
+function status(text) {
+  $('status').textContent = text;
+}
+
+function tileFor(identity) {
+  let peer = call.peers.get(identity);
+  if (peer) return peer;
+  const tile = document.createElement('div');
+  tile.className = 'tile';
+  tile.dataset.identity = identity;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  const label = document.createElement('div');
+  label.className = 'label';
+  label.textContent = identity.replace(/#[0-9a-f]{6}$/, '');
+  const state = document.createElement('div');
+  state.className = 'state';
+  tile.append(video, label, state);
+  $('grid').append(tile);
+  peer = { tile, video, label, state, audio: null };
+  call.peers.set(identity, peer);
+  return peer;
+}
+
+function identityOfStream(streamId) {
+  for (const identity of call.peers.keys()) if (msidToken(identity) === streamId) return identity;
+  return streamId;
+}
+
+function send(message) {
+  if (call.ws?.readyState === WebSocket.OPEN) call.ws.send(JSON.stringify(message));
+}
+
+function attachTransform(target, operation) {
+  if ('RTCRtpScriptTransform' in window) {
+    target.transform = new RTCRtpScriptTransform(call.worker, { operation });
+  } else {
+    // Chrome's older API: hand the streams to the worker.
+    const { readable, writable } = target.createEncodedStreams();
+    call.worker.postMessage({ type: 'transform', operation, readable, writable }, [readable, writable]);
+  }
+}
+
+function negotiateDependencyDescriptor(transceiver) {
+  if (!transceiver.getHeaderExtensionsToNegotiate) return;
+  const extensions = transceiver.getHeaderExtensionsToNegotiate().map((e) =>
+    e.uri === DD_URI ? { ...e, direction: 'sendrecv' } : e,
+  );
+  transceiver.setHeaderExtensionsToNegotiate(extensions);
+}
+
+async function onEvent(event) {
+  switch (event.type) {
+    case 'offer': {
+      await call.pc.setRemoteDescription(event.offer);
+      const answer = await call.pc.createAnswer();
+      await call.pc.setLocalDescription(answer);
+      send({ type: 'answer', answer: { type: 'answer', sdp: answer.sdp } });
+      break;
+    }
+    case 'participant_joined':
+      tileFor(event.participant);
+      call.worker.postMessage({ type: 'peers', peers: [event.participant] });
+      break;
+    case 'participant_left': {
+      const peer = call.peers.get(event.participant);
+      peer?.tile.remove();
+      call.peers.delete(event.participant);
+      break;
+    }
+    case 'active_speakers':
+      for (const [identity, peer] of call.peers) peer.tile.classList.toggle('speaking', event.speakers.includes(identity));
+      break;
+    case 'connection_quality': {
+      const peer = call.peers.get(event.participant);
+      if (peer) peer.tile.dataset.quality = event.quality;
+      break;
+    }
+    case 'node_draining':
+    case 'node_lost':
+      status('The media server is moving; reconnecting…');
+      break;
+    default:
+  }
+}
+
+function showE2eeState() {
+  for (const [identity, peer] of call.peers) {
+    const ok = call.e2ee.decrypted[identity] || 0;
+    const bad = call.e2ee.failed[identity] || 0;
+    const undecryptable = bad > 0 && ok === 0;
+    peer.tile.classList.toggle('undecryptable', undecryptable);
+    peer.state.textContent = undecryptable ? 'cannot decrypt (different passphrase?)' : '';
+  }
+}
+
+async function join(room, name, passphrase) {
+  status('Deriving the room key…');
+  const secret = await roomSecret(room, passphrase);
+  call.fingerprint = await fingerprint(secret);
+  $('fingerprint').textContent = call.fingerprint;
+  status('Getting a token…');
+  const tokenReply = await fetch('/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ room, name }),
+  });
+  if (!tokenReply.ok) throw new Error(`the server refused a token (${tokenReply.status})`);
+  const { token, identity } = await tokenReply.json();
+  call.room = room;
+  call.identity = identity;
+
+  call.worker = new Worker('/app/e2ee-worker.js', { type: 'module' });
+  call.worker.onmessage = (e) => {
+    if (e.data.type === 'stats') {
+      call.e2ee = e.data;
+      showE2eeState();
+    }
+  };
+  call.worker.postMessage({ type: 'keys', secret, identity, epoch: 0, peers: [] });
+
+  status('Starting camera and microphone…');
+  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+  $('self').srcObject = media;
+  const pc = new RTCPeerConnection({ encodedInsertableStreams: !('RTCRtpScriptTransform' in window) });
+  call.pc = pc;
+  const [audioTrack] = media.getAudioTracks();
+  const [videoTrack] = media.getVideoTracks();
+  const audio = pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
+  const video = pc.addTransceiver(videoTrack, {
+    direction: 'sendonly',
+    streams: [media],
+    sendEncodings: [
+      { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+      { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+      { rid: 'h', maxBitrate: 1_500_000 },
+    ],
+  });
+  negotiateDependencyDescriptor(video);
+  attachTransform(audio.sender, 'encrypt');
+  attachTransform(video.sender, 'encrypt');
+  pc.createDataChannel('veil');
+  pc.ontrack = (e) => {
+    attachTransform(e.receiver, 'decrypt');
+    negotiateDependencyDescriptor(e.transceiver);
+    const identity = identityOfStream(e.streams[0]?.id || '');
+    const peer = tileFor(identity);
+    if (e.track.kind === 'video') {
+      peer.video.srcObject = new MediaStream([e.track]);
+    } else {
+      peer.audio = peer.audio || new Audio();
+      peer.audio.autoplay = true;
+      peer.audio.srcObject = new MediaStream([e.track]);
+      peer.tile.append(peer.audio);
+    }
+    call.peers.get(identity).receivers = [...(call.peers.get(identity).receivers || []), e.receiver];
+  };
+
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  status('Joining…');
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  call.ws = ws;
+  ws.onopen = () => send({ type: 'join', v: 1, token, offer: { type: 'offer', sdp: offer.sdp } });
+  ws.onmessage = async (m) => {
+    const message = JSON.parse(m.data);
+    if (message.type === 'joined') {
+      await pc.setRemoteDescription(message.answer);
+      status(`In ${room} as ${name}. End-to-end encrypted; compare the safety number.`);
+    } else if (message.type === 'event') {
+      await onEvent(message.event);
+    } else if (message.type === 'answer') {
+      await pc.setRemoteDescription(message.answer);
+    } else if (message.type === 'error') {
+      status(`Error: ${message.message}`);
+    }
+  };
+  ws.onclose = () => status('Disconnected from the server.');
+  setInterval(() => send({ type: 'ping' }), 15000);
+}
+
+/** What tests read: per remote identity, decoded frames and E2EE counts. */
+async function stats() {
+  const remotes = {};
+  for (const [identity, peer] of call.peers) {
+    const r = { framesDecoded: 0, audioSamples: 0, decrypted: call.e2ee.decrypted[identity] || 0, failed: call.e2ee.failed[identity] || 0 };
+    for (const receiver of peer.receivers || []) {
+      for (const s of (await receiver.getStats()).values()) {
+        if (s.type !== 'inbound-rtp') continue;
+        if (s.kind === 'video') r.framesDecoded += s.framesDecoded || 0;
+        else r.audioSamples += s.totalSamplesReceived || 0;
+      }
+    }
+    r.undecryptable = peer.tile.classList.contains('undecryptable');
+    remotes[identity] = r;
+  }
+  return { identity: call.identity, fingerprint: call.fingerprint, encrypted: call.e2ee.encrypted, remotes };
+}
+
+window.veil = { stats, call };
+
+function start() {
+  const room = roomFromPath();
+  const params = new URLSearchParams(location.search);
+  const passphrase = decodeURIComponent(location.hash.slice(1));
+  $('room').value = room;
+  $('name').value = params.get('name') || '';
+  $('passphrase').value = passphrase;
+  const go = (e) => {
+    e?.preventDefault();
+    const r = $('room').value.trim();
+    const n = $('name').value.trim();
+    const p = $('passphrase').value;
+    if (!r || !n || !p) return status('Room, name and passphrase are all needed.');
+    $('join').hidden = true;
+    $('call').hidden = false;
+    history.replaceState(null, '', `/r/${encodeURIComponent(r)}#${encodeURIComponent(p)}`);
+    join(r, n, p).catch((err) => status(`Could not join: ${err.message}`));
+  };
+  $('join').addEventListener('submit', go);
+  $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  if (room && params.get('name') && passphrase) go();
+}
+
+start();

@@ -1,0 +1,136 @@
+// The encoded-transform worker: SFrame-encrypts every outgoing audio and
+// video frame with this sender's key, and decrypts every incoming frame with
+// the key its KID names. Whole frames are encrypted (pure RFC 9605): the
+// SFU and the receivers' depacketizers learn frame boundaries and keyframes
+// from the Dependency Descriptor header extension, which stays in the clear.
+//
+// Messages from the page:
+//   { type: 'keys', secret: Uint8Array, identity, epoch, peers: [identity] }
+//   { type: 'peers', peers: [identity] }        (new participants)
+//   { type: 'epoch', epoch }                    (our key rotates)
+// Messages to the page:
+//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, encrypted }
+
+import { senderKey, keyId } from './crypto/keys.js';
+import { decrypt, decodeHeader, encrypt } from './crypto/sframe.js';
+
+const state = {
+  secret: null,
+  identity: null,
+  epoch: 0,
+  ownKey: null,
+  // Frame counter: starts at the wall clock in microseconds, so a reload
+  // under the same identity and key never reuses a counter (a nonce).
+  counter: BigInt(Date.now()) * 1000n,
+  peers: new Set(),
+  keys: new Map(), // kid (BigInt) -> SframeKey
+  owners: new Map(), // kid -> identity
+  decrypted: {},
+  failed: {},
+  encrypted: 0,
+};
+
+async function learnPeer(identity) {
+  if (!state.secret) return;
+  state.peers.add(identity);
+  // The current epoch and the next, so a rotation does not drop frames.
+  for (const epoch of [state.epoch, state.epoch + 1]) {
+    const kid = await keyId(identity, epoch);
+    if (state.keys.has(kid)) continue;
+    state.keys.set(kid, await senderKey(state.secret, identity, epoch));
+    state.owners.set(kid, identity);
+  }
+}
+
+async function keyFor(kid) {
+  let key = state.keys.get(kid);
+  if (key) return key;
+  // A known sender at an epoch we have not derived yet (its low byte).
+  const epoch = Number(kid & 0xffn);
+  for (const identity of state.peers) {
+    if ((await keyId(identity, epoch)) === kid) {
+      key = await senderKey(state.secret, identity, epoch);
+      state.keys.set(kid, key);
+      state.owners.set(kid, identity);
+      return key;
+    }
+  }
+  return null;
+}
+
+async function setKeys(message) {
+  state.secret = message.secret;
+  state.identity = message.identity;
+  state.epoch = message.epoch || 0;
+  state.ownKey = await senderKey(state.secret, state.identity, state.epoch);
+  for (const p of message.peers || []) await learnPeer(p);
+}
+
+const count = (table, who) => {
+  table[who] = (table[who] || 0) + 1;
+};
+
+async function encryptFrame(frame, controller) {
+  if (!state.ownKey) return; // no key yet: send nothing rather than plaintext
+  const ctr = state.counter++;
+  const sealed = await encrypt(state.ownKey, ctr, new Uint8Array(frame.data));
+  frame.data = sealed.buffer;
+  state.encrypted++;
+  controller.enqueue(frame);
+}
+
+async function decryptFrame(frame, controller) {
+  const bytes = new Uint8Array(frame.data);
+  let kid;
+  try {
+    kid = decodeHeader(bytes).kid;
+  } catch {
+    count(state.failed, 'unknown');
+    return;
+  }
+  const key = await keyFor(kid);
+  const who = state.owners.get(kid) || 'unknown';
+  if (!key) {
+    count(state.failed, who);
+    return;
+  }
+  try {
+    const { plaintext } = await decrypt(new Map([[kid, key]]), bytes);
+    frame.data = plaintext.buffer;
+    count(state.decrypted, who);
+    controller.enqueue(frame);
+  } catch {
+    // Wrong passphrase or tampering: drop the frame, never show garbage.
+    count(state.failed, who);
+  }
+}
+
+function pipe(readable, writable, transform) {
+  readable
+    .pipeThrough(new TransformStream({ transform }))
+    .pipeTo(writable)
+    .catch(() => {});
+}
+
+self.onrtctransform = (event) => {
+  const { readable, writable, options } = event.transformer;
+  pipe(readable, writable, options.operation === 'encrypt' ? encryptFrame : decryptFrame);
+};
+
+self.onmessage = async (event) => {
+  const m = event.data;
+  if (m.type === 'keys') await setKeys(m);
+  else if (m.type === 'peers') for (const p of m.peers) await learnPeer(p);
+  else if (m.type === 'epoch') {
+    state.epoch = m.epoch;
+    state.ownKey = await senderKey(state.secret, state.identity, state.epoch);
+    for (const p of state.peers) await learnPeer(p);
+  } else if (m.type === 'transform') {
+    // Chrome's createEncodedStreams fallback: streams are handed over.
+    pipe(m.readable, m.writable, m.operation === 'encrypt' ? encryptFrame : decryptFrame);
+  }
+};
+
+setInterval(() => {
+  self.postMessage({ type: 'stats', decrypted: state.decrypted, failed: state.failed, encrypted: state.encrypted });
+}, 500);

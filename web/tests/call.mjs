@@ -1,0 +1,54 @@
+// Three browsers in one room through the real page: two with the room's
+// passphrase decode each other's SFrame-encrypted video and audio; a third
+// with a wrong passphrase decodes nothing and is shown "cannot decrypt".
+//
+// Usage: node tests/call.mjs <base-url> <room> <passphrase> <screenshot.png>
+// Prints one JSON object; the Rust test (signalling/tests/browser_call.rs)
+// asserts on it.
+
+import { launch } from './browser.mjs';
+
+const [base, room, passphrase, screenshot] = process.argv.slice(2);
+const { context, close } = await launch();
+const result = { pages: {} };
+const deadline = setTimeout(() => {
+  console.log(JSON.stringify({ ...result, error: 'timed out' }));
+  process.exit(1);
+}, 90_000);
+
+const open = async (name, secret) => {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
+  const url = `${base}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`;
+  await page.goto(url);
+  return page;
+};
+
+const stats = (page) => page.evaluate(() => window.veil.stats());
+const remote = (s, name) => Object.entries(s.remotes).find(([id]) => id.startsWith(`${name}#`))?.[1];
+
+try {
+  const alice = await open('alice', passphrase);
+  const bob = await open('bob', passphrase);
+  const mallory = await open('mallory', `${passphrase} (wrong)`);
+  let a, b, m;
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
+    const ab = remote(a, 'bob');
+    const ba = remote(b, 'alice');
+    const am = remote(a, 'mallory');
+    if (ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable) break;
+  }
+  result.pages = { alice: a, bob: b, mallory: m };
+  if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
+  // The page shows the same safety number to both passphrase holders.
+  result.page_text = await mallory.evaluate(() => document.body.innerText);
+} catch (e) {
+  result.error = String(e?.stack || e);
+} finally {
+  clearTimeout(deadline);
+  await close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.error ? 1 : 0);
