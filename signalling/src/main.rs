@@ -184,6 +184,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if dev {
         state = state.with_open_rooms(&key);
         println!("Open rooms are on: POST /token {{\"room\", \"name\"}} returns a token");
+        println!();
+        println!("Open http://{addr}/ in a browser to start or join an end-to-end encrypted call");
+        println!("(or share an invite: http://{addr}/r/ROOM#PASSPHRASE)");
     }
     let app = router(state);
     axum::serve(
