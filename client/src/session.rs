@@ -32,6 +32,7 @@ use veil_media::extensions::{DependencyDescriptorBytes, base_rtc_config};
 use veil_media::msid_token;
 use veil_media::packet::dependency_descriptor::write_single_layer;
 use veil_media::packet::sframe_header::SframeHeader;
+use veil_media::packet::vp8::Vp8Descriptor;
 
 use crate::depacketize::Depacketizer;
 use crate::frame::FrameInfo;
@@ -210,8 +211,11 @@ pub enum ClientError {
 pub struct RemoteTrackStats {
     /// Complete encrypted frames reassembled.
     pub frames_received: u64,
-    /// Frames that decrypted and passed the plaintext check.
+    /// Frames that decrypted (SFrame authenticated them).
     pub frames_decrypted: u64,
+    /// Of those, frames without Veil's test-frame header: real codec
+    /// frames, e.g. from a browser (no latency or sequence for them).
+    pub opaque_frames: u64,
     /// Frames that failed to decrypt (wrong or unknown key, tampering).
     pub decrypt_failures: u64,
     /// Decrypted frames per simulcast layer.
@@ -1070,9 +1074,11 @@ impl Driver {
             return;
         };
         let (start, data) = match receiver.kind {
-            MediaKind::Video => match packet.payload.split_first() {
-                Some((desc, rest)) => (desc & 0x10 != 0, rest),
-                None => return,
+            // The VP8 payload descriptor: one byte from Veil's clients,
+            // longer (picture id…) from browsers.
+            MediaKind::Video => match Vp8Descriptor::parse(&packet.payload) {
+                Ok(d) => (d.start_of_frame, &packet.payload[d.len..]),
+                Err(_) => return,
             },
             MediaKind::Audio => (true, &packet.payload[..]),
         };
@@ -1105,13 +1111,16 @@ impl Driver {
             );
             let decrypted =
                 EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
-            match decrypted
-                .ok()
-                .and_then(|plain| FrameInfo::decode(plain.payload()))
-            {
+            let Ok(plain) = decrypted else {
+                remote.decrypt_failures += 1;
+                continue;
+            };
+            first_frame.get_or_insert_with(Instant::now);
+            remote.frames_decrypted += 1;
+            // Frames from Veil's own clients describe themselves; a
+            // browser's are real codec frames, counted as decrypted only.
+            match FrameInfo::decode(plain.payload()) {
                 Some(info) => {
-                    first_frame.get_or_insert_with(Instant::now);
-                    remote.frames_decrypted += 1;
                     let layer = info.layer.min(2) as usize;
                     remote.frames_per_layer[layer] += 1;
                     remote.last_layer = Some(info.layer);
@@ -1120,7 +1129,7 @@ impl Driver {
                         .latencies_us
                         .push(now_us.saturating_sub(info.sent_at_us));
                 }
-                None => remote.decrypt_failures += 1,
+                None => remote.opaque_frames += 1,
             }
         }
         stats.first_frame_at = first_frame;

@@ -10,7 +10,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::start_server_with;
+use common::{join, start_server_with, token};
+use signalling::auth::Grants;
+use veil_client::{ClientConfig, RoomSecret};
 
 fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
@@ -32,14 +34,40 @@ async fn three_browsers_two_keys_one_room() {
         "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
     );
     let addr = start_server_with(true).await;
+    let (room, passphrase) = ("browser room", "correct horse battery staple");
+    // A Rust client in the same room, with the same passphrase.
+    let mut cfg = ClientConfig::new("rusty", room, RoomSecret::from_passphrase(room, passphrase));
+    cfg.record_digests = false;
+    let rusty = join(
+        addr,
+        Some(token("rusty", room, Grants::participant(), 600)),
+        cfg,
+    )
+    .await
+    .unwrap();
+    let rusty = std::sync::Arc::new(rusty);
+    // It says something in the chat, again and again, so the browsers hear
+    // it whenever they are in.
+    let chatter = {
+        let rusty = rusty.clone();
+        tokio::spawn(async move {
+            for _ in 0..240 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                rusty.with_client(|c| {
+                    c.try_send_data(br#"{"type":"chat","text":"hello from rust"}"#)
+                });
+            }
+        })
+    };
     let screenshot = artifact("browser-call.png");
     let _ = std::fs::remove_file(&screenshot);
     let output = tokio::process::Command::new("node")
         .arg("tests/call.mjs")
         .arg(format!("http://{addr}"))
-        .arg("browser room")
-        .arg("correct horse battery staple")
+        .arg(room)
+        .arg(passphrase)
         .arg(&screenshot)
+        .env("RUST_PEER", "rusty")
         .current_dir(web_dir())
         .kill_on_drop(true)
         .output();
@@ -47,6 +75,7 @@ async fn three_browsers_two_keys_one_room() {
         .await
         .expect("the browser script finishes")
         .expect("node runs");
+    chatter.abort();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let result: serde_json::Value = stdout
         .lines()
@@ -66,7 +95,7 @@ async fn three_browsers_two_keys_one_room() {
             .as_object()
             .unwrap()
             .iter()
-            .find(|(id, _)| id.starts_with(&format!("{who}#")))
+            .find(|(id, _)| *id == who || id.starts_with(&format!("{who}#")))
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("{page} does not see {who}: {result}"))
     };
@@ -100,6 +129,67 @@ async fn three_browsers_two_keys_one_room() {
             "{page} shows {other} as cannot-decrypt"
         );
     }
+    // The Rust client and the browsers open each other's frames.
+    for page in ["alice", "bob"] {
+        let r = remote(page, "rusty");
+        assert!(
+            n(&r, "decrypted") > 20,
+            "{page} decrypts the Rust client: {r}"
+        );
+        assert_eq!(n(&r, "failed"), 0);
+    }
+    for who in ["alice", "bob"] {
+        let from_browser = rusty.with_stats(|s| {
+            s.remote
+                .iter()
+                .filter(|((id, _), _)| id.starts_with(&format!("{who}#")))
+                .map(|(_, r)| r.frames_decrypted)
+                .sum::<u64>()
+        });
+        assert!(
+            from_browser > 20,
+            "the Rust client decrypts {who}: {from_browser}"
+        );
+    }
+    // Chat, end to end: bob reads alice; the browsers read the Rust client;
+    // nobody reads mallory, and mallory reads nobody.
+    let chat = |page: &str| pages[page]["chat"].as_array().unwrap().clone();
+    assert!(
+        chat("bob").iter().any(|c| c["text"] == "hello from alice"
+            && c["from"].as_str().unwrap().starts_with("alice#")),
+        "{result}"
+    );
+    assert!(
+        chat("alice")
+            .iter()
+            .any(|c| c["text"] == "hello from rust" && c["from"] == "rusty")
+    );
+    assert!(
+        chat("alice")
+            .iter()
+            .all(|c| c["text"] != "mallory was here")
+    );
+    assert!(
+        n(&pages["alice"], "messageFailures") > 0,
+        "mallory's message did not open"
+    );
+    assert!(
+        chat("mallory")
+            .iter()
+            .all(|c| c["from"].as_str().unwrap().starts_with("mallory#")),
+        "mallory reads only herself"
+    );
+    assert!(n(&pages["mallory"], "messageFailures") > 0);
+    rusty.with_stats(|s| {
+        assert!(
+            s.messages
+                .iter()
+                .any(|(_, owner, text)| owner.starts_with("alice#")
+                    && String::from_utf8_lossy(text).contains("hello from alice")),
+            "the Rust client reads alice's chat: {:?}",
+            s.messages
+        );
+    });
     let text = result["page_text"].as_str().unwrap_or_default();
     assert!(text.contains("cannot decrypt"), "{text}");
     // Same passphrase, same safety number; a different one differs.

@@ -25,7 +25,65 @@ const call = {
   peers: new Map(), // identity -> { tile, video, label, state }
   e2ee: { decrypted: {}, failed: {}, encrypted: 0 },
   fingerprint: '',
+  channel: null,
+  chat: [], // { from, text, at }
+  messageFailures: 0,
+  pending: new Map(), // worker request id -> resolve
+  nextId: 1,
 };
+
+/** Asks the worker to seal or open a data message. */
+function workerCall(message, transfer = []) {
+  const id = call.nextId++;
+  return new Promise((resolve) => {
+    call.pending.set(id, resolve);
+    call.worker.postMessage({ ...message, id }, transfer);
+  });
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/** Sends an end-to-end encrypted chat message to the room. */
+async function sendChat(text) {
+  if (!call.channel || call.channel.readyState !== 'open') throw new Error('not connected yet');
+  const plaintext = textEncoder.encode(JSON.stringify({ type: 'chat', text, at: Date.now() }));
+  const sealed = await workerCall({ type: 'seal', plaintext }, [plaintext.buffer]);
+  if (sealed.error) throw new Error(sealed.error);
+  call.channel.send(sealed.bytes);
+  addChat(call.identity, text, true);
+}
+
+function addChat(from, text, mine = false) {
+  call.chat.push({ from, text, at: Date.now() });
+  const li = document.createElement('li');
+  const who = document.createElement('strong');
+  who.textContent = mine ? 'you' : from.replace(/#[0-9a-f]{6}$/, '');
+  li.append(who, document.createTextNode(` ${text}`));
+  $('messages').append(li);
+  li.scrollIntoView({ block: 'end' });
+}
+
+/** A relayed data message: `[label length][label][SFrame ciphertext]`. */
+async function onData(data) {
+  const bytes = new Uint8Array(data);
+  const len = bytes[0];
+  if (bytes.length < 1 + len) return;
+  const label = textDecoder.decode(bytes.subarray(1, 1 + len));
+  const ciphertext = bytes.slice(1 + len);
+  const opened = await workerCall({ type: 'open', bytes: ciphertext }, [ciphertext.buffer]);
+  // The SFU's label must match the owner of the key that opened it.
+  if (opened.error || opened.owner !== label) {
+    call.messageFailures++;
+    return;
+  }
+  try {
+    const message = JSON.parse(textDecoder.decode(opened.plaintext));
+    if (message.type === 'chat' && typeof message.text === 'string') addChat(opened.owner, message.text);
+  } catch {
+    call.messageFailures++;
+  }
+}
 
 function roomFromPath() {
   const m = location.pathname.match(/^\/r\/(.+)$/);
@@ -150,6 +208,9 @@ async function join(room, name, passphrase) {
     if (e.data.type === 'stats') {
       call.e2ee = e.data;
       showE2eeState();
+    } else if (e.data.id && call.pending.has(e.data.id)) {
+      call.pending.get(e.data.id)(e.data);
+      call.pending.delete(e.data.id);
     }
   };
   call.worker.postMessage({ type: 'keys', secret, identity, epoch: 0, peers: [] });
@@ -174,7 +235,10 @@ async function join(room, name, passphrase) {
   negotiateDependencyDescriptor(video);
   attachTransform(audio.sender, 'encrypt');
   attachTransform(video.sender, 'encrypt');
-  pc.createDataChannel('veil');
+  const channel = pc.createDataChannel('veil');
+  channel.binaryType = 'arraybuffer';
+  channel.onmessage = (e) => onData(e.data);
+  call.channel = channel;
   pc.ontrack = (e) => {
     attachTransform(e.receiver, 'decrypt');
     negotiateDependencyDescriptor(e.transceiver);
@@ -230,10 +294,18 @@ async function stats() {
     r.undecryptable = peer.tile.classList.contains('undecryptable');
     remotes[identity] = r;
   }
-  return { identity: call.identity, fingerprint: call.fingerprint, encrypted: call.e2ee.encrypted, remotes };
+  return {
+    identity: call.identity,
+    fingerprint: call.fingerprint,
+    encrypted: call.e2ee.encrypted,
+    remotes,
+    chat: call.chat,
+    messageFailures: call.messageFailures,
+    channelOpen: call.channel?.readyState === 'open',
+  };
 }
 
-window.veil = { stats, call };
+window.veil = { stats, call, sendChat };
 
 function start() {
   const room = roomFromPath();
@@ -255,6 +327,14 @@ function start() {
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('chat').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('say').value.trim();
+    if (!text) return;
+    sendChat(text)
+      .then(() => ($('say').value = ''))
+      .catch((err) => status(`Message not sent: ${err.message}`));
+  });
   if (room && params.get('name') && passphrase) go();
 }
 

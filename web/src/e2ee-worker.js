@@ -8,8 +8,11 @@
 //   { type: 'keys', secret: Uint8Array, identity, epoch, peers: [identity] }
 //   { type: 'peers', peers: [identity] }        (new participants)
 //   { type: 'epoch', epoch }                    (our key rotates)
+//   { type: 'seal', id, plaintext }             (a data message to send)
+//   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
 //   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, encrypted }
+//   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
 import { decrypt, decodeHeader, encrypt } from './crypto/sframe.js';
@@ -125,6 +128,21 @@ self.onmessage = async (event) => {
     state.epoch = m.epoch;
     state.ownKey = await senderKey(state.secret, state.identity, state.epoch);
     for (const p of state.peers) await learnPeer(p);
+  } else if (m.type === 'seal') {
+    // Messages share the media key and counter, so no nonce ever repeats.
+    if (!state.ownKey) return self.postMessage({ type: 'sealed', id: m.id, error: 'no key yet' });
+    const bytes = await encrypt(state.ownKey, state.counter++, m.plaintext);
+    self.postMessage({ type: 'sealed', id: m.id, bytes }, [bytes.buffer]);
+  } else if (m.type === 'open') {
+    try {
+      const { kid } = decodeHeader(m.bytes);
+      const key = await keyFor(kid);
+      if (!key) throw new Error('unknown sender key');
+      const { plaintext } = await decrypt(new Map([[kid, key]]), m.bytes);
+      self.postMessage({ type: 'opened', id: m.id, owner: state.owners.get(kid), plaintext }, [plaintext.buffer]);
+    } catch (e) {
+      self.postMessage({ type: 'opened', id: m.id, error: String(e.message || e) });
+    }
   } else if (m.type === 'transform') {
     // Chrome's createEncodedStreams fallback: streams are handed over.
     pipe(m.readable, m.writable, m.operation === 'encrypt' ? encryptFrame : decryptFrame);

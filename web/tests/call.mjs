@@ -25,7 +25,9 @@ const open = async (name, secret) => {
 };
 
 const stats = (page) => page.evaluate(() => window.veil.stats());
-const remote = (s, name) => Object.entries(s.remotes).find(([id]) => id.startsWith(`${name}#`))?.[1];
+const remote = (s, name) =>
+  Object.entries(s.remotes).find(([id]) => id === name || id.startsWith(`${name}#`))?.[1];
+const rustPeer = process.env.RUST_PEER;
 
 try {
   const alice = await open('alice', passphrase);
@@ -38,7 +40,17 @@ try {
     const ab = remote(a, 'bob');
     const ba = remote(b, 'alice');
     const am = remote(a, 'mallory');
-    if (ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable) break;
+    const rust = !rustPeer || (remote(a, rustPeer)?.decrypted > 20 && remote(b, rustPeer)?.decrypted > 20);
+    if (ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable && rust && a.channelOpen && b.channelOpen && m.channelOpen) break;
+  }
+  // Chat: end-to-end encrypted over the SFU's data channels.
+  await alice.evaluate(() => window.veil.sendChat('hello from alice'));
+  await mallory.evaluate(() => window.veil.sendChat('mallory was here'));
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
+    const rustSaid = !rustPeer || a.chat.some((c) => c.from === rustPeer);
+    if (b.chat.some((c) => c.text === 'hello from alice') && m.messageFailures > 0 && a.messageFailures > 0 && rustSaid) break;
   }
   result.pages = { alice: a, bob: b, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
