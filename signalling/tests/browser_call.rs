@@ -190,6 +190,25 @@ async fn three_browsers_two_keys_one_room() {
             s.messages
         );
     });
+    // A 20 MB file: bob has it, whole and with the sender's SHA-256.
+    let sent = &result["file_sent"];
+    assert_eq!(sent["size"], 20 * 1024 * 1024);
+    let got = pages["bob"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "random.bin")
+        .unwrap_or_else(|| panic!("bob got no file: {result}"))
+        .clone();
+    assert_eq!(got["done"], true, "{got}");
+    assert_eq!(got["verified"], true, "{got}");
+    assert_eq!(got["sha256"], sent["sha256"]);
+    assert!(got["from"].as_str().unwrap().starts_with("alice#"));
+    assert!(
+        pages["mallory"]["files"].as_array().unwrap().is_empty(),
+        "mallory cannot even read the offer"
+    );
+    println!("20 MB file through the SFU in {} ms", result["file_ms"]);
     let text = result["page_text"].as_str().unwrap_or_default();
     assert!(text.contains("cannot decrypt"), "{text}");
     // Same passphrase, same safety number; a different one differs.

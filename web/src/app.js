@@ -64,6 +64,89 @@ function addChat(from, text, mine = false) {
   li.scrollIntoView({ block: 'end' });
 }
 
+// File transfer: an offer (JSON), then binary chunks, each sealed like any
+// message. Chunk plaintext: [0x01][16-byte file id][u32 index][bytes].
+const CHUNK = 16 * 1024;
+const HIGH_WATER = 1024 * 1024;
+const files = new Map(); // id (hex) -> { name, size, sha256, chunks: [], received, from, done }
+call.files = files;
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+async function sealAndSend(plaintext) {
+  const sealed = await workerCall({ type: 'seal', plaintext }, [plaintext.buffer]);
+  if (sealed.error) throw new Error(sealed.error);
+  // Backpressure: wait while the channel holds more than HIGH_WATER.
+  while (call.channel.bufferedAmount > HIGH_WATER) {
+    await new Promise((resolve) => {
+      call.channel.bufferedAmountLowThreshold = HIGH_WATER / 2;
+      call.channel.addEventListener('bufferedamountlow', resolve, { once: true });
+    });
+  }
+  call.channel.send(sealed.bytes);
+}
+
+/** Sends a file to the room, end-to-end encrypted, with its SHA-256. */
+async function sendFile(file, onProgress = () => {}) {
+  if (!call.channel || call.channel.readyState !== 'open') throw new Error('not connected yet');
+  const data = new Uint8Array(await file.arrayBuffer());
+  const sha256 = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', data)));
+  const id = crypto.getRandomValues(new Uint8Array(16));
+  const chunks = Math.ceil(data.length / CHUNK);
+  const offer = { type: 'file-offer', id: hex(id), name: file.name, size: data.length, chunks, sha256 };
+  await sealAndSend(textEncoder.encode(JSON.stringify(offer)));
+  for (let i = 0; i < chunks; i++) {
+    const part = data.subarray(i * CHUNK, Math.min(data.length, (i + 1) * CHUNK));
+    const plaintext = new Uint8Array(1 + 16 + 4 + part.length);
+    plaintext[0] = 1;
+    plaintext.set(id, 1);
+    new DataView(plaintext.buffer).setUint32(17, i);
+    plaintext.set(part, 21);
+    await sealAndSend(plaintext);
+    onProgress((i + 1) / chunks);
+  }
+  addChat(call.identity, `sent ${file.name} (${data.length} bytes)`, true);
+  return { sha256, size: data.length };
+}
+
+function fileRow(entry) {
+  if (entry.row) return entry.row;
+  const li = document.createElement('li');
+  const name = document.createElement('span');
+  name.textContent = `${entry.from.replace(/#[0-9a-f]{6}$/, '')}: ${entry.name} `;
+  const progress = document.createElement('progress');
+  progress.max = entry.size || 1;
+  li.append(name, progress);
+  $('messages').append(li);
+  entry.row = li;
+  entry.progress = progress;
+  return li;
+}
+
+async function onFileChunk(owner, bytes) {
+  const id = hex(bytes.subarray(1, 17));
+  const entry = files.get(id);
+  if (!entry || entry.from !== owner) return;
+  const index = new DataView(bytes.buffer, bytes.byteOffset).getUint32(17);
+  if (index >= entry.chunks || entry.parts[index]) return;
+  entry.parts[index] = bytes.slice(21);
+  entry.received += entry.parts[index].length;
+  fileRow(entry);
+  entry.progress.value = entry.received;
+  if (entry.received === entry.size && entry.parts.every(Boolean)) {
+    const blob = new Blob(entry.parts);
+    const digest = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer())));
+    entry.verified = digest === entry.sha256;
+    entry.done = true;
+    entry.parts = [];
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = entry.name;
+    link.textContent = entry.verified ? ' save (integrity verified)' : ' integrity check FAILED';
+    entry.row.append(link);
+  }
+}
+
 /** A relayed data message: `[label length][label][SFrame ciphertext]`. */
 async function onData(data) {
   const bytes = new Uint8Array(data);
@@ -77,9 +160,25 @@ async function onData(data) {
     call.messageFailures++;
     return;
   }
+  if (opened.plaintext[0] === 1) return onFileChunk(opened.owner, opened.plaintext);
   try {
     const message = JSON.parse(textDecoder.decode(opened.plaintext));
     if (message.type === 'chat' && typeof message.text === 'string') addChat(opened.owner, message.text);
+    if (message.type === 'file-offer' && /^[0-9a-f]{32}$/.test(message.id) && Number.isSafeInteger(message.size)) {
+      const entry = {
+        from: opened.owner,
+        name: String(message.name).slice(0, 200),
+        size: message.size,
+        chunks: message.chunks,
+        sha256: message.sha256,
+        parts: new Array(message.chunks).fill(null),
+        received: 0,
+        done: false,
+        verified: false,
+      };
+      files.set(message.id, entry);
+      fileRow(entry);
+    }
   } catch {
     call.messageFailures++;
   }
@@ -302,10 +401,13 @@ async function stats() {
     chat: call.chat,
     messageFailures: call.messageFailures,
     channelOpen: call.channel?.readyState === 'open',
+    files: [...files.values()].map(({ from, name, size, received, done, verified, sha256 }) => ({
+      from, name, size, received, done, verified, sha256,
+    })),
   };
 }
 
-window.veil = { stats, call, sendChat };
+window.veil = { stats, call, sendChat, sendFile };
 
 function start() {
   const room = roomFromPath();
@@ -327,6 +429,19 @@ function start() {
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('file').addEventListener('change', async () => {
+    const file = $('file').files[0];
+    if (!file) return;
+    const bar = $('sending');
+    bar.hidden = false;
+    try {
+      await sendFile(file, (p) => (bar.value = p));
+    } catch (err) {
+      status(`File not sent: ${err.message}`);
+    }
+    bar.hidden = true;
+    $('file').value = '';
+  });
   $('chat').addEventListener('submit', (e) => {
     e.preventDefault();
     const text = $('say').value.trim();

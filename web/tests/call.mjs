@@ -52,6 +52,21 @@ try {
     const rustSaid = !rustPeer || a.chat.some((c) => c.from === rustPeer);
     if (b.chat.some((c) => c.text === 'hello from alice') && m.messageFailures > 0 && a.messageFailures > 0 && rustSaid) break;
   }
+  // A 20 MB file from alice: bob gets it whole and verified, mallory nothing.
+  const size = 20 * 1024 * 1024;
+  const started = Date.now();
+  result.file_sent = await alice.evaluate(async (size) => {
+    const data = new Uint8Array(size);
+    for (let o = 0; o < size; o += 65536) crypto.getRandomValues(data.subarray(o, Math.min(size, o + 65536)));
+    return window.veil.sendFile(new File([data], 'random.bin'));
+  }, size);
+  for (let i = 0; i < 240; i++) {
+    const f = (await stats(bob)).files.find((x) => x.name === 'random.bin');
+    if (f?.done) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  result.file_ms = Date.now() - started;
+  [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
   result.pages = { alice: a, bob: b, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
   // The page shows the same safety number to both passphrase holders.
