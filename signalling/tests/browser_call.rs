@@ -209,6 +209,19 @@ async fn three_browsers_two_keys_one_room() {
         "mallory cannot even read the offer"
     );
     println!("20 MB file through the SFU in {} ms", result["file_ms"]);
+    // Mute shows on the others' tiles; tile size picks the simulcast layer.
+    assert_eq!(remote("alice", "bob")["mutedAudio"], true, "{result}");
+    let small = n(&result, "width_small");
+    assert!(
+        small > 0 && small <= 160,
+        "smallest layer for a small tile: {small}"
+    );
+    // Switching back up to a browser's higher layers does not happen yet
+    // (see the issue 4 notes); the width reached is printed for the record.
+    println!(
+        "width after asking for the top layer: {}",
+        result["width_large"]
+    );
     let text = result["page_text"].as_str().unwrap_or_default();
     assert!(text.contains("cannot decrypt"), "{text}");
     // Same passphrase, same safety number; a different one differs.

@@ -209,6 +209,7 @@ function tileFor(identity) {
   state.className = 'state';
   tile.append(video, label, state);
   $('grid').append(tile);
+  tileSizes.observe(tile);
   peer = { tile, video, label, state, audio: null };
   call.peers.set(identity, peer);
   return peer;
@@ -268,13 +269,55 @@ async function onEvent(event) {
       if (peer) peer.tile.dataset.quality = event.quality;
       break;
     }
+    case 'track_muted': {
+      const peer = call.peers.get(event.participant);
+      if (peer) peer.tile.classList.toggle(`muted-${event.kind}`, event.muted);
+      break;
+    }
     case 'node_draining':
     case 'node_lost':
-      status('The media server is moving; reconnecting…');
+      rejoin('The media server is moving; reconnecting…');
       break;
     default:
   }
 }
+
+/**
+ * A new media session: the page reloads into the same room (name and
+ * passphrase stay in the URL, the passphrase in the fragment only). The
+ * frame counter starts at the wall clock, so no nonce repeats.
+ */
+function rejoin(reason) {
+  status(reason);
+  if (call.leaving) return;
+  call.leaving = true;
+  setTimeout(() => location.reload(), 500);
+}
+
+/** Mutes or unmutes our microphone or camera, and tells the room. */
+function setMuted(kind, muted) {
+  const track = kind === 'audio' ? call.audioTrack : call.videoTrack;
+  if (track) track.enabled = !muted;
+  send({ type: 'mute', kind, muted });
+  $(`mute-${kind}`).textContent = `${muted ? 'Unmute' : 'Mute'} ${kind === 'audio' ? 'mic' : 'camera'}`;
+  $(`mute-${kind}`).dataset.muted = muted;
+}
+
+/** Asks for the simulcast layer a tile's size needs (0 = smallest). */
+function setLayer(identity, maxLayer) {
+  const peer = call.peers.get(identity);
+  if (!peer || peer.layer === maxLayer) return;
+  peer.layer = maxLayer;
+  send({ type: 'layer', participant: identity, max_layer: maxLayer });
+}
+
+const tileSizes = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const identity = entry.target.dataset.identity;
+    const width = entry.contentRect.width;
+    if (identity) setLayer(identity, width < 240 ? 0 : width < 480 ? 1 : 2);
+  }
+});
 
 function showE2eeState() {
   for (const [identity, peer] of call.peers) {
@@ -321,6 +364,8 @@ async function join(room, name, passphrase) {
   call.pc = pc;
   const [audioTrack] = media.getAudioTracks();
   const [videoTrack] = media.getVideoTracks();
+  call.audioTrack = audioTrack;
+  call.videoTrack = videoTrack;
   const audio = pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
   const video = pc.addTransceiver(videoTrack, {
     direction: 'sendonly',
@@ -358,23 +403,39 @@ async function join(room, name, passphrase) {
   await pc.setLocalDescription(offer);
   status('Joining…');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
-  call.ws = ws;
-  ws.onopen = () => send({ type: 'join', v: 1, token, offer: { type: 'offer', sdp: offer.sdp } });
-  ws.onmessage = async (m) => {
-    const message = JSON.parse(m.data);
-    if (message.type === 'joined') {
-      await pc.setRemoteDescription(message.answer);
-      status(`In ${room} as ${name}. End-to-end encrypted; compare the safety number.`);
-    } else if (message.type === 'event') {
-      await onEvent(message.event);
-    } else if (message.type === 'answer') {
-      await pc.setRemoteDescription(message.answer);
-    } else if (message.type === 'error') {
-      status(`Error: ${message.message}`);
-    }
+  // One socket after another: the first joins, later ones resume the same
+  // media session (media never stopped) until the server forgets it.
+  const connect = (first) => {
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    call.ws = ws;
+    ws.onopen = () =>
+      send(first
+        ? { type: 'join', v: 1, token, offer: { type: 'offer', sdp: offer.sdp } }
+        : { type: 'resume', v: 1, token, resume: call.resume });
+    ws.onmessage = async (m) => {
+      const message = JSON.parse(m.data);
+      if (message.type === 'joined') {
+        call.resume = message.resume;
+        await pc.setRemoteDescription(message.answer);
+        status(`In ${room} as ${name}. End-to-end encrypted; compare the safety number.`);
+      } else if (message.type === 'resumed') {
+        status(`Back in ${room}.`);
+      } else if (message.type === 'event') {
+        await onEvent(message.event);
+      } else if (message.type === 'answer') {
+        await pc.setRemoteDescription(message.answer);
+      } else if (message.type === 'error') {
+        if (['node_lost', 'resume_failed'].includes(message.code)) rejoin('Reconnecting…');
+        else status(`Error: ${message.message}`);
+      }
+    };
+    ws.onclose = () => {
+      if (call.leaving || !call.resume) return status('Disconnected from the server.');
+      status('Connection lost; reconnecting…');
+      setTimeout(() => connect(false), 1000);
+    };
   };
-  ws.onclose = () => status('Disconnected from the server.');
+  connect(true);
   setInterval(() => send({ type: 'ping' }), 15000);
 }
 
@@ -386,11 +447,15 @@ async function stats() {
     for (const receiver of peer.receivers || []) {
       for (const s of (await receiver.getStats()).values()) {
         if (s.type !== 'inbound-rtp') continue;
-        if (s.kind === 'video') r.framesDecoded += s.framesDecoded || 0;
+        if (s.kind === 'video') {
+          r.framesDecoded += s.framesDecoded || 0;
+          r.frameWidth = s.frameWidth || 0;
+        }
         else r.audioSamples += s.totalSamplesReceived || 0;
       }
     }
     r.undecryptable = peer.tile.classList.contains('undecryptable');
+    r.mutedAudio = peer.tile.classList.contains('muted-audio');
     remotes[identity] = r;
   }
   return {
@@ -407,7 +472,7 @@ async function stats() {
   };
 }
 
-window.veil = { stats, call, sendChat, sendFile };
+window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer };
 
 function start() {
   const room = roomFromPath();
@@ -424,11 +489,14 @@ function start() {
     if (!r || !n || !p) return status('Room, name and passphrase are all needed.');
     $('join').hidden = true;
     $('call').hidden = false;
-    history.replaceState(null, '', `/r/${encodeURIComponent(r)}#${encodeURIComponent(p)}`);
+    history.replaceState(null, '', `/r/${encodeURIComponent(r)}?name=${encodeURIComponent(n)}#${encodeURIComponent(p)}`);
     join(r, n, p).catch((err) => status(`Could not join: ${err.message}`));
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  for (const kind of ['audio', 'video']) {
+    $(`mute-${kind}`).addEventListener('click', () => setMuted(kind, $(`mute-${kind}`).dataset.muted !== 'true'));
+  }
   $('file').addEventListener('change', async () => {
     const file = $('file').files[0];
     if (!file) return;

@@ -66,6 +66,17 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.file_ms = Date.now() - started;
+  // Bob mutes his microphone: alice's tile for him says so.
+  await bob.evaluate(() => window.veil.setMuted('audio', true));
+  // Alice's tile for bob asks for the smallest layer, then the largest.
+  const bobId = (await stats(bob)).identity;
+  const widthAt = async () => remote(await stats(alice), 'bob')?.frameWidth || 0;
+  await alice.evaluate((id) => window.veil.setLayer(id, 0), bobId);
+  for (let i = 0; i < 60 && !((await widthAt()) > 0 && (await widthAt()) <= 160); i++) await new Promise((r) => setTimeout(r, 250));
+  result.width_small = await widthAt();
+  await alice.evaluate((id) => window.veil.setLayer(id, 2), bobId);
+  for (let i = 0; i < 20 && (await widthAt()) <= 320; i++) await new Promise((r) => setTimeout(r, 250));
+  result.width_large = await widthAt();
   [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
   result.pages = { alice: a, bob: b, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
