@@ -209,6 +209,9 @@ async fn three_browsers_two_keys_one_room() {
         "mallory cannot even read the offer"
     );
     println!("20 MB file through the SFU in {} ms", result["file_ms"]);
+    // A dropped signalling socket is resumed; the call never stopped.
+    assert_eq!(result["after_drop"]["resumes"], 1, "{result}");
+    assert!(n(&result["after_drop"], "decoded") > 30, "{result}");
     // Mute shows on the others' tiles; tile size picks the simulcast layer.
     assert_eq!(remote("alice", "bob")["mutedAudio"], true, "{result}");
     let small = n(&result, "width_small");

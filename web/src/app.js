@@ -419,6 +419,7 @@ async function join(room, name, passphrase) {
         await pc.setRemoteDescription(message.answer);
         status(`In ${room} as ${name}. End-to-end encrypted; compare the safety number.`);
       } else if (message.type === 'resumed') {
+        call.resumes = (call.resumes || 0) + 1;
         status(`Back in ${room}.`);
       } else if (message.type === 'event') {
         await onEvent(message.event);
@@ -466,6 +467,7 @@ async function stats() {
     chat: call.chat,
     messageFailures: call.messageFailures,
     channelOpen: call.channel?.readyState === 'open',
+    resumes: call.resumes || 0,
     files: [...files.values()].map(({ from, name, size, received, done, verified, sha256 }) => ({
       from, name, size, received, done, verified, sha256,
     })),

@@ -66,6 +66,16 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.file_ms = Date.now() - started;
+  // Alice's signalling socket drops: the page resumes the same session and
+  // keeps decoding bob.
+  const before = remote(await stats(alice), 'bob').framesDecoded;
+  await alice.evaluate(() => window.veil.call.ws.close());
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const s = await stats(alice);
+    if (s.resumes > 0 && remote(s, 'bob').framesDecoded > before + 30) break;
+  }
+  result.after_drop = { resumes: (await stats(alice)).resumes, decoded: remote(await stats(alice), 'bob').framesDecoded - before };
   // Bob mutes his microphone: alice's tile for him says so.
   await bob.evaluate(() => window.veil.setMuted('audio', true));
   // Alice's tile for bob asks for the smallest layer, then the largest.
