@@ -1,8 +1,9 @@
-//! The browser client served by signalling, in headless Chromium: three
+//! The browser client served by signalling, in headless Chromium: four
 //! participants join through the real page (invite links with the
-//! passphrase in the URL fragment). The two who share the passphrase decode
-//! each other's end-to-end encrypted video and audio; the one with a wrong
-//! passphrase decodes nothing, sees "cannot decrypt", and is seen that way.
+//! passphrase in the URL fragment), and a Rust client. The three browsers
+//! that share the passphrase decode each other's end-to-end encrypted video
+//! and audio, chat, and pass a 20 MB file; the one with a wrong passphrase
+//! decodes nothing, sees "cannot decrypt", and is seen that way.
 //! A screenshot of the call is saved under the target dir.
 
 mod common;
@@ -28,7 +29,7 @@ fn artifact(name: &str) -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_browsers_two_keys_one_room() {
+async fn four_browsers_and_a_rust_client_in_one_room() {
     assert!(
         web_dir().join("node_modules/playwright-core").exists(),
         "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
@@ -71,7 +72,7 @@ async fn three_browsers_two_keys_one_room() {
         .current_dir(web_dir())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(120), output)
+    let output = tokio::time::timeout(Duration::from_secs(240), output)
         .await
         .expect("the browser script finishes")
         .expect("node runs");
@@ -100,7 +101,14 @@ async fn three_browsers_two_keys_one_room() {
             .unwrap_or_else(|| panic!("{page} does not see {who}: {result}"))
     };
     let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
-    for (page, other) in [("alice", "bob"), ("bob", "alice")] {
+    for (page, other) in [
+        ("alice", "bob"),
+        ("alice", "carol"),
+        ("bob", "alice"),
+        ("bob", "carol"),
+        ("carol", "alice"),
+        ("carol", "bob"),
+    ] {
         let r = remote(page, other);
         assert!(
             n(&r, "framesDecoded") > 20,

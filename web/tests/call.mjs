@@ -14,7 +14,7 @@ const result = { pages: {} };
 const deadline = setTimeout(() => {
   console.log(JSON.stringify({ ...result, error: 'timed out' }));
   process.exit(1);
-}, 90_000);
+}, 200_000);
 
 const open = async (name, secret) => {
   const page = await context.newPage();
@@ -32,16 +32,19 @@ const rustPeer = process.env.RUST_PEER;
 try {
   const alice = await open('alice', passphrase);
   const bob = await open('bob', passphrase);
+  const carol = await open('carol', passphrase);
   const mallory = await open('mallory', `${passphrase} (wrong)`);
-  let a, b, m;
+  let a, b, c, m;
   for (let i = 0; i < 120; i++) {
     await new Promise((r) => setTimeout(r, 500));
-    [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
+    [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
+    const trio = [[a, 'bob'], [a, 'carol'], [b, 'alice'], [b, 'carol'], [c, 'alice'], [c, 'bob']]
+      .every(([s, who]) => remote(s, who)?.framesDecoded > 20);
     const ab = remote(a, 'bob');
     const ba = remote(b, 'alice');
     const am = remote(a, 'mallory');
     const rust = !rustPeer || (remote(a, rustPeer)?.decrypted > 20 && remote(b, rustPeer)?.decrypted > 20);
-    if (ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable && rust && a.channelOpen && b.channelOpen && m.channelOpen) break;
+    if (trio && ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable && rust && a.channelOpen && b.channelOpen && m.channelOpen) break;
   }
   // Chat: end-to-end encrypted over the SFU's data channels.
   await alice.evaluate(() => window.veil.sendChat('hello from alice'));
@@ -60,7 +63,7 @@ try {
     for (let o = 0; o < size; o += 65536) crypto.getRandomValues(data.subarray(o, Math.min(size, o + 65536)));
     return window.veil.sendFile(new File([data], 'random.bin'));
   }, size);
-  for (let i = 0; i < 240; i++) {
+  for (let i = 0; i < 480; i++) {
     const f = (await stats(bob)).files.find((x) => x.name === 'random.bin');
     if (f?.done) break;
     await new Promise((r) => setTimeout(r, 250));
@@ -87,8 +90,8 @@ try {
   await alice.evaluate((id) => window.veil.setLayer(id, 2), bobId);
   for (let i = 0; i < 20 && (await widthAt()) <= 320; i++) await new Promise((r) => setTimeout(r, 250));
   result.width_large = await widthAt();
-  [a, b, m] = await Promise.all([stats(alice), stats(bob), stats(mallory)]);
-  result.pages = { alice: a, bob: b, mallory: m };
+  [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
+  result.pages = { alice: a, bob: b, carol: c, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
   // The page shows the same safety number to both passphrase holders.
   result.page_text = await mallory.evaluate(() => document.body.innerText);
