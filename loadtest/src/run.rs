@@ -518,6 +518,8 @@ pub async fn run(
     report.histograms.join_us = collector.join;
     report.histograms.first_frame_us = collector.first_frame;
     report.finish();
+    // No thresholds yet (the caller adds them): failed joins still count.
+    report.judge(None, None);
     Ok(report)
 }
 

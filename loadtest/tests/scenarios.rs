@@ -81,6 +81,7 @@ async fn an_impaired_scenario_reports_the_loss_it_was_given() {
         loss: 5.0,
         delay_s: 0.010,
         jitter_s: 0.005,
+        duration_s: 6.0,
         ..small()
     };
     let report = run(scenario, WHOLE, embedded().await, Progress::Quiet)
@@ -115,10 +116,14 @@ async fn an_impaired_scenario_reports_the_loss_it_was_given() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_losses_are_nacked_and_recovered() {
+    // Long enough that a join whose handshake packets were lost (DTLS
+    // retries take seconds) still leaves time for video.
     let scenario = Scenario {
         rooms: 1,
         participants: 2,
         loss: 3.0,
+        duration_s: 10.0,
+        video_kbps: 600,
         ..small()
     };
     let report = run(scenario, WHOLE, embedded().await, Progress::Quiet)

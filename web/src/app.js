@@ -303,6 +303,36 @@ function setMuted(kind, muted) {
   $(`mute-${kind}`).dataset.muted = muted;
 }
 
+/** Shares the screen as a second, end-to-end encrypted video track. */
+async function shareScreen() {
+  if (call.screen) return;
+  const display = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 } });
+  const [track] = display.getVideoTracks();
+  const transceiver = call.pc.addTransceiver(track, { direction: 'sendonly', streams: [call.media] });
+  negotiateDependencyDescriptor(transceiver);
+  attachTransform(transceiver.sender, 'encrypt');
+  call.screen = { track, transceiver };
+  track.addEventListener('ended', () => stopScreen());
+  await renegotiate();
+  $('share').textContent = 'Stop sharing';
+}
+
+async function stopScreen() {
+  if (!call.screen) return;
+  call.screen.track.stop();
+  call.screen.transceiver.stop();
+  call.screen = null;
+  await renegotiate();
+  $('share').textContent = 'Share screen';
+}
+
+/** Our own offer (publish/unpublish); the server answers with `answer`. */
+async function renegotiate() {
+  const offer = await call.pc.createOffer();
+  await call.pc.setLocalDescription(offer);
+  send({ type: 'offer', offer: { type: 'offer', sdp: offer.sdp } });
+}
+
 /** Asks for the simulcast layer a tile's size needs (0 = smallest). */
 function setLayer(identity, maxLayer) {
   const peer = call.peers.get(identity);
@@ -366,6 +396,7 @@ async function join(room, name, passphrase) {
   const [videoTrack] = media.getVideoTracks();
   call.audioTrack = audioTrack;
   call.videoTrack = videoTrack;
+  call.media = media;
   const audio = pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
   const video = pc.addTransceiver(videoTrack, {
     direction: 'sendonly',
@@ -387,7 +418,12 @@ async function join(room, name, passphrase) {
     attachTransform(e.receiver, 'decrypt');
     negotiateDependencyDescriptor(e.transceiver);
     const identity = identityOfStream(e.streams[0]?.id || '');
-    const peer = tileFor(identity);
+    let peer = tileFor(identity);
+    if (e.track.kind === 'video' && peer.video.srcObject) {
+      // A second video track from the same person: their screen.
+      peer = tileFor(`${identity} (screen)`);
+      peer.tile.classList.add('screen');
+    }
     if (e.track.kind === 'video') {
       peer.video.srcObject = new MediaStream([e.track]);
     } else {
@@ -396,7 +432,7 @@ async function join(room, name, passphrase) {
       peer.audio.srcObject = new MediaStream([e.track]);
       peer.tile.append(peer.audio);
     }
-    call.peers.get(identity).receivers = [...(call.peers.get(identity).receivers || []), e.receiver];
+    peer.receivers = [...(peer.receivers || []), e.receiver];
   };
 
   const offer = await pc.createOffer();
@@ -474,7 +510,7 @@ async function stats() {
   };
 }
 
-window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer };
+window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer, shareScreen, stopScreen };
 
 function start() {
   const room = roomFromPath();
@@ -496,6 +532,9 @@ function start() {
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('share').addEventListener('click', () =>
+    (call.screen ? stopScreen() : shareScreen()).catch((err) => status(`Screen share failed: ${err.message}`)),
+  );
   for (const kind of ['audio', 'video']) {
     $(`mute-${kind}`).addEventListener('click', () => setMuted(kind, $(`mute-${kind}`).dataset.muted !== 'true'));
   }

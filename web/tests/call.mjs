@@ -25,8 +25,13 @@ const open = async (name, secret) => {
 };
 
 const stats = (page) => page.evaluate(() => window.veil.stats());
-const remote = (s, name) =>
-  Object.entries(s.remotes).find(([id]) => id === name || id.startsWith(`${name}#`))?.[1];
+const remote = (s, name) => {
+  const [who, rest] = name.split(' (');
+  const suffix = rest ? ` (${rest}` : '';
+  const match = ([id]) =>
+    id === name || (id.startsWith(`${who}#`) && id.endsWith(suffix) && (suffix !== '' || !id.includes(' (')));
+  return Object.entries(s.remotes).find(match)?.[1];
+};
 const rustPeer = process.env.RUST_PEER;
 
 try {
@@ -79,6 +84,12 @@ try {
     if (s.resumes > 0 && remote(s, 'bob').framesDecoded > before + 30) break;
   }
   result.after_drop = { resumes: (await stats(alice)).resumes, decoded: remote(await stats(alice), 'bob').framesDecoded - before };
+  // Alice shares her screen: bob decodes it as a second tile.
+  await alice.evaluate(() => window.veil.shareScreen());
+  for (let i = 0; i < 60 && !(remote(await stats(bob), 'alice (screen)')?.framesDecoded > 10); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  result.screen = remote(await stats(bob), 'alice (screen)') || null;
   // Bob mutes his microphone: alice's tile for him says so.
   await bob.evaluate(() => window.veil.setMuted('audio', true));
   // Alice's tile for bob asks for the smallest layer, then the largest.
