@@ -108,10 +108,12 @@ pub struct ClientConfig {
     pub record_digests: bool,
     /// Initial audio level in -dBov (0 loudest, 127 silent).
     pub audio_level: u8,
-    /// First SFrame counter value. A session that replaces an earlier one
-    /// under the same key (a rejoin after a node moved) starts at the old
-    /// session's [`ClientStats::next_counter`], so no (key, counter) pair,
-    /// and so no AES-GCM nonce, is ever used twice.
+    /// First SFrame counter value; by default the wall clock in
+    /// microseconds, so a restarted client does not reuse counters. A
+    /// session that replaces an earlier one under the same key (a rejoin
+    /// after a node moved) starts at the old session's
+    /// [`ClientStats::next_counter`]; either way no (key, counter) pair, and
+    /// so no AES-GCM nonce, is ever used twice.
     pub first_counter: u64,
 }
 
@@ -131,7 +133,10 @@ impl ClientConfig {
             via_proxy: None,
             record_digests: true,
             audio_level: 127,
-            first_counter: 0,
+            // The wall clock in µs: a restarted process under the same
+            // identity and key starts past every counter it used before
+            // (at most a million frames a second), as the browser does.
+            first_counter: unix_micros(),
         }
     }
 }
