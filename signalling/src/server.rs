@@ -544,12 +544,13 @@ async fn detach(
         return;
     }
     let key = (room, identity);
-    let generation = {
-        let mut detached = state.detached.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = detached.values().map(|d| d.generation).max().unwrap_or(0) + 1;
-        detached.insert(key.clone(), Detached { generation, events });
-        generation
-    };
+    static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .detached
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), Detached { generation, events });
     let (state, grace) = (state.clone(), state.resume_grace);
     tokio::spawn(async move {
         tokio::time::sleep(grace).await;

@@ -142,20 +142,33 @@ impl Cluster {
             .await
             .expect("joins")
     }
+
+    /// Alice (on replica 0) and bob (on replica 1) in `room`, hearing each other.
+    async fn call(&self, room: &str) -> (Connection, Connection) {
+        let alice = self.connect("alice", room, 0).await;
+        let bob = self.connect("bob", room, 1).await;
+        eventually(
+            Duration::from_secs(20),
+            "alice and bob hear each other",
+            || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
+        )
+        .await;
+        (alice, bob)
+    }
+
+    /// The id and process of the node hosting `room`.
+    async fn owner(&mut self, room: &str) -> (String, &mut Child) {
+        let owner = self.registry.room_owner(room).await.unwrap().unwrap();
+        let (_, child) = self.nodes.iter_mut().find(|(id, _)| *id == owner).unwrap();
+        (owner, child)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_replica_resume_on_the_other_and_keep_their_call() {
     let mut cluster = Cluster::start().await;
     let room = "replica-failover";
-    let alice = cluster.connect("alice", room, 0).await;
-    let bob = cluster.connect("bob", room, 1).await;
-    eventually(
-        Duration::from_secs(20),
-        "alice and bob hear each other",
-        || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
-    )
-    .await;
+    let (alice, bob) = cluster.call(room).await;
     // Relays cross replicas (alice on replica 0, bob on replica 1).
     alice.relay(Some("bob"), "before").await;
     eventually(Duration::from_secs(5), "a relay crosses replicas", || {
@@ -201,24 +214,12 @@ async fn clients_of_a_killed_replica_resume_on_the_other_and_keep_their_call() {
 async fn clients_of_a_killed_node_rejoin_elsewhere_within_five_seconds() {
     let mut cluster = Cluster::start().await;
     let room = "node-failover";
-    let alice = cluster.connect("alice", room, 0).await;
-    let bob = cluster.connect("bob", room, 1).await;
-    eventually(
-        Duration::from_secs(20),
-        "alice and bob hear each other",
-        || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
-    )
-    .await;
-    let owner = cluster.registry.room_owner(room).await.unwrap().unwrap();
+    let (alice, bob) = cluster.call(room).await;
     let counter_before = alice.with_stats(|s| s.next_counter);
 
     // The node hosting the room dies.
     let killed = Instant::now();
-    let (_, child) = cluster
-        .nodes
-        .iter_mut()
-        .find(|(id, _)| *id == owner)
-        .unwrap();
+    let (owner, child) = cluster.owner(room).await;
     child.kill().await.unwrap();
     eventually(
         Duration::from_secs(5),
@@ -254,20 +255,8 @@ async fn clients_of_a_killed_node_rejoin_elsewhere_within_five_seconds() {
 async fn clients_of_a_frozen_node_rejoin_elsewhere() {
     let mut cluster = Cluster::start().await;
     let room = "frozen-node";
-    let alice = cluster.connect("alice", room, 0).await;
-    let bob = cluster.connect("bob", room, 1).await;
-    eventually(
-        Duration::from_secs(20),
-        "alice and bob hear each other",
-        || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
-    )
-    .await;
-    let owner = cluster.registry.room_owner(room).await.unwrap().unwrap();
-    let (_, child) = cluster
-        .nodes
-        .iter_mut()
-        .find(|(id, _)| *id == owner)
-        .unwrap();
+    let (alice, bob) = cluster.call(room).await;
+    let (owner, child) = cluster.owner(room).await;
     // SIGSTOP: the process hangs with its sockets open, so nothing breaks
     // by itself; the replicas' keepalives must notice.
     let pid = child.id().unwrap().to_string();
