@@ -514,7 +514,7 @@ impl Driver {
 fn from_server(event: ParticipantEvent) -> Option<FromServer> {
     Some(match event {
         ParticipantEvent::Offer { offer } => FromServer::Offer(offer),
-        ParticipantEvent::ParticipantJoined { participant } => {
+        ParticipantEvent::ParticipantJoined { participant, .. } => {
             FromServer::ParticipantJoined(participant)
         }
         ParticipantEvent::ParticipantLeft { participant } => {

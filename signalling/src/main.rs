@@ -56,6 +56,11 @@ struct ServeArgs {
     /// Address put in ICE candidates (NAT, Kubernetes).
     #[arg(long, env = "VEIL_ADVERTISE_IP")]
     advertise_ip: Option<IpAddr>,
+    /// Let anyone get a token for any room from `POST /token` (the browser
+    /// client's invite links). Always on in dev mode; in production your
+    /// own backend normally mints tokens instead.
+    #[arg(long, env = "VEIL_OPEN_ROOMS")]
+    open_rooms: bool,
 }
 
 /// `signalling` with no subcommand: serve with defaults (and env overrides).
@@ -181,9 +186,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(shared) = shared {
         state = state.with_shared(shared);
     }
-    if dev {
+    if dev || args.open_rooms {
         state = state.with_open_rooms(&key);
         println!("Open rooms are on: POST /token {{\"room\", \"name\"}} returns a token");
+    }
+    if dev {
         println!();
         println!("Open http://{addr}/ in a browser to start or join an end-to-end encrypted call");
         println!("(or share an invite: http://{addr}/r/ROOM#PASSPHRASE)");

@@ -1,6 +1,10 @@
 //! The browser client, served from the binary itself (no build step, nothing
 //! to install): `/` and `/r/{room}` give the page, `/app/…` its modules.
 //! The files live in `web/src` and are compiled in.
+//!
+//! For work on the page itself, set `VEIL_WEB_DIR=web/src`: the files are
+//! then read from that folder on every request, so a reload shows an edit
+//! without rebuilding the server. Only the known file names are served.
 
 use axum::Router;
 use axum::extract::Path;
@@ -35,6 +39,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../web/src/crypto/sframe.js"),
     ),
     (
+        "crypto/sha256.js",
+        "text/javascript",
+        include_str!("../../web/src/crypto/sha256.js"),
+    ),
+    (
         "style.css",
         "text/css",
         include_str!("../../web/src/style.css"),
@@ -49,7 +58,22 @@ pub fn routes() -> Router<AppState> {
         .route("/app/{*path}", get(asset))
 }
 
-fn html(body: &'static str) -> Response {
+/// The folder that overrides the compiled-in files, if any.
+fn web_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("VEIL_WEB_DIR").map(std::path::PathBuf::from)
+}
+
+/// A file's current contents: from `VEIL_WEB_DIR` when set, else compiled in.
+fn contents(name: &str, compiled: &'static str) -> std::borrow::Cow<'static, str> {
+    web_dir()
+        .and_then(|dir| std::fs::read_to_string(dir.join(name)).ok())
+        .map_or(
+            std::borrow::Cow::Borrowed(compiled),
+            std::borrow::Cow::Owned,
+        )
+}
+
+fn html(body: std::borrow::Cow<'static, str>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -66,14 +90,16 @@ fn html(body: &'static str) -> Response {
 }
 
 async fn page() -> Response {
-    html(INDEX)
+    html(contents("index.html", INDEX))
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
-        Some((_, content_type, body)) => {
-            ([(header::CONTENT_TYPE, *content_type)], *body).into_response()
-        }
+        Some((name, content_type, body)) => (
+            [(header::CONTENT_TYPE, *content_type)],
+            contents(name, body),
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }
 }

@@ -52,7 +52,7 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     let chatter = {
         let rusty = rusty.clone();
         tokio::spawn(async move {
-            for _ in 0..240 {
+            for _ in 0..900 {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 rusty.with_client(|c| {
                     c.try_send_data(br#"{"type":"chat","text":"hello from rust"}"#)
@@ -72,7 +72,7 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         .current_dir(web_dir())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(240), output)
+    let output = tokio::time::timeout(Duration::from_secs(450), output)
         .await
         .expect("the browser script finishes")
         .expect("node runs");
@@ -213,6 +213,10 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     assert_eq!(got["done"], true, "{got}");
     assert_eq!(got["verified"], true, "{got}");
     assert_eq!(got["sha256"], sent["sha256"]);
+    assert_eq!(
+        sent["sha256"], sent["expected"],
+        "the streamed hash is WebCrypto's SHA-256 of the file"
+    );
     assert!(got["from"].as_str().unwrap().starts_with("alice#"));
     assert!(
         pages["mallory"]["files"].as_array().unwrap().is_empty(),
@@ -230,17 +234,22 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     assert!(n(&result["after_drop"], "decoded") > 30, "{result}");
     // Mute shows on the others' tiles; tile size picks the simulcast layer.
     assert_eq!(remote("alice", "bob")["mutedAudio"], true, "{result}");
-    let small = n(&result, "width_small");
-    assert!(
-        small > 0 && small <= 160,
-        "smallest layer for a small tile: {small}"
+    // Tile size picks the simulcast layer: alice receives exactly what bob's
+    // encoder sends on the layer asked for, as wide as it is at the moment
+    // (Chrome scales layers down under CPU load, as four browsers on two
+    // cores are).
+    let (small, large) = (&result["layer_small"], &result["layer_large"]);
+    println!("smallest layer {small}, top layer {large}");
+    assert!(n(small, "got") > 0, "{result}");
+    assert_eq!(
+        small["got"], small["sent"],
+        "alice gets bob's smallest layer: {result}"
     );
-    // Switching back up to a browser's higher layers does not happen yet
-    // (see the issue 4 notes); the width reached is printed for the record.
-    println!(
-        "width after asking for the top layer: {}",
-        result["width_large"]
+    assert_eq!(
+        large["got"], large["sent"],
+        "alice gets bob's top layer: {result}"
     );
+    assert!(n(large, "got") > n(small, "got"), "{result}");
     let text = result["page_text"].as_str().unwrap_or_default();
     assert!(text.contains("cannot decrypt"), "{text}");
     // Same passphrase, same safety number; a different one differs.

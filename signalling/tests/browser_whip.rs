@@ -14,7 +14,7 @@ use std::time::Duration;
 use signalling::auth::Grants;
 use veil_client::{ClientConfig, RoomSecret};
 
-use common::{eventually, join, start_server, token};
+use common::{eventually, join, start_server_with, token};
 
 fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
@@ -31,7 +31,7 @@ async fn chromium_publishes_over_whip_and_watches_over_whep() {
         std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
         "chromium is missing: apt-get install chromium (bash .ci/run does)"
     );
-    let addr = start_server().await;
+    let addr = start_server_with(true).await;
     let room = "browser-broadcast";
 
     // A Rust participant already in the room.
@@ -53,10 +53,11 @@ async fn chromium_publishes_over_whip_and_watches_over_whep() {
         .arg(room)
         .arg(&publisher)
         .arg(&viewer)
+        .arg("a passphrase")
         .current_dir(&web)
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
+    let output = tokio::time::timeout(Duration::from_secs(150), output)
         .await
         .expect("the browser script finishes")
         .expect("node runs");
@@ -92,6 +93,20 @@ async fn chromium_publishes_over_whip_and_watches_over_whep() {
     assert!(
         result["concealed_samples"].as_u64().unwrap() * 10
             < result["audio_samples"].as_u64().unwrap(),
+        "{result}"
+    );
+    // On the page, the WHIP publisher's media plays, labelled as not end-to-
+    // end encrypted; it is not mistaken for a wrong passphrase.
+    let seen = &result["member_sees_publisher"];
+    assert!(seen["framesDecoded"].as_u64().unwrap_or(0) > 10, "{result}");
+    assert!(seen["plain"].as_u64().unwrap_or(0) > 10, "{result}");
+    assert_eq!(seen["notE2ee"], true, "{result}");
+    assert_eq!(seen["undecryptable"], false, "{result}");
+    assert!(
+        result["member_text"]
+            .as_str()
+            .unwrap()
+            .contains("not end-to-end encrypted"),
         "{result}"
     );
     assert_eq!(result["delete_statuses"], serde_json::json!([200, 200]));

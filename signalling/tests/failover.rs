@@ -8,6 +8,8 @@
 //! * The SFU node hosting a room is killed: its clients are told, join
 //!   again, land on the surviving node and decrypt each other within 5 s,
 //!   with SFrame counters that continue rather than repeat.
+//! * The same for two browsers running the real page: they reload into
+//!   the room by themselves and decode each other again.
 
 mod common;
 
@@ -93,7 +95,8 @@ async fn spawn_replica(redis: &str) -> (Child, String) {
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(["--api-key", common::KEY, "--api-secret", common::SECRET])
-        .args(["--redis", redis, "--sfu-secret", NODE_SECRET]);
+        .args(["--redis", redis, "--sfu-secret", NODE_SECRET])
+        .arg("--open-rooms");
     let (child, rest) = spawn_until(command, "Veil signalling on http://").await;
     let addr = rest.split_whitespace().next().unwrap().to_string();
     (child, format!("ws://{addr}/ws"))
@@ -281,5 +284,68 @@ async fn clients_of_a_frozen_node_rejoin_elsewhere() {
     assert_ne!(
         cluster.registry.room_owner(room).await.unwrap().unwrap(),
         owner
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_rejoin_by_themselves_when_their_node_dies() {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
+    );
+    let mut cluster = Cluster::start().await;
+    let room = "browser-failover";
+    let base = cluster.replicas[0]
+        .1
+        .replace("ws://", "http://")
+        .trim_end_matches("/ws")
+        .to_string();
+    let mut script = Command::new("node")
+        .arg("tests/rejoin.mjs")
+        .args([base.as_str(), room, "a passphrase"])
+        .current_dir(&web)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(script.stdout.take().unwrap()).lines();
+    let mut last = String::new();
+    let run = async {
+        let mut killed = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line == "ready" {
+                let (owner, child) = cluster.owner(room).await;
+                child.kill().await.unwrap();
+                killed = Some(owner);
+            } else {
+                last = line;
+            }
+        }
+        killed
+    };
+    let killed = tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the browser script finishes");
+    let result: serde_json::Value = serde_json::from_str(&last)
+        .unwrap_or_else(|_| panic!("no JSON from the browser script: {last}"));
+    let killed = killed.unwrap_or_else(|| panic!("the call never started: {result}"));
+    assert!(result.get("error").is_none(), "{result}");
+    assert!(result.get("page_errors").is_none(), "{result}");
+    for who in ["alice", "bob"] {
+        assert!(
+            result["loads"][who].as_u64().unwrap() >= 2,
+            "{who}'s page reloaded into the room: {result}"
+        );
+        assert!(
+            result["decoded"][who].as_u64().unwrap() > 10,
+            "{who} decodes again: {result}"
+        );
+    }
+    let new_owner = cluster.registry.room_owner(room).await.unwrap().unwrap();
+    assert_ne!(new_owner, killed, "the room moved to the surviving node");
+    println!(
+        "browsers decoded each other again {} ms after their node was killed",
+        result["recovered_ms"]
     );
 }

@@ -47,7 +47,7 @@ async fn bridge(
                 let Some(msg) = msg else { return };
                 let forward = match msg {
                     ServerMessage::Event { event: ParticipantEvent::Offer { offer } } => Some(FromServer::Offer(offer)),
-                    ServerMessage::Event { event: ParticipantEvent::ParticipantJoined { participant } } => Some(FromServer::ParticipantJoined(participant)),
+                    ServerMessage::Event { event: ParticipantEvent::ParticipantJoined { participant, .. } } => Some(FromServer::ParticipantJoined(participant)),
                     ServerMessage::Answer { answer } => Some(FromServer::Answer(answer)),
                     _ => None,
                 };

@@ -4,6 +4,7 @@
 // keys are derived here and handed only to the encoded-transform worker.
 
 import { fingerprint, roomSecret } from './crypto/keys.js';
+import { Sha256 } from './crypto/sha256.js';
 
 const DD_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
 const $ = (id) => document.getElementById(id);
@@ -23,13 +24,15 @@ const call = {
   ws: null,
   worker: null,
   peers: new Map(), // identity -> { tile, video, label, state }
-  e2ee: { decrypted: {}, failed: {}, encrypted: 0 },
+  plainPeers: new Set(), // WHIP publishers: media not end-to-end encrypted
+  e2ee: { decrypted: {}, failed: {}, plain: {}, encrypted: 0 },
   fingerprint: '',
   channel: null,
   chat: [], // { from, text, at }
   messageFailures: 0,
   pending: new Map(), // worker request id -> resolve
   nextId: 1,
+  dataChain: Promise.resolve(), // incoming data messages, in order
 };
 
 /** Asks the worker to seal or open a data message. */
@@ -64,11 +67,17 @@ function addChat(from, text, mine = false) {
   li.scrollIntoView({ block: 'end' });
 }
 
-// File transfer: an offer (JSON), then binary chunks, each sealed like any
-// message. Chunk plaintext: [0x01][16-byte file id][u32 index][bytes].
+// File transfer: an offer (JSON), binary chunks in order, then an end
+// (JSON) with the SHA-256 of the whole file; each message sealed like any
+// other. Chunk plaintext: [0x01][16-byte file id][u32 index][bytes].
+// Both sides hash as the chunks pass, so neither holds the file twice: the
+// sender reads it slice by slice, the receiver keeps it as Blobs (which the
+// browser may page out to disk) until it is saved.
 const CHUNK = 16 * 1024;
+const READ = 64 * CHUNK; // bytes read from the file at once
 const HIGH_WATER = 1024 * 1024;
-const files = new Map(); // id (hex) -> { name, size, sha256, chunks: [], received, from, done }
+const BLOB_EVERY = 256; // chunks gathered into one Blob on receipt
+const files = new Map(); // id (hex) -> receive state, see onFileOffer
 call.files = files;
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -78,35 +87,45 @@ async function sealAndSend(plaintext) {
   if (sealed.error) throw new Error(sealed.error);
   // Backpressure: wait while the channel holds more than HIGH_WATER.
   while (call.channel.bufferedAmount > HIGH_WATER) {
+    if (call.channel.readyState !== 'open') throw new Error('the connection closed');
     await new Promise((resolve) => {
       call.channel.bufferedAmountLowThreshold = HIGH_WATER / 2;
       call.channel.addEventListener('bufferedamountlow', resolve, { once: true });
+      call.channel.addEventListener('close', resolve, { once: true });
     });
   }
+  if (call.channel.readyState !== 'open') throw new Error('the connection closed');
   call.channel.send(sealed.bytes);
 }
+
+const sealJson = (message) => sealAndSend(textEncoder.encode(JSON.stringify(message)));
 
 /** Sends a file to the room, end-to-end encrypted, with its SHA-256. */
 async function sendFile(file, onProgress = () => {}) {
   if (!call.channel || call.channel.readyState !== 'open') throw new Error('not connected yet');
-  const data = new Uint8Array(await file.arrayBuffer());
-  const sha256 = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', data)));
   const id = crypto.getRandomValues(new Uint8Array(16));
-  const chunks = Math.ceil(data.length / CHUNK);
-  const offer = { type: 'file-offer', id: hex(id), name: file.name, size: data.length, chunks, sha256 };
-  await sealAndSend(textEncoder.encode(JSON.stringify(offer)));
-  for (let i = 0; i < chunks; i++) {
-    const part = data.subarray(i * CHUNK, Math.min(data.length, (i + 1) * CHUNK));
-    const plaintext = new Uint8Array(1 + 16 + 4 + part.length);
-    plaintext[0] = 1;
-    plaintext.set(id, 1);
-    new DataView(plaintext.buffer).setUint32(17, i);
-    plaintext.set(part, 21);
-    await sealAndSend(plaintext);
-    onProgress((i + 1) / chunks);
+  const chunks = Math.ceil(file.size / CHUNK);
+  await sealJson({ type: 'file-offer', id: hex(id), name: file.name, size: file.size, chunks });
+  const hash = new Sha256();
+  let index = 0;
+  for (let at = 0; at < file.size; at += READ) {
+    const slice = new Uint8Array(await file.slice(at, Math.min(file.size, at + READ)).arrayBuffer());
+    hash.update(slice);
+    for (let o = 0; o < slice.length; o += CHUNK, index++) {
+      const part = slice.subarray(o, Math.min(slice.length, o + CHUNK));
+      const plaintext = new Uint8Array(1 + 16 + 4 + part.length);
+      plaintext[0] = 1;
+      plaintext.set(id, 1);
+      new DataView(plaintext.buffer).setUint32(17, index);
+      plaintext.set(part, 21);
+      await sealAndSend(plaintext);
+      onProgress((index + 1) / chunks);
+    }
   }
-  addChat(call.identity, `sent ${file.name} (${data.length} bytes)`, true);
-  return { sha256, size: data.length };
+  const sha256 = hash.hexDigest();
+  await sealJson({ type: 'file-end', id: hex(id), sha256 });
+  addChat(call.identity, `sent ${file.name} (${file.size} bytes)`, true);
+  return { sha256, size: file.size };
 }
 
 function fileRow(entry) {
@@ -123,40 +142,96 @@ function fileRow(entry) {
   return li;
 }
 
-async function onFileChunk(owner, bytes) {
-  const id = hex(bytes.subarray(1, 17));
-  const entry = files.get(id);
-  if (!entry || entry.from !== owner) return;
-  const index = new DataView(bytes.buffer, bytes.byteOffset).getUint32(17);
-  if (index >= entry.chunks || entry.parts[index]) return;
-  entry.parts[index] = bytes.slice(21);
-  entry.received += entry.parts[index].length;
+function onFileOffer(owner, message) {
+  const valid =
+    /^[0-9a-f]{32}$/.test(message.id) &&
+    Number.isSafeInteger(message.size) &&
+    message.size >= 0 &&
+    message.chunks === Math.ceil(message.size / CHUNK);
+  if (!valid || files.has(message.id)) return;
+  const entry = {
+    from: owner,
+    name: String(message.name).slice(0, 200),
+    size: message.size,
+    chunks: message.chunks,
+    next: 0, // index of the chunk expected next (the channel is ordered)
+    received: 0,
+    hash: new Sha256(),
+    parts: [], // chunks not yet gathered into a Blob
+    blobs: [],
+    sha256: null, // what the sender says, from the file-end message
+    done: false,
+    verified: false,
+    error: null,
+  };
+  files.set(message.id, entry);
   fileRow(entry);
-  entry.progress.value = entry.received;
-  if (entry.received === entry.size && entry.parts.every(Boolean)) {
-    const blob = new Blob(entry.parts);
-    const digest = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer())));
-    entry.verified = digest === entry.sha256;
-    entry.done = true;
-    entry.parts = [];
-    const link = document.createElement('a');
-    link.href = URL.createObjectURL(blob);
-    link.download = entry.name;
-    link.textContent = entry.verified ? ' save (integrity verified)' : ' integrity check FAILED';
-    entry.row.append(link);
-  }
 }
 
-/** A relayed data message: `[label length][label][SFrame ciphertext]`. */
-async function onData(data) {
+function onFileChunk(owner, bytes) {
+  const entry = files.get(hex(bytes.subarray(1, 17)));
+  if (!entry || entry.from !== owner || entry.error || entry.done) return;
+  const index = new DataView(bytes.buffer, bytes.byteOffset).getUint32(17);
+  const part = bytes.subarray(21);
+  if (index !== entry.next || entry.received + part.length > entry.size) {
+    entry.error = 'chunks arrived out of order or too long';
+    return;
+  }
+  entry.next++;
+  entry.received += part.length;
+  entry.hash.update(part);
+  entry.parts.push(part);
+  if (entry.parts.length >= BLOB_EVERY) {
+    entry.blobs.push(new Blob(entry.parts));
+    entry.parts = [];
+  }
+  entry.progress.value = entry.received;
+}
+
+function onFileEnd(owner, message) {
+  const entry = files.get(message.id);
+  if (!entry || entry.from !== owner || entry.done || typeof message.sha256 !== 'string') return;
+  entry.sha256 = message.sha256;
+  entry.done = true;
+  const whole = !entry.error && entry.next === entry.chunks && entry.received === entry.size;
+  entry.verified = whole && entry.hash.hexDigest() === message.sha256;
+  const blob = new Blob([...entry.blobs, ...entry.parts]);
+  entry.blobs = [];
+  entry.parts = [];
+  const link = document.createElement('a');
+  if (entry.verified) {
+    link.href = URL.createObjectURL(blob);
+    link.download = entry.name;
+    link.textContent = ' save (integrity verified)';
+  } else {
+    link.textContent = ` integrity check FAILED${entry.error ? `: ${entry.error}` : ''}`;
+  }
+  entry.row.append(link);
+}
+
+/**
+ * A relayed data message: `[label length][label][SFrame ciphertext]`.
+ * Messages are opened in parallel by the worker but handled strictly in
+ * arrival order (file chunks depend on it).
+ */
+function onData(data) {
+  const opened = openData(data);
+  call.dataChain = call.dataChain.then(() => opened).then(onOpened, () => call.messageFailures++);
+}
+
+async function openData(data) {
   const bytes = new Uint8Array(data);
   const len = bytes[0];
-  if (bytes.length < 1 + len) return;
+  if (bytes.length < 1 + len) return null;
   const label = textDecoder.decode(bytes.subarray(1, 1 + len));
   const ciphertext = bytes.slice(1 + len);
   const opened = await workerCall({ type: 'open', bytes: ciphertext }, [ciphertext.buffer]);
   // The SFU's label must match the owner of the key that opened it.
-  if (opened.error || opened.owner !== label) {
+  return opened.error || opened.owner !== label ? null : opened;
+}
+
+function onOpened(opened) {
+  if (!opened) {
     call.messageFailures++;
     return;
   }
@@ -164,21 +239,8 @@ async function onData(data) {
   try {
     const message = JSON.parse(textDecoder.decode(opened.plaintext));
     if (message.type === 'chat' && typeof message.text === 'string') addChat(opened.owner, message.text);
-    if (message.type === 'file-offer' && /^[0-9a-f]{32}$/.test(message.id) && Number.isSafeInteger(message.size)) {
-      const entry = {
-        from: opened.owner,
-        name: String(message.name).slice(0, 200),
-        size: message.size,
-        chunks: message.chunks,
-        sha256: message.sha256,
-        parts: new Array(message.chunks).fill(null),
-        received: 0,
-        done: false,
-        verified: false,
-      };
-      files.set(message.id, entry);
-      fileRow(entry);
-    }
+    if (message.type === 'file-offer') onFileOffer(opened.owner, message);
+    if (message.type === 'file-end') onFileEnd(opened.owner, message);
   } catch {
     call.messageFailures++;
   }
@@ -224,13 +286,15 @@ function send(message) {
   if (call.ws?.readyState === WebSocket.OPEN) call.ws.send(JSON.stringify(message));
 }
 
-function attachTransform(target, operation) {
+/** `sender`: for a receiver, whose frames it carries. */
+function attachTransform(target, operation, sender = null) {
+  call.transformApi = 'RTCRtpScriptTransform' in window ? 'script-transform' : 'encoded-streams';
   if ('RTCRtpScriptTransform' in window) {
-    target.transform = new RTCRtpScriptTransform(call.worker, { operation });
+    target.transform = new RTCRtpScriptTransform(call.worker, { operation, sender });
   } else {
     // Chrome's older API: hand the streams to the worker.
     const { readable, writable } = target.createEncodedStreams();
-    call.worker.postMessage({ type: 'transform', operation, readable, writable }, [readable, writable]);
+    call.worker.postMessage({ type: 'transform', operation, sender, readable, writable }, [readable, writable]);
   }
 }
 
@@ -254,6 +318,13 @@ async function onEvent(event) {
     case 'participant_joined':
       tileFor(event.participant);
       call.worker.postMessage({ type: 'peers', peers: [event.participant] });
+      if (event.e2ee === false) {
+        // A WHIP publisher (OBS, ffmpeg…): its media cannot be end-to-end
+        // encrypted. Play it, but say so on its tile.
+        call.plainPeers.add(event.participant);
+        call.worker.postMessage({ type: 'plain', identity: event.participant });
+        showE2eeState();
+      }
       break;
     case 'participant_left': {
       const peer = call.peers.get(event.participant);
@@ -353,9 +424,15 @@ function showE2eeState() {
   for (const [identity, peer] of call.peers) {
     const ok = call.e2ee.decrypted[identity] || 0;
     const bad = call.e2ee.failed[identity] || 0;
-    const undecryptable = bad > 0 && ok === 0;
+    const plain = call.plainPeers.has(identity);
+    const undecryptable = !plain && bad > 0 && ok === 0;
     peer.tile.classList.toggle('undecryptable', undecryptable);
-    peer.state.textContent = undecryptable ? 'cannot decrypt (different passphrase?)' : '';
+    peer.tile.classList.toggle('plain', plain);
+    peer.state.textContent = plain
+      ? 'not end-to-end encrypted (broadcast ingest)'
+      : undecryptable
+        ? 'cannot decrypt (different passphrase?)'
+        : '';
   }
 }
 
@@ -388,7 +465,7 @@ async function join(room, name, passphrase) {
   call.worker.postMessage({ type: 'keys', secret, identity, epoch: 0, peers: [] });
 
   status('Starting camera and microphone…');
-  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } } });
   $('self').srcObject = media;
   const pc = new RTCPeerConnection({ encodedInsertableStreams: !('RTCRtpScriptTransform' in window) });
   call.pc = pc;
@@ -410,14 +487,24 @@ async function join(room, name, passphrase) {
   negotiateDependencyDescriptor(video);
   attachTransform(audio.sender, 'encrypt');
   attachTransform(video.sender, 'encrypt');
+  // The media path died (network change, long outage): join again. A short
+  // blip ("disconnected") often heals by itself, so give it a few seconds.
+  let mediaLost = null;
+  pc.onconnectionstatechange = () => {
+    clearTimeout(mediaLost);
+    if (pc.connectionState === 'failed') rejoin('Media connection lost; reconnecting…');
+    if (pc.connectionState === 'disconnected') {
+      mediaLost = setTimeout(() => rejoin('Media connection lost; reconnecting…'), 8000);
+    }
+  };
   const channel = pc.createDataChannel('veil');
   channel.binaryType = 'arraybuffer';
   channel.onmessage = (e) => onData(e.data);
   call.channel = channel;
   pc.ontrack = (e) => {
-    attachTransform(e.receiver, 'decrypt');
-    negotiateDependencyDescriptor(e.transceiver);
     const identity = identityOfStream(e.streams[0]?.id || '');
+    attachTransform(e.receiver, 'decrypt', identity);
+    negotiateDependencyDescriptor(e.transceiver);
     let peer = tileFor(identity);
     if (e.track.kind === 'video' && peer.video.srcObject) {
       // A second video track from the same person: their screen.
@@ -480,7 +567,13 @@ async function join(room, name, passphrase) {
 async function stats() {
   const remotes = {};
   for (const [identity, peer] of call.peers) {
-    const r = { framesDecoded: 0, audioSamples: 0, decrypted: call.e2ee.decrypted[identity] || 0, failed: call.e2ee.failed[identity] || 0 };
+    const r = {
+      framesDecoded: 0,
+      audioSamples: 0,
+      decrypted: call.e2ee.decrypted[identity] || 0,
+      failed: call.e2ee.failed[identity] || 0,
+      plain: call.e2ee.plain[identity] || 0,
+    };
     for (const receiver of peer.receivers || []) {
       for (const s of (await receiver.getStats()).values()) {
         if (s.type !== 'inbound-rtp') continue;
@@ -492,20 +585,30 @@ async function stats() {
       }
     }
     r.undecryptable = peer.tile.classList.contains('undecryptable');
+    r.notE2ee = peer.tile.classList.contains('plain');
     r.mutedAudio = peer.tile.classList.contains('muted-audio');
     remotes[identity] = r;
+  }
+  // What we send per simulcast layer: the encoder may scale a layer down
+  // (CPU or bandwidth), so a layer's width is not fixed.
+  const outbound = [];
+  for (const s of call.pc ? (await call.pc.getStats()).values() : []) {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      outbound.push({ rid: s.rid || null, frameWidth: s.frameWidth || 0, limitation: s.qualityLimitationReason || 'none' });
+    }
   }
   return {
     identity: call.identity,
     fingerprint: call.fingerprint,
+    outbound,
     encrypted: call.e2ee.encrypted,
     remotes,
     chat: call.chat,
     messageFailures: call.messageFailures,
     channelOpen: call.channel?.readyState === 'open',
     resumes: call.resumes || 0,
-    files: [...files.values()].map(({ from, name, size, received, done, verified, sha256 }) => ({
-      from, name, size, received, done, verified, sha256,
+    files: [...files.values()].map(({ from, name, size, received, done, verified, sha256, error }) => ({
+      from, name, size, received, done, verified, sha256, error,
     })),
   };
 }

@@ -8,10 +8,11 @@
 //   { type: 'keys', secret: Uint8Array, identity, epoch, peers: [identity] }
 //   { type: 'peers', peers: [identity] }        (new participants)
 //   { type: 'epoch', epoch }                    (our key rotates)
+//   { type: 'plain', identity }                 (a WHIP publisher: not E2EE)
 //   { type: 'seal', id, plaintext }             (a data message to send)
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
-//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, encrypted }
+//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
@@ -28,8 +29,13 @@ const state = {
   peers: new Set(),
   keys: new Map(), // kid (BigInt) -> SframeKey
   owners: new Map(), // kid -> identity
+  // Senders the server says publish without end-to-end encryption (WHIP
+  // tools cannot SFrame-encrypt). Their frames pass as they are and the
+  // page labels them; everyone else's must decrypt or they are dropped.
+  plain: new Set(),
   decrypted: {},
   failed: {},
+  plainFrames: {},
   encrypted: 0,
 };
 
@@ -82,7 +88,12 @@ async function encryptFrame(frame, controller) {
   controller.enqueue(frame);
 }
 
-async function decryptFrame(frame, controller) {
+async function decryptFrame(frame, controller, sender) {
+  if (state.plain.has(sender)) {
+    count(state.plainFrames, sender);
+    controller.enqueue(frame);
+    return;
+  }
   const bytes = new Uint8Array(frame.data);
   let kid;
   try {
@@ -108,7 +119,9 @@ async function decryptFrame(frame, controller) {
   }
 }
 
-function pipe(readable, writable, transform) {
+/** `sender`: whose frames a decrypting transform receives (from the msid). */
+function pipe(readable, writable, operation, sender) {
+  const transform = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
   readable
     .pipeThrough(new TransformStream({ transform }))
     .pipeTo(writable)
@@ -117,13 +130,14 @@ function pipe(readable, writable, transform) {
 
 self.onrtctransform = (event) => {
   const { readable, writable, options } = event.transformer;
-  pipe(readable, writable, options.operation === 'encrypt' ? encryptFrame : decryptFrame);
+  pipe(readable, writable, options.operation, options.sender);
 };
 
 self.onmessage = async (event) => {
   const m = event.data;
   if (m.type === 'keys') await setKeys(m);
   else if (m.type === 'peers') for (const p of m.peers) await learnPeer(p);
+  else if (m.type === 'plain') state.plain.add(m.identity);
   else if (m.type === 'epoch') {
     state.epoch = m.epoch;
     state.ownKey = await senderKey(state.secret, state.identity, state.epoch);
@@ -145,10 +159,11 @@ self.onmessage = async (event) => {
     }
   } else if (m.type === 'transform') {
     // Chrome's createEncodedStreams fallback: streams are handed over.
-    pipe(m.readable, m.writable, m.operation === 'encrypt' ? encryptFrame : decryptFrame);
+    pipe(m.readable, m.writable, m.operation, m.sender);
   }
 };
 
 setInterval(() => {
-  self.postMessage({ type: 'stats', decrypted: state.decrypted, failed: state.failed, encrypted: state.encrypted });
+  const { decrypted, failed, plainFrames: plain, encrypted } = state;
+  self.postMessage({ type: 'stats', decrypted, failed, plain, encrypted });
 }, 500);

@@ -14,7 +14,7 @@ const result = { pages: {} };
 const deadline = setTimeout(() => {
   console.log(JSON.stringify({ ...result, error: 'timed out' }));
   process.exit(1);
-}, 200_000);
+}, 420_000);
 
 const open = async (name, secret) => {
   const page = await context.newPage();
@@ -66,9 +66,11 @@ try {
   result.file_sent = await alice.evaluate(async (size) => {
     const data = new Uint8Array(size);
     for (let o = 0; o < size; o += 65536) crypto.getRandomValues(data.subarray(o, Math.min(size, o + 65536)));
-    return window.veil.sendFile(new File([data], 'random.bin'));
+    const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
+    const expected = hex(await crypto.subtle.digest('SHA-256', data));
+    return { ...(await window.veil.sendFile(new File([data], 'random.bin'))), expected };
   }, size);
-  for (let i = 0; i < 480; i++) {
+  for (let i = 0; i < 1200; i++) {
     const f = (await stats(bob)).files.find((x) => x.name === 'random.bin');
     if (f?.done) break;
     await new Promise((r) => setTimeout(r, 250));
@@ -95,12 +97,23 @@ try {
   // Alice's tile for bob asks for the smallest layer, then the largest.
   const bobId = (await stats(bob)).identity;
   const widthAt = async () => remote(await stats(alice), 'bob')?.frameWidth || 0;
+  // A layer is as wide as bob's encoder makes it right now (Chrome scales
+  // layers down when CPU or bandwidth is short), so compare with that.
+  const layerWidth = async (rid) => (await stats(bob)).outbound.find((o) => o.rid === rid)?.frameWidth || 0;
+  const reach = async (rid) => {
+    let got, sent;
+    for (let i = 0; i < 60; i++) {
+      [got, sent] = [await widthAt(), await layerWidth(rid)];
+      if (got > 0 && got === sent) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return { got, sent };
+  };
   await alice.evaluate((id) => window.veil.setLayer(id, 0), bobId);
-  for (let i = 0; i < 60 && !((await widthAt()) > 0 && (await widthAt()) <= 160); i++) await new Promise((r) => setTimeout(r, 250));
-  result.width_small = await widthAt();
+  result.layer_small = await reach('l');
   await alice.evaluate((id) => window.veil.setLayer(id, 2), bobId);
-  for (let i = 0; i < 20 && (await widthAt()) <= 320; i++) await new Promise((r) => setTimeout(r, 250));
-  result.width_large = await widthAt();
+  result.layer_large = await reach('h');
+  result.bob_outbound = (await stats(bob)).outbound;
   [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
   result.pages = { alice: a, bob: b, carol: c, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });

@@ -2,12 +2,14 @@
 // camera and microphone over WHIP and plays them back over WHEP, the way a
 // browser-based broadcaster and viewer would.
 //
-// Usage: node tests/whip-whep.mjs <base-url> <room> <publisher-token> <viewer-token>
+// Usage: node tests/whip-whep.mjs <base-url> <room> <publisher-token> <viewer-token> [passphrase]
+// With a passphrase (and open rooms on the server), a participant on the
+// real page joins too and must see the WHIP publisher labelled.
 // Prints one JSON object with what happened; the Rust test asserts on it.
 
 import { launch } from './browser.mjs';
 
-const [base, room, publisherToken, viewerToken] = process.argv.slice(2);
+const [base, room, publisherToken, viewerToken, openRoomPassphrase] = process.argv.slice(2);
 if (!viewerToken) {
   console.error('usage: whip-whep.mjs <base-url> <room> <publisher-token> <viewer-token>');
   process.exit(2);
@@ -18,7 +20,7 @@ const result = {};
 const deadline = setTimeout(() => {
   console.log(JSON.stringify({ ...result, error: 'timed out' }));
   process.exit(1);
-}, 60_000);
+}, 100_000);
 
 try {
   const page = await context.newPage();
@@ -113,6 +115,24 @@ try {
     last = await stats();
   }
   Object.assign(result, last);
+
+  // A participant on the real page sees the WHIP publisher's video, played
+  // as it comes and labelled "not end-to-end encrypted" (OBS and friends
+  // cannot SFrame-encrypt), rather than a "cannot decrypt" tile.
+  if (openRoomPassphrase) {
+    const member = await context.newPage();
+    member.on('pageerror', (e) => (result.page_errors ??= []).push(`member: ${e.message}`));
+    await member.goto(`${base}/r/${encodeURIComponent(room)}?name=member#${encodeURIComponent(openRoomPassphrase)}`);
+    let seen;
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const s = await member.evaluate(() => window.veil.stats());
+      seen = s.remotes['chromium-encoder'];
+      if (seen?.framesDecoded > 10 && seen?.notE2ee) break;
+    }
+    result.member_sees_publisher = seen || null;
+    result.member_text = await member.evaluate(() => document.body.innerText);
+  }
 
   // End both sessions with DELETE, as a WHIP/WHEP client does.
   result.delete_statuses = await page.evaluate(async ({ base, locations, tokens }) => {

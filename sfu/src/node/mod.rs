@@ -47,6 +47,12 @@ pub enum ParticipantEvent {
     ParticipantJoined {
         /// Their identity.
         participant: String,
+        /// Whether their media is meant to be end-to-end encrypted. False for
+        /// WHIP publishers ([`Role::Ingest`]): standard tools cannot SFrame-
+        /// encrypt, so receivers play their media as it comes and must label
+        /// it "not end-to-end encrypted" rather than fail to decrypt it.
+        #[serde(default = "yes")]
+        e2ee: bool,
     },
     /// Another participant left.
     ParticipantLeft {
@@ -127,6 +133,10 @@ pub enum ParticipantEvent {
     },
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// What a session does in its room.
 ///
 /// WHIP and WHEP clients (OBS, GStreamer, ffmpeg, players) make one offer
@@ -187,6 +197,12 @@ impl Role {
             Role::Limited(p) => p.publish,
             Role::Viewer { .. } => false,
         }
+    }
+
+    /// Whether this session's media is meant to be end-to-end encrypted
+    /// (see [`ParticipantEvent::ParticipantJoined`]).
+    pub fn end_to_end_encrypted(&self) -> bool {
+        !matches!(self, Role::Ingest)
     }
 
     /// Whether data-channel messages from this session are relayed.

@@ -1413,9 +1413,11 @@ impl Worker {
             };
             o.notify(ParticipantEvent::ParticipantJoined {
                 participant: id.clone(),
+                e2ee: participant.role.end_to_end_encrypted(),
             });
             participant.notify(ParticipantEvent::ParticipantJoined {
                 participant: o.id.clone(),
+                e2ee: o.role.end_to_end_encrypted(),
             });
             if participant.role.receives_from(&o.id) {
                 for track in &o.tracks_in {

@@ -52,7 +52,7 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
                         None => return,
                         Some(ParticipantEvent::Offer { offer }) => FromServer::Offer(offer),
                         Some(ParticipantEvent::ActiveSpeakers { speakers }) => FromServer::ActiveSpeakers(speakers),
-                        Some(ParticipantEvent::ParticipantJoined { participant }) => FromServer::ParticipantJoined(participant),
+                        Some(ParticipantEvent::ParticipantJoined { participant, .. }) => FromServer::ParticipantJoined(participant),
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
                         Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
                         Some(ParticipantEvent::NodeDraining) => FromServer::Draining,

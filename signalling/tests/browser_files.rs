@@ -1,0 +1,72 @@
+//! Two browsers in a call, one on each of Chrome's encoded-transform APIs
+//! (`RTCRtpScriptTransform`, and the page's fallback `createEncodedStreams`),
+//! decode each other; then a 100 MB file goes between them: the real page
+//! chunks it, seals every chunk with the sender's SFrame key, streams it
+//! through the SFU's data channels with backpressure, and the receiver
+//! verifies the SHA-256 that it computed as the chunks arrived.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::start_server_with;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_transform_apis_interoperate_and_a_100_mb_file_arrives_verified() {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
+    );
+    let addr = start_server_with(true).await;
+    let output = tokio::process::Command::new("node")
+        .arg("tests/files.mjs")
+        .arg(format!("http://{addr}"))
+        .args(["file room", "file passphrase", "100"])
+        .current_dir(&web)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(450), output)
+        .await
+        .expect("the browser script finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no JSON from the browser script\n{stdout}"));
+    assert!(result.get("error").is_none(), "{result}");
+    assert!(result.get("page_errors").is_none(), "{result}");
+    assert_eq!(
+        result["transform_api"],
+        serde_json::json!(["script-transform", "encoded-streams"]),
+        "{result}"
+    );
+    for who in ["alice", "bob"] {
+        let video = &result["video"][who];
+        let n = |k: &str| video[k].as_u64().unwrap_or(0);
+        assert!(
+            n("framesDecoded") > 20 && n("decrypted") > 20,
+            "{who}: {result}"
+        );
+        assert_eq!(n("failed"), 0, "{who}: {result}");
+    }
+    let (sent, got) = (&result["file_sent"], &result["file_received"]);
+    assert_eq!(sent["size"], 100 * 1024 * 1024);
+    assert_eq!(
+        sent["sha256"], sent["expected"],
+        "the streamed hash is WebCrypto's SHA-256 of the file"
+    );
+    assert_eq!(got["done"], true, "{result}");
+    assert_eq!(got["received"], sent["size"], "{result}");
+    assert_eq!(got["sha256"], sent["sha256"]);
+    assert_eq!(got["verified"], true, "{result}");
+    assert!(got["from"].as_str().unwrap().starts_with("alice#"));
+    let ms = result["file_ms"].as_f64().unwrap();
+    println!(
+        "100 MB through the SFU in {ms} ms ({:.1} Mbit/s)",
+        100.0 * 8.388_608 / (ms / 1000.0)
+    );
+}
