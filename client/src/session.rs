@@ -231,6 +231,9 @@ pub struct RemoteTrackStats {
     pub sequences: [Vec<u32>; 3],
     /// End-to-end latency of decrypted frames, microseconds.
     pub latencies_us: Vec<u64>,
+    /// When each of those frames was decrypted (wall clock, µs since the
+    /// Unix epoch): gaps in it are interruptions.
+    pub received_at_us: Vec<u64>,
     /// RTP packets received.
     pub packets: u64,
     /// Packets that filled a gap after newer ones came: NACK recoveries.
@@ -246,6 +249,9 @@ pub struct RemoteSamples {
     pub kind: &'static str,
     /// End-to-end latency of each decrypted frame, microseconds.
     pub latencies_us: Vec<u64>,
+    /// When each of those frames was decrypted (wall clock, µs since the
+    /// Unix epoch).
+    pub received_at_us: Vec<u64>,
     /// Sender frame sequence numbers that decrypted, per simulcast layer.
     pub sequences: [Vec<u32>; 3],
 }
@@ -448,6 +454,7 @@ impl Client {
                 identity: identity.clone(),
                 kind,
                 latencies_us: std::mem::take(&mut r.latencies_us),
+                received_at_us: std::mem::take(&mut r.received_at_us),
                 sequences: std::mem::take(&mut r.sequences),
             })
             .collect()
@@ -708,7 +715,9 @@ async fn next_tcp_frame(tcp: &mut Option<TcpLink>) -> Option<Vec<u8>> {
     }
 }
 
-fn unix_micros() -> u64 {
+/// The wall clock in microseconds since the Unix epoch: frame send times and
+/// receive times are in it.
+pub fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -1133,6 +1142,7 @@ impl Driver {
                     remote
                         .latencies_us
                         .push(now_us.saturating_sub(info.sent_at_us));
+                    remote.received_at_us.push(now_us);
                 }
                 None => remote.opaque_frames += 1,
             }

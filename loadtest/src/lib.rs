@@ -8,7 +8,9 @@
 //! * [`report`]: the JSON report, merging shards, thresholds, the table.
 //! * [`histogram`]: mergeable latency histograms.
 //! * [`plot`]: the SVG plot.
+//! * [`drill`]: a node drain rehearsed on loopback (real processes).
 
+pub mod drill;
 pub mod histogram;
 pub mod plot;
 pub mod report;

@@ -39,6 +39,38 @@ enum Command {
     Run(Box<RunArgs>),
     /// Merge shard reports of one scenario into one report.
     Merge(MergeArgs),
+    /// Rehearse a node drain on loopback: Redis, SFU nodes and signalling
+    /// replicas as separate processes, a load on them, and the busiest node
+    /// drained (SIGTERM) mid-run. Reports each participant's interruption.
+    Drill(Box<DrillArgs>),
+}
+
+#[derive(Debug, Args)]
+struct DrillArgs {
+    /// SFU nodes to start (the busiest is drained).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Signalling replicas to start.
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    /// Drain this long after every room has a node, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    drain_after: std::time::Duration,
+    /// The `sfu` binary (default: next to this one).
+    #[arg(long)]
+    sfu_bin: Option<PathBuf>,
+    /// The `signalling` binary (default: next to this one).
+    #[arg(long)]
+    signalling_bin: Option<PathBuf>,
+    #[command(flatten)]
+    flags: Scenario,
+    /// Write the drill's JSON (the load report, rooms per node before and
+    /// after, the drained node) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Fail (exit 1) when a participant waited longer than this for media, ms.
+    #[arg(long)]
+    max_interruption_ms: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +101,8 @@ struct RunArgs {
     /// Run only this shard of the participants: i/n.
     #[arg(long, default_value = "0/1")]
     shard: Shard,
-    /// Write the JSON report here.
+    /// Write the JSON report here (`-`: as the last line of stdout, the
+    /// table then going to stderr; for Kubernetes Jobs, whose logs are kept).
     #[arg(long)]
     report: Option<PathBuf>,
     /// Write an SVG plot of latency and throughput over time here.
@@ -114,6 +147,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_command(*args),
         Command::Merge(args) => merge_command(args),
+        Command::Drill(args) => drill_command(*args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -208,14 +242,111 @@ fn finish(
     max_p99_ms: Option<f64>,
 ) -> anyhow::Result<bool> {
     report.judge(max_loss, max_p99_ms);
-    print!("{}", report.table());
-    if let Some(path) = json {
-        write(path, &serde_json::to_string_pretty(&report)?)?;
+    match json {
+        // `--report -`: the JSON report is stdout's last line (what a
+        // Kubernetes Job's log keeps); the table goes to stderr.
+        Some(path) if path.as_os_str() == "-" => {
+            eprint!("{}", report.table());
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Some(path) => {
+            print!("{}", report.table());
+            write(path, &serde_json::to_string_pretty(&report)?)?;
+        }
+        None => print!("{}", report.table()),
     }
     if let Some(path) = plot {
         write(path, &loadtest::plot::svg(&report))?;
     }
     Ok(report.verdict.passed)
+}
+
+/// A report file, or a log whose last JSON line is the report (`kubectl
+/// logs` of a pod that ran `loadtest run --report -`).
+fn parse_report(text: &str) -> Result<Report, serde_json::Error> {
+    serde_json::from_str(text).or_else(|whole| {
+        text.lines()
+            .rev()
+            .find_map(|line| serde_json::from_str(line).ok())
+            .ok_or(whole)
+    })
+}
+
+/// A binary that sits next to this one (`cargo build` puts them together).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        anyhow::bail!(
+            "no {} next to {}: build it (cargo build --release -p {name}) or pass --{name}-bin",
+            path.display(),
+            exe.display()
+        );
+    }
+    Ok(path)
+}
+
+fn drill_command(args: DrillArgs) -> anyhow::Result<bool> {
+    args.flags.validate().map_err(anyhow::Error::msg)?;
+    raise_fd_limit();
+    let config = loadtest::drill::DrillConfig {
+        sfu: args.sfu_bin.map_or_else(|| sibling("sfu"), Ok)?,
+        signalling: args
+            .signalling_bin
+            .map_or_else(|| sibling("signalling"), Ok)?,
+        nodes: args.nodes,
+        replicas: args.replicas,
+        scenario: args.flags,
+        drain_after: args.drain_after,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(loadtest::drill::drill(config))?;
+    let mut report = outcome.report.clone();
+    report.judge(None, None);
+    print!("{}", report.table());
+    println!(
+        "  drained node                 {} (exited {} after SIGTERM)",
+        outcome.drained,
+        outcome
+            .drained_exit_s
+            .map_or("not".into(), |s| format!("{s:.1} s"))
+    );
+    for (node, rooms) in &outcome.rooms_before {
+        let after = outcome.rooms_after.get(node).map_or(0, Vec::len);
+        println!(
+            "  rooms on {node:<19} {} before, {after} after",
+            rooms.len()
+        );
+    }
+    println!("  interruptions (longest gap per participant that waited >= 250 ms):");
+    for i in &report.interruptions {
+        println!(
+            "    {:<24} {:<12} {:>7.0} ms  {} rejoins",
+            i.participant, i.room, i.longest_gap_ms, i.rejoins
+        );
+    }
+    if let Some(path) = &args.report {
+        write(path, &serde_json::to_string_pretty(&outcome)?)?;
+    }
+    let mut passed = report.verdict.passed && outcome.rooms_without_node.is_empty();
+    if !outcome.rooms_without_node.is_empty() {
+        println!(
+            "  LOST rooms (no live node): {:?}",
+            outcome.rooms_without_node
+        );
+    }
+    if let Some(max) = args.max_interruption_ms
+        && report.interruption_ms.max > max
+    {
+        println!(
+            "  FAILED: longest interruption {:.0} ms > --max-interruption-ms {max}",
+            report.interruption_ms.max
+        );
+        passed = false;
+    }
+    Ok(passed)
 }
 
 fn merge_command(args: MergeArgs) -> anyhow::Result<bool> {
@@ -224,7 +355,7 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<bool> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         reports.push(
-            serde_json::from_str::<Report>(&text)
+            parse_report(&text)
                 .with_context(|| format!("{} is not a loadtest report", path.display()))?,
         );
     }

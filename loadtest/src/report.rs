@@ -50,6 +50,24 @@ pub struct Histograms {
     pub join_us: Histogram,
     /// Join start to the first decrypted frame.
     pub first_frame_us: Histogram,
+    /// Each participant's longest wait between two frames of one stream.
+    #[serde(default)]
+    pub interruption_us: Histogram,
+}
+
+/// A participant whose media stopped for a while (a node died or drained,
+/// the network dropped): how long, and whether it had to rejoin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// Who.
+    pub participant: String,
+    /// Their room.
+    pub room: String,
+    /// Their longest wait between two frames of one stream, ms: the time
+    /// to recover.
+    pub longest_gap_ms: f64,
+    /// New media sessions they needed.
+    pub rejoins: u64,
 }
 
 /// What the SFU reported about itself over the run.
@@ -169,6 +187,20 @@ pub struct Report {
     pub histograms: Histograms,
     /// Jitter sum and stream count, for merging the mean.
     pub jitter_streams: (f64, u64),
+    /// Per participant, the longest wait between two frames of a stream
+    /// (what an interruption cost), ms.
+    #[serde(default)]
+    pub interruption_ms: Percentiles,
+    /// Participants whose media stopped for 250 ms or more, longest first.
+    #[serde(default)]
+    pub interruptions: Vec<Interruption>,
+    /// Rejoins: new media sessions after a node was lost or drained.
+    #[serde(default)]
+    pub rejoins: u64,
+    /// Rooms in which no member decrypted anything in the run's last two
+    /// seconds: lost rooms (they should never exist).
+    #[serde(default)]
+    pub rooms_silent_at_end: Vec<String>,
 }
 
 impl Report {
@@ -178,6 +210,7 @@ impl Report {
         self.join_ms = Percentiles::of_us(&self.histograms.join_us);
         self.first_frame_ms = Percentiles::of_us(&self.histograms.first_frame_us);
         self.latency_ms = Percentiles::of_us(&self.histograms.latency_us);
+        self.interruption_ms = Percentiles::of_us(&self.histograms.interruption_us);
         self.loss_ratio = if self.frames_expected == 0 {
             0.0
         } else {
@@ -230,6 +263,16 @@ impl Report {
             out.histograms
                 .first_frame_us
                 .merge(&r.histograms.first_frame_us);
+            out.histograms
+                .interruption_us
+                .merge(&r.histograms.interruption_us);
+            out.interruptions.extend(r.interruptions.iter().cloned());
+            out.rejoins += r.rejoins;
+            for room in &r.rooms_silent_at_end {
+                if !out.rooms_silent_at_end.contains(room) {
+                    out.rooms_silent_at_end.push(room.clone());
+                }
+            }
             for tick in &r.timeline {
                 let at = tick.t.round() as usize;
                 if out.timeline.len() <= at {
@@ -253,6 +296,8 @@ impl Report {
             .unwrap_or_default();
         out.packets_forwarded_per_s = out.sfu.packets_out_per_s;
         out.shards.sort_by_key(|s| s.index);
+        out.interruptions
+            .sort_by(|a, b| b.longest_gap_ms.total_cmp(&a.longest_gap_ms));
         out.finish();
         Ok(out)
     }
@@ -275,6 +320,13 @@ impl Report {
         }
         if self.join_failures > 0 {
             failures.push(format!("{} joins failed", self.join_failures));
+        }
+        if !self.rooms_silent_at_end.is_empty() {
+            failures.push(format!(
+                "{} rooms had no media at the end: {}",
+                self.rooms_silent_at_end.len(),
+                self.rooms_silent_at_end.join(", ")
+            ));
         }
         self.verdict = Verdict {
             passed: failures.is_empty(),
@@ -333,6 +385,17 @@ impl Report {
                 format!("{:.4}", self.network.loss_ratio),
             );
         }
+        row(
+            "longest media gap (p50/p99/max)",
+            format!(
+                "{:.0} / {:.0} / {:.0} ms; {} interrupted (>= 250 ms), {} rejoins",
+                self.interruption_ms.p50,
+                self.interruption_ms.p99,
+                self.interruption_ms.max,
+                self.interruptions.len(),
+                self.rejoins
+            ),
+        );
         row(
             "NACKs / recovered packets",
             format!("{:.0} / {}", self.sfu.nacks, self.nack_recoveries),

@@ -19,7 +19,7 @@ use veil_client::impair::{Impairment, ImpairmentProxy};
 use veil_client::{ClientConfig, RoomSecret, VideoConfig};
 
 use crate::histogram::Histogram;
-use crate::report::{Network, Report, SfuFigures, Tick};
+use crate::report::{Interruption, Network, Report, SfuFigures, Tick};
 use crate::scenario::{Scenario, Shard};
 use crate::target::Target;
 
@@ -76,7 +76,24 @@ struct Collector {
     streams: HashMap<(String, String, &'static str, usize), Stream>,
     join_failures: usize,
     attempted: usize,
+    /// Per (receiver, sender, kind): when its latest frame was decrypted.
+    last_frame_at_us: HashMap<(String, String, &'static str), u64>,
+    /// Per receiver: its longest wait between two frames of one stream.
+    longest_gap_us: HashMap<String, u64>,
+    /// Each participant's longest gap, once it left.
+    interruption: Histogram,
+    /// Participants whose longest gap reached [`INTERRUPTION_US`].
+    interruptions: Vec<Interruption>,
+    /// Rejoins (new media sessions after a node was lost or drained).
+    rejoins: u64,
 }
+
+/// A room whose members decrypted nothing for this long at the end of the
+/// run is reported lost.
+const SILENT_AFTER_US: u64 = 2_000_000;
+
+/// A wait between frames this long counts as an interruption, not jitter.
+const INTERRUPTION_US: u64 = 250_000;
 
 impl Collector {
     fn add(
@@ -88,6 +105,22 @@ impl Collector {
     ) -> u64 {
         let mut frames = 0;
         for s in samples {
+            // Interruptions: the longest wait between two frames of a stream
+            // (a node move shows here, wherever either side was).
+            let key = (receiver.to_string(), s.identity.clone(), s.kind);
+            let mut last = self.last_frame_at_us.get(&key).copied();
+            let mut longest = 0;
+            for &at in &s.received_at_us {
+                if let Some(prev) = last {
+                    longest = longest.max(at.saturating_sub(prev));
+                }
+                last = Some(at);
+            }
+            if let Some(at) = last {
+                self.last_frame_at_us.insert(key, at);
+            }
+            let gap = self.longest_gap_us.entry(receiver.to_string()).or_default();
+            *gap = (*gap).max(longest);
             for l in &s.latencies_us {
                 self.latency.record(*l);
                 tick.record(*l);
@@ -292,6 +325,9 @@ pub async fn run(
     scenario.validate().map_err(anyhow::Error::msg)?;
     let secrets = Arc::new(Secrets::new(&scenario));
     let plans = plan(&scenario, shard);
+    let mut rooms: Vec<String> = plans.iter().map(|p| p.room.clone()).collect();
+    rooms.sort();
+    rooms.dedup();
     let scenario = Arc::new(scenario);
     let expected_participants = plans.len();
     let ramp_time = Duration::from_secs_f64(expected_participants as f64 / scenario.ramp);
@@ -405,7 +441,7 @@ pub async fn run(
             let mut tick_latency = Histogram::default();
             let mut frames = 0;
             for p in live.iter_mut() {
-                let samples = p.connection.with_client(|c| c.drain_samples());
+                let samples = p.connection.drain_samples();
                 frames += collector.add(
                     &p.plan.identity,
                     samples,
@@ -453,10 +489,23 @@ pub async fn run(
     let mut tail = Histogram::default();
     let mut leaving = Vec::new();
     for p in live {
-        let samples = p.connection.with_client(|c| c.drain_samples());
+        let samples = p.connection.drain_samples();
         collector.add(&p.plan.identity, samples, count_video_loss, &mut tail);
         leaving.push(p);
     }
+    // A room is lost when none of its members decrypted anything lately.
+    let recently = veil_client::session::unix_micros().saturating_sub(SILENT_AFTER_US);
+    let silent_rooms: Vec<String> = rooms
+        .into_iter()
+        .filter(|room| {
+            !leaving.iter().filter(|p| &p.plan.room == room).any(|p| {
+                collector
+                    .last_frame_at_us
+                    .iter()
+                    .any(|((receiver, _, _), at)| *receiver == p.plan.identity && *at >= recently)
+            })
+        })
+        .collect();
     for p in leaving {
         retire(&mut retired, &mut collector, p, count_video_loss);
     }
@@ -517,6 +566,13 @@ pub async fn run(
     report.histograms.latency_us = collector.latency;
     report.histograms.join_us = collector.join;
     report.histograms.first_frame_us = collector.first_frame;
+    report.histograms.interruption_us = collector.interruption;
+    report.rejoins = collector.rejoins;
+    collector
+        .interruptions
+        .sort_by(|a, b| b.longest_gap_ms.total_cmp(&a.longest_gap_ms));
+    report.interruptions = collector.interruptions;
+    report.rooms_silent_at_end = silent_rooms;
     report.finish();
     // No thresholds yet (the caller adds them): failed joins still count.
     report.judge(None, None);
@@ -525,7 +581,7 @@ pub async fn run(
 
 /// A participant leaves: its last samples and counters go into the totals.
 fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video_loss: bool) {
-    let samples = p.connection.with_client(|c| c.drain_samples());
+    let samples = p.connection.drain_samples();
     let mut ignore = Histogram::default();
     collector.add(&p.plan.identity, samples, count_video_loss, &mut ignore);
     if let Some(proxy) = &p.proxy {
@@ -533,15 +589,31 @@ fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video
         retired.datagrams_passed += passed;
         retired.datagrams_dropped += dropped;
     }
-    p.connection.with_stats(|s| {
-        retired.frames_sent += s.frames_sent;
-        for r in s.remote.values() {
-            retired.frames_decrypted += r.frames_decrypted;
-            retired.decrypt_failures += r.decrypt_failures;
-            retired.late_packets += r.late_packets;
-            retired.packets_in += r.packets;
-        }
-    });
+    // Every media session of the connection counts (it may have rejoined).
+    let totals = p.connection.totals();
+    retired.frames_sent += totals.frames_sent;
+    retired.frames_decrypted += totals.frames_decrypted;
+    retired.decrypt_failures += totals.decrypt_failures;
+    retired.late_packets += totals.late_packets;
+    retired.packets_in += totals.packets_in;
+    let rejoins = p.connection.stats().rejoins;
+    collector.rejoins += rejoins;
+    let gap = collector
+        .longest_gap_us
+        .get(&p.plan.identity)
+        .copied()
+        .unwrap_or(0);
+    if gap > 0 {
+        collector.interruption.record(gap);
+    }
+    if gap >= INTERRUPTION_US {
+        collector.interruptions.push(Interruption {
+            participant: p.plan.identity.clone(),
+            room: p.plan.room.clone(),
+            longest_gap_ms: gap as f64 / 1000.0,
+            rejoins,
+        });
+    }
     // Leave properly (not just drop the socket, which the server would
     // hold for a resume), without holding up the sampling loop.
     tokio::spawn(p.connection.leave());

@@ -179,17 +179,27 @@ async fn shards_of_one_scenario_merge_into_one_report() {
     std::fs::create_dir_all(&dir).unwrap();
     let (pa, pb, merged_path) = (dir.join("a.json"), dir.join("b.json"), dir.join("m.json"));
     std::fs::write(&pa, serde_json::to_string(&a).unwrap()).unwrap();
-    std::fs::write(&pb, serde_json::to_string(&b).unwrap()).unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+    // Shard b as a Kubernetes Job's log keeps it (`--report -`): log
+    // lines, then the report as the last line.
+    let log = format!(
+        "INFO joined 4 participants\n{}\n",
+        serde_json::to_string(&b).unwrap()
+    );
+    std::fs::write(&pb, log).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args(["merge"])
         .arg(&pa)
         .arg(&pb)
-        .arg("--report")
-        .arg(&merged_path)
-        .stdout(std::process::Stdio::null())
-        .status()
+        .args(["--report", "-"])
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    std::fs::write(&merged_path, stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("participants"),
+        "the table goes to stderr"
+    );
     let merged: Report =
         serde_json::from_str(&std::fs::read_to_string(&merged_path).unwrap()).unwrap();
     assert_eq!(merged.participants, 8);

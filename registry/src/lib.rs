@@ -89,12 +89,6 @@ impl MemoryState {
             .get(id)
             .is_some_and(|(node, expires)| *expires > now && !node.draining)
     }
-
-    fn alive(&self, id: &str, now: Instant) -> bool {
-        self.nodes
-            .get(id)
-            .is_some_and(|(_, expires)| *expires > now)
-    }
 }
 
 /// Redis-backed registry.
@@ -104,19 +98,39 @@ pub struct RedisRegistry {
     prefix: String,
 }
 
+/// Assigns a room atomically: its live owner if that one is not draining,
+/// else the least-loaded live node that is not draining. The chosen node's
+/// load goes up by one at once, so a burst of new rooms spreads over the
+/// nodes instead of piling onto whichever was least loaded at the last
+/// heartbeat (which rewrites the real load within a second).
+///
+/// KEYS[1] = the room's key; ARGV[1] = node key prefix; ARGV[2] = node set.
 const ASSIGN_SCRIPT: &str = r#"
 local owner = redis.call('GET', KEYS[1])
 if owner then
-  local info = redis.call('GET', ARGV[2] .. owner)
+  local info = redis.call('GET', ARGV[1] .. owner)
   if info and not cjson.decode(info).draining then
     return owner
   end
 end
-if redis.call('EXISTS', ARGV[2] .. ARGV[1]) == 0 then
+local best, best_node
+for _, id in ipairs(redis.call('SMEMBERS', ARGV[2])) do
+  local info = redis.call('GET', ARGV[1] .. id)
+  if info then
+    local node = cjson.decode(info)
+    if not node.draining and (best == nil or node.load < best_node.load
+        or (node.load == best_node.load and id < best)) then
+      best, best_node = id, node
+    end
+  end
+end
+if not best then
   return false
 end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
+redis.call('SET', KEYS[1], best)
+best_node.load = best_node.load + 1
+redis.call('SET', ARGV[1] .. best, cjson.encode(best_node), 'KEEPTTL')
+return best
 "#;
 
 fn least_loaded(nodes: &[NodeInfo]) -> Option<&NodeInfo> {
@@ -223,39 +237,45 @@ impl Registry {
     /// least-loaded live node that is not draining.
     pub async fn assign_room(&self, room: &str) -> Result<NodeInfo> {
         for _ in 0..3 {
-            let nodes = self.live_nodes().await?;
-            let candidate = least_loaded(&nodes)
-                .ok_or(RegistryError::NoNode)?
-                .id
-                .clone();
             let owner = match self {
                 Registry::Memory(m) => {
                     let now = Instant::now();
                     let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
                     match m.rooms.get(room).cloned() {
                         Some(owner) if m.serving(&owner, now) => Some(owner),
-                        _ if m.alive(&candidate, now) => {
-                            m.rooms.insert(room.to_string(), candidate.clone());
-                            Some(candidate)
+                        _ => {
+                            let live: Vec<NodeInfo> = m
+                                .nodes
+                                .values()
+                                .filter(|(_, expires)| *expires > now)
+                                .map(|(n, _)| n.clone())
+                                .collect();
+                            let best = least_loaded(&live).map(|n| n.id.clone());
+                            if let Some(id) = &best {
+                                m.rooms.insert(room.to_string(), id.clone());
+                                if let Some((node, _)) = m.nodes.get_mut(id) {
+                                    node.load += 1;
+                                }
+                            }
+                            best
                         }
-                        _ => None,
                     }
                 }
                 Registry::Redis(r) => {
                     let mut c = r.conn.clone();
-                    let owner: Option<String> = redis::Script::new(ASSIGN_SCRIPT)
+                    redis::Script::new(ASSIGN_SCRIPT)
                         .key(format!("{}room:{room}", r.prefix))
-                        .arg(&candidate)
                         .arg(format!("{}node:", r.prefix))
+                        .arg(format!("{}nodes", r.prefix))
                         .invoke_async(&mut c)
-                        .await?;
-                    owner
+                        .await?
                 }
             };
-            // The candidate may have died in between: look again.
-            if let Some(owner) = owner
-                && let Some(node) = self.live_nodes().await?.into_iter().find(|n| n.id == owner)
-            {
+            let Some(owner) = owner else {
+                return Err(RegistryError::NoNode);
+            };
+            // The owner may have died in between: look again.
+            if let Some(node) = self.live_nodes().await?.into_iter().find(|n| n.id == owner) {
                 return Ok(node);
             }
         }

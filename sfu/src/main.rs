@@ -63,6 +63,30 @@ struct Args {
     /// attached (its replica died and the client has not resumed elsewhere).
     #[arg(long, default_value_t = 30)]
     attach_grace: u64,
+    /// Add this pod's StatefulSet ordinal (the trailing `-N` of --node-id,
+    /// else of the hostname) to the --udp and --tcp ports. Every pod then has
+    /// port numbers of its own, so each can sit behind its own NodePort or
+    /// LoadBalancer Service and several SFU pods can share a Kubernetes node.
+    #[arg(long, env = "VEIL_SFU_ORDINAL_PORTS")]
+    ordinal_ports: bool,
+}
+
+/// The StatefulSet ordinal at the end of a pod name: `veil-sfu-2` → 2.
+fn ordinal_of(name: &str) -> Option<u16> {
+    let (_, digits) = name.trim().rsplit_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// `addr` with its port moved up by `offset`.
+fn shifted(addr: SocketAddr, offset: u16) -> anyhow::Result<SocketAddr> {
+    let port = addr
+        .port()
+        .checked_add(offset)
+        .ok_or_else(|| anyhow::anyhow!("port {} + ordinal {offset} is past 65535", addr.port()))?;
+    Ok(SocketAddr::new(addr.ip(), port))
 }
 
 /// Registry key prefix shared with the signalling service.
@@ -78,7 +102,28 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.ordinal_ports {
+        let name = match &args.node_id {
+            Some(id) => id.clone(),
+            None => std::env::var("HOSTNAME")
+                .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+                .unwrap_or_default(),
+        };
+        let ordinal = ordinal_of(&name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--ordinal-ports needs a name ending in -N (a StatefulSet pod), got {name:?}"
+            )
+        })?;
+        args.udp = shifted(args.udp, ordinal)?;
+        if args.tcp != "off" {
+            let tcp: SocketAddr = args
+                .tcp
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--tcp {:?}: {e}", args.tcp))?;
+            args.tcp = shifted(tcp, ordinal)?.to_string();
+        }
+    }
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(args.metrics)
         .install()
@@ -190,7 +235,12 @@ async fn main() -> anyhow::Result<()> {
     println!("Draining for {} s", args.drain_timeout);
     sfu.drain().await;
     draining.store(true, std::sync::atomic::Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_secs(args.drain_timeout)).await;
+    // Participants were told to move; stop as soon as the last has gone
+    // (a rolling update then takes seconds, not the whole timeout).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.drain_timeout);
+    while sfu.participants() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     if let Some((registry, id)) = announcer {
         let _ = registry.remove_node(&id).await;
     }
@@ -209,5 +259,28 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinals_come_from_statefulset_pod_names() {
+        assert_eq!(ordinal_of("veil-sfu-0"), Some(0));
+        assert_eq!(ordinal_of("veil-sfu-12\n"), Some(12));
+        assert_eq!(ordinal_of("sfu"), None);
+        assert_eq!(ordinal_of("sfu-abc"), None);
+        assert_eq!(ordinal_of("sfu-"), None);
+        assert_eq!(ordinal_of("sfu-99999999"), None);
+    }
+
+    #[test]
+    fn ports_shift_by_the_ordinal_or_fail_clearly() {
+        let addr: SocketAddr = "0.0.0.0:30000".parse().unwrap();
+        assert_eq!(shifted(addr, 7).unwrap().port(), 30007);
+        let high: SocketAddr = "0.0.0.0:65535".parse().unwrap();
+        assert!(shifted(high, 1).unwrap_err().to_string().contains("65535"));
     }
 }

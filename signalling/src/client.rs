@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
-use veil_client::{Client, ClientConfig, ClientStats, FromServer, ToServer};
+use veil_client::{Client, ClientConfig, ClientStats, FromServer, RemoteSamples, ToServer};
 
 use crate::protocol::{ClientMessage, ServerMessage, VERSION};
 
@@ -89,6 +89,11 @@ pub enum ConnectError {
     Media(#[from] veil_client::session::ClientError),
 }
 
+/// Locks, shrugging off poisoning (the data stays usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// What happened to a connection so far.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionStats {
@@ -107,10 +112,59 @@ pub struct ConnectionStats {
     pub closed: Option<String>,
 }
 
+/// Counters summed over a connection's media sessions (see
+/// [`Connection::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionTotals {
+    /// Frames encrypted and sent.
+    pub frames_sent: u64,
+    /// Frames received that decrypted.
+    pub frames_decrypted: u64,
+    /// Frames received that did not decrypt.
+    pub decrypt_failures: u64,
+    /// RTP packets received.
+    pub packets_in: u64,
+    /// Packets that filled a gap (NACK recoveries).
+    pub late_packets: u64,
+}
+
+impl SessionTotals {
+    fn of(stats: &ClientStats) -> SessionTotals {
+        let mut t = SessionTotals {
+            frames_sent: stats.frames_sent,
+            ..SessionTotals::default()
+        };
+        for r in stats.remote.values() {
+            t.frames_decrypted += r.frames_decrypted;
+            t.decrypt_failures += r.decrypt_failures;
+            t.packets_in += r.packets;
+            t.late_packets += r.late_packets;
+        }
+        t
+    }
+
+    fn add(&mut self, other: SessionTotals) {
+        self.frames_sent += other.frames_sent;
+        self.frames_decrypted += other.frames_decrypted;
+        self.decrypt_failures += other.decrypt_failures;
+        self.packets_in += other.packets_in;
+        self.late_packets += other.late_packets;
+    }
+}
+
+/// What the media sessions that a rejoin replaced measured and nobody read
+/// yet, so that a rejoin loses no measurement.
+#[derive(Default)]
+struct Carried {
+    samples: Vec<RemoteSamples>,
+    totals: SessionTotals,
+}
+
 struct Shared {
     client: Mutex<Client>,
     stats: Mutex<ConnectionStats>,
     generation: AtomicU64,
+    carried: Mutex<Carried>,
 }
 
 /// A participant in a room, kept connected. Dropping it leaves.
@@ -138,6 +192,7 @@ impl Connection {
                 ..ConnectionStats::default()
             }),
             generation: AtomicU64::new(0),
+            carried: Mutex::default(),
         });
         let driver = Driver {
             options,
@@ -165,6 +220,21 @@ impl Connection {
     /// Runs `f` on the current media session (it changes on a rejoin).
     pub fn with_client<T>(&self, f: impl FnOnce(&Client) -> T) -> T {
         f(&self.shared.client.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Per-frame samples since the last call, from every media session of
+    /// this connection (a rejoin keeps the old session's unread ones).
+    pub fn drain_samples(&self) -> Vec<RemoteSamples> {
+        let mut samples = std::mem::take(&mut lock(&self.shared.carried).samples);
+        samples.extend(self.with_client(|c| c.drain_samples()));
+        samples
+    }
+
+    /// Counters over every media session of this connection so far.
+    pub fn totals(&self) -> SessionTotals {
+        let mut totals = lock(&self.shared.carried).totals;
+        totals.add(self.with_stats(SessionTotals::of));
+        totals
     }
 
     /// Counts a new media session each time the connection rejoins.
@@ -483,9 +553,23 @@ impl Driver {
             self.options.config.first_counter = next_counter;
             match join_any(&self.options, self.server).await {
                 Ok((session, server)) => {
-                    *self.shared.client.lock().unwrap_or_else(|e| e.into_inner()) = session.client;
+                    {
+                        let old =
+                            std::mem::replace(&mut *lock(&self.shared.client), session.client);
+                        let mut carried = lock(&self.shared.carried);
+                        carried.samples.extend(old.drain_samples());
+                        carried.totals.add(old.with_stats(SessionTotals::of));
+                    }
                     self.shared.generation.fetch_add(1, Ordering::Relaxed);
-                    self.ws = session.ws;
+                    // Make before break: the old session (on a draining
+                    // node, media still flowing) ends only now, and says so,
+                    // so that node need not wait out a resume grace for it.
+                    let mut old_ws = std::mem::replace(&mut self.ws, session.ws);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        send(&mut old_ws, &ClientMessage::Leave).await;
+                        let _ = old_ws.close(None).await;
+                    })
+                    .await;
                     self.resume = session.resume;
                     self.to_client = session.to_client;
                     self.from_client = session.from_client;

@@ -66,12 +66,56 @@ impl Nodes {
                         .ok_or_else(|| format!("the node hosting room {room:?} is gone"))?
                         .control_url
                 };
-                let mut clients = clients.lock().unwrap_or_else(|e| e.into_inner());
-                let client = clients
-                    .entry(url.clone())
-                    .or_insert_with(|| RemoteSfu::new(&url, secret));
-                Ok(SfuNode::Remote(client.clone()))
+                Ok(SfuNode::Remote(Self::client(clients, &url, secret)))
             }
+        }
+    }
+
+    fn client(clients: &Mutex<HashMap<String, RemoteSfu>>, url: &str, secret: &str) -> RemoteSfu {
+        clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(url.to_string())
+            .or_insert_with(|| RemoteSfu::new(url, secret))
+            .clone()
+    }
+
+    /// The control URL of the node hosting `room` now (cluster mode), so a
+    /// session can later be ended on the node it joined even after the room
+    /// moved on.
+    pub async fn owner_url(&self, room: &str) -> Option<String> {
+        let Nodes::Cluster { registry, .. } = self else {
+            return None;
+        };
+        let owner = registry.room_owner(room).await.ok()??;
+        let nodes = registry.live_nodes().await.ok()?;
+        nodes
+            .into_iter()
+            .find(|n| n.id == owner)
+            .map(|n| n.control_url)
+    }
+
+    /// [`Nodes::leave`] on the node at `node_url` (from [`Nodes::owner_url`])
+    /// rather than the room's current one.
+    pub async fn leave_on(
+        &self,
+        node_url: Option<&str>,
+        room: &str,
+        participant: &str,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        match (self, node_url) {
+            (
+                Nodes::Cluster {
+                    clients, secret, ..
+                },
+                Some(url),
+            ) => {
+                SfuNode::Remote(Self::client(clients, url, secret))
+                    .leave(room, participant, reason)
+                    .await
+            }
+            _ => self.leave(room, participant, reason).await,
         }
     }
 

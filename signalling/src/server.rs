@@ -440,6 +440,10 @@ async fn session(
             };
             let secret = crate::auth::random_secret();
             state.shared.save_secret(&room, &identity, &secret).await;
+            let session = Session {
+                secret: secret.clone(),
+                node: state.sfu.owner_url(&room).await,
+            };
             let joined_msg = ServerMessage::Joined {
                 v: VERSION,
                 room: room.clone(),
@@ -448,11 +452,18 @@ async fn session(
                 resume: secret,
             };
             if !send(&mut socket, &joined_msg).await {
-                end_session(&state, &room, &identity, Some("signalling closed")).await;
+                end_session(
+                    &state,
+                    &room,
+                    &identity,
+                    &session,
+                    Some("signalling closed"),
+                )
+                .await;
                 return;
             }
             info!(%room, participant = %identity, %peer, "joined through signalling");
-            joined.events
+            (joined.events, session)
         }
         Start::Resume(presented) => {
             let Some(events) = resumable(&state, &room, &identity, &presented).await else {
@@ -469,16 +480,39 @@ async fn session(
                 room: room.clone(),
                 participant: identity.clone(),
             };
+            let session = Session {
+                secret: presented,
+                node: state.sfu.owner_url(&room).await,
+            };
             if !send(&mut socket, &resumed).await {
-                detach(&state, room, identity, events).await;
+                detach(&state, room, identity, events, session).await;
                 return;
             }
             metrics::counter!("veil_signalling_resumes_total").increment(1);
             info!(%room, participant = %identity, %peer, "resumed through signalling");
-            events
+            (events, session)
         }
     };
-    run(socket, state, room, identity, claims.grants, events).await;
+    let (events, session) = events;
+    run(
+        socket,
+        state,
+        room,
+        identity,
+        claims.grants,
+        events,
+        session,
+    )
+    .await;
+}
+
+/// One media session as its socket knows it: the resume secret (unique to
+/// the session; a rejoin of the same identity gets a new one) and the node
+/// it joined (cluster mode). Ending it touches only that session, even when
+/// a newer one of the same identity runs on another node.
+struct Session {
+    secret: String,
+    node: Option<String>,
 }
 
 enum Start {
@@ -518,12 +552,27 @@ async fn resumable(
 
 /// Ends a session for good: the SFU drops it (when `leave` says why) and
 /// its resume secret stops working.
-async fn end_session(state: &AppState, room: &str, identity: &str, leave: Option<&str>) {
+async fn end_session(
+    state: &AppState,
+    room: &str,
+    identity: &str,
+    session: &Session,
+    leave: Option<&str>,
+) {
     if let Some(reason) = leave {
-        let _ = state.sfu.leave(room, identity, reason).await;
+        let _ = state
+            .sfu
+            .leave_on(session.node.as_deref(), room, identity, reason)
+            .await;
     }
-    state.shared.forget_secret(room, identity).await;
-    state.shared.exit(room, identity, false).await;
+    // Presence belongs to the identity's current session only.
+    if state
+        .shared
+        .forget_secret(room, identity, &session.secret)
+        .await
+    {
+        state.shared.exit(room, identity, false).await;
+    }
 }
 
 /// A session whose socket dropped; it ends unless resumed in time.
@@ -537,8 +586,15 @@ async fn detach(
     room: String,
     identity: String,
     events: mpsc::Receiver<sfu::ParticipantEvent>,
+    session: Session,
 ) {
-    state.shared.exit(&room, &identity, true).await;
+    if state
+        .shared
+        .is_current(&room, &identity, &session.secret)
+        .await
+    {
+        state.shared.exit(&room, &identity, true).await;
+    }
     if state.sfu.keeps_detached_sessions() {
         drop(events);
         return;
@@ -563,7 +619,14 @@ async fn detach(
         };
         if expired {
             debug!(room = %key.0, participant = %key.1, "not resumed in time");
-            end_session(&state, &key.0, &key.1, Some("signalling connection lost")).await;
+            end_session(
+                &state,
+                &key.0,
+                &key.1,
+                &session,
+                Some("signalling connection lost"),
+            )
+            .await;
         }
     });
 }
@@ -586,6 +649,7 @@ async fn run(
     identity: String,
     grants: crate::auth::Grants,
     mut events: mpsc::Receiver<sfu::ParticipantEvent>,
+    session: Session,
 ) {
     let (outbound, mut outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
     state.shared.enter(&room, &identity, outbound).await;
@@ -628,7 +692,7 @@ async fn run(
                 if !limit.allow() {
                     metrics::counter!("veil_signalling_rate_limited_total").increment(1);
                     close(socket, 4429, ServerMessage::error("rate_limited", "too many messages", true)).await;
-                    end_session(&state, &room, &identity, Some("rate limited")).await;
+                    end_session(&state, &room, &identity, &session, Some("rate limited")).await;
                     return;
                 }
                 match serde_json::from_str::<ClientMessage>(&text) {
@@ -645,7 +709,7 @@ async fn run(
                         metrics::counter!("veil_signalling_bad_messages_total").increment(1);
                         if bad > MAX_BAD_MESSAGES {
                             close(socket, 4400, ServerMessage::error("abuse", "too many malformed messages", true)).await;
-                            end_session(&state, &room, &identity, Some("malformed messages")).await;
+                            end_session(&state, &room, &identity, &session, Some("malformed messages")).await;
                             return;
                         }
                         if !send(&mut socket, &ServerMessage::error("bad_message", e.to_string(), false)).await {
@@ -659,16 +723,16 @@ async fn run(
     match ending {
         Ending::Dropped => {
             debug!(%room, participant = %identity, "socket dropped; waiting for a resume");
-            detach(&state, room, identity, events).await;
+            detach(&state, room, identity, events, session).await;
         }
         Ending::Over(leave) => {
             debug!(%room, participant = %identity, "signalling session over");
-            end_session(&state, &room, &identity, leave).await;
+            end_session(&state, &room, &identity, &session, leave).await;
         }
         Ending::NodeLost => {
             metrics::counter!("veil_signalling_node_lost_total").increment(1);
             state.sfu.node_lost(&room).await;
-            end_session(&state, &room, &identity, None).await;
+            end_session(&state, &room, &identity, &session, None).await;
             let lost = sfu::ParticipantEvent::NodeLost {
                 reason: "the media server hosting this room went away".into(),
             };

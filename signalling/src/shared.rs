@@ -472,27 +472,72 @@ impl Shared {
         stored.is_some_and(|s| constant_time_eq(s.as_bytes(), presented.as_bytes()))
     }
 
-    /// The session is over; its secret resumes nothing any more.
-    pub async fn forget_secret(&self, room: &str, identity: &str) {
+    /// The session that `secret` resumes is over: its secret resumes
+    /// nothing any more. False (and nothing changes) when a newer session of
+    /// the same identity holds the key by now, as after a rejoin on another
+    /// node: ending the old one must not end the new one.
+    pub async fn forget_secret(&self, room: &str, identity: &str, secret: &str) -> bool {
         match &self.redis {
             None => {
-                self.secrets
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(room.to_string(), identity.to_string()));
+                let mut secrets = self.secrets.lock().unwrap_or_else(|e| e.into_inner());
+                let key = (room.to_string(), identity.to_string());
+                match secrets.get(&key) {
+                    Some(stored) if stored != secret => false,
+                    _ => {
+                        secrets.remove(&key);
+                        true
+                    }
+                }
             }
             Some(r) => {
                 let mut c = r.conn.clone();
-                let result: redis::RedisResult<()> = c
-                    .del(format!("{}session:{room}:{identity}", r.prefix))
+                let result: redis::RedisResult<i64> = redis::Script::new(FORGET_SECRET)
+                    .key(format!("{}session:{room}:{identity}", r.prefix))
+                    .arg(secret)
+                    .invoke_async(&mut c)
                     .await;
-                if let Err(e) = result {
-                    warn!("cannot drop the resume secret: {e}");
+                match result {
+                    Ok(n) => n == 1,
+                    Err(e) => {
+                        warn!("cannot drop the resume secret: {e}");
+                        true
+                    }
                 }
             }
         }
     }
+
+    /// Whether `secret` is still the identity's current session (or no
+    /// session holds the key).
+    pub async fn is_current(&self, room: &str, identity: &str, secret: &str) -> bool {
+        let stored = match &self.redis {
+            None => self
+                .secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(room.to_string(), identity.to_string()))
+                .cloned(),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                c.get(format!("{}session:{room}:{identity}", r.prefix))
+                    .await
+                    .unwrap_or(None)
+            }
+        };
+        stored.is_none_or(|s| constant_time_eq(s.as_bytes(), secret.as_bytes()))
+    }
 }
+
+/// Deletes a session's resume secret only if it is still that session's:
+/// 1 when this session was current (or none was), 0 when a newer one is.
+const FORGET_SECRET: &str = r#"
+local stored = redis.call('GET', KEYS[1])
+if stored and stored ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+return 1
+"#;
 
 /// Compares secrets without an early exit that would leak their prefix.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -1,6 +1,7 @@
 //! Two browsers in a call, one on each of Chrome's encoded-transform APIs
 //! (`RTCRtpScriptTransform`, and the page's fallback `createEncodedStreams`),
-//! decode each other; then a 100 MB file goes between them: the real page
+//! decode each other, through two key rotations (a third participant
+//! leaves, then one asks for a new key); then a 100 MB file goes between them: the real page
 //! chunks it, seals every chunk with the sender's SFrame key, streams it
 //! through the SFU's data channels with backpressure, and the receiver
 //! verifies the SHA-256 that it computed as the chunks arrived.
@@ -52,6 +53,23 @@ async fn both_transform_apis_interoperate_and_a_100_mb_file_arrives_verified() {
             "{who}: {result}"
         );
         assert_eq!(n("failed"), 0, "{who}: {result}");
+    }
+    // On a phone-sized screen the page fits: no sideways scrolling, every
+    // control and tile inside the screen.
+    let phone = &result["phone"];
+    assert_eq!(phone["width"], 390, "{result}");
+    assert!(phone["scrollWidth"].as_u64().unwrap() <= 390, "{result}");
+    assert_eq!(phone["tiles"], 3, "own tile and two others: {result}");
+    assert_eq!(phone["outside"], serde_json::json!([]), "{result}");
+    // Keys rotate when someone leaves and on demand; nobody misses a frame.
+    let rotation = &result["rotation"];
+    assert_eq!(rotation["epochs"], serde_json::json!([1, 2]), "{result}");
+    for i in 0..2 {
+        assert!(
+            rotation["decrypted_after"][i].as_u64().unwrap() > 30,
+            "{result}"
+        );
+        assert_eq!(rotation["failed"][i], 0, "{result}");
     }
     let (sent, got) = (&result["file_sent"], &result["file_received"]);
     assert_eq!(sent["size"], 100 * 1024 * 1024);

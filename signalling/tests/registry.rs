@@ -59,6 +59,17 @@ async fn check_rules(replicas: Vec<Registry>, short_ttl: Duration) {
         let first = owners.entry(room).or_insert(owner.clone());
         assert_eq!(*first, owner, "room race-{room} has one owner");
     }
+    // A burst of new rooms spreads: each assignment counts against its node
+    // at once, without waiting for the node's next heartbeat. Node a started
+    // at load 10 and b at 2 (1 + standup); 30 rooms even them out.
+    let to = |id: &str| owners.values().filter(|o| *o == id).count();
+    assert_eq!(to("a") + to("b"), 30);
+    assert!(
+        (10 + to("a")).abs_diff(2 + to("b")) <= 1,
+        "balanced: a {} rooms, b {}",
+        to("a"),
+        to("b")
+    );
     for room in 0..30 {
         assert_eq!(
             r.room_owner(&format!("race-{room}"))

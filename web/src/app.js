@@ -27,6 +27,8 @@ const call = {
   plainPeers: new Set(), // WHIP publishers: media not end-to-end encrypted
   e2ee: { decrypted: {}, failed: {}, plain: {}, encrypted: 0 },
   fingerprint: '',
+  epoch: 0, // our sending key's epoch
+  rotations: 0,
   channel: null,
   chat: [], // { from, text, at }
   messageFailures: 0,
@@ -330,6 +332,9 @@ async function onEvent(event) {
       const peer = call.peers.get(event.participant);
       peer?.tile.remove();
       call.peers.delete(event.participant);
+      // From now on we encrypt under a key the leaver never received. (With
+      // a passphrase they could derive it again; see docs/e2ee.md.)
+      rotateKey();
       break;
     }
     case 'active_speakers':
@@ -363,6 +368,17 @@ function rejoin(reason) {
   if (call.leaving) return;
   call.leaving = true;
   setTimeout(() => location.reload(), 500);
+}
+
+/**
+ * Moves our sending key to the next epoch. Receivers need no message: they
+ * read the epoch from the KID of our next frame and derive the key.
+ */
+function rotateKey() {
+  call.epoch = (call.epoch + 1) % 256;
+  call.rotations++;
+  call.worker.postMessage({ type: 'epoch', epoch: call.epoch });
+  $('epoch').textContent = `key epoch ${call.epoch}`;
 }
 
 /** Mutes or unmutes our microphone or camera, and tells the room. */
@@ -600,6 +616,8 @@ async function stats() {
   return {
     identity: call.identity,
     fingerprint: call.fingerprint,
+    epoch: call.epoch,
+    rotations: call.rotations,
     outbound,
     encrypted: call.e2ee.encrypted,
     remotes,
@@ -613,7 +631,7 @@ async function stats() {
   };
 }
 
-window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer, shareScreen, stopScreen };
+window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer, shareScreen, stopScreen, rotateKey };
 
 function start() {
   const room = roomFromPath();
@@ -635,6 +653,7 @@ function start() {
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('rotate').addEventListener('click', () => rotateKey());
   $('share').addEventListener('click', () =>
     (call.screen ? stopScreen() : shareScreen()).catch((err) => status(`Screen share failed: ${err.message}`)),
   );

@@ -17,8 +17,9 @@ const deadline = setTimeout(() => {
   process.exit(1);
 }, 400_000);
 
-const open = async (name, legacy = false) => {
+const open = async (name, legacy = false, viewport = null) => {
   const page = await context.newPage();
+  if (viewport) await page.setViewportSize(viewport);
   if (legacy) await page.addInitScript(() => delete window.RTCRtpScriptTransform);
   page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
   await page.goto(`${base}/r/${encodeURIComponent(room)}?name=${name}#${encodeURIComponent(passphrase)}`);
@@ -39,6 +40,39 @@ try {
   }
   result.transform_api = await Promise.all([alice, bob].map((p) => p.evaluate(() => window.veil.call.transformApi)));
   result.video = { alice: video(a), bob: video(b) };
+  // Carol comes and goes: alice and bob move to new keys by themselves;
+  // then bob asks for another one (the "New key" button). Both keep
+  // decrypting each other, without a failure, and the file below goes
+  // under the new keys.
+  // Carol is on a phone-sized screen: nothing may stick out sideways.
+  const carol = await open('carol', false, { width: 390, height: 844 });
+  for (let i = 0; i < 60; i++) {
+    const s = await stats(carol);
+    if (s.channelOpen && Object.keys(s.remotes).length === 2) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  result.phone = await carol.evaluate(() => {
+    const width = window.innerWidth;
+    const outside = [...document.querySelectorAll('button, input, .tile, #messages')]
+      .filter((e) => e.offsetParent !== null)
+      .filter((e) => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > width + 0.5; })
+      .map((e) => e.id || e.className || e.tagName);
+    return { width, scrollWidth: document.documentElement.scrollWidth, tiles: document.querySelectorAll('.tile').length, outside };
+  });
+  await carol.close();
+  for (let i = 0; i < 60; i++) {
+    [a, b] = await Promise.all([stats(alice), stats(bob)]);
+    if (a.rotations > 0 && b.rotations > 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await bob.evaluate(() => window.veil.rotateKey());
+  await new Promise((r) => setTimeout(r, 3000));
+  const [a2, b2] = await Promise.all([stats(alice), stats(bob)]);
+  result.rotation = {
+    epochs: [a2.epoch, b2.epoch],
+    decrypted_after: [video(a2).decrypted - video(a).decrypted, video(b2).decrypted - video(b).decrypted],
+    failed: [video(a2).failed, video(b2).failed],
+  };
   const size = Number(megabytes) * 1024 * 1024;
   const started = Date.now();
   const sending = alice.evaluate(async (size) => {
