@@ -118,6 +118,13 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         );
         assert!(n(&r, "audioSamples") > 48_000, "{page} hears {other}: {r}");
         assert!(n(&r, "decrypted") > 50, "through SFrame: {r}");
+        // The fake microphone beeps: everyone is highlighted as an active
+        // speaker at some point, and every tile shows a connection grade.
+        assert_eq!(r["spoke"], true, "{page} saw {other} speak: {r}");
+        assert!(
+            ["excellent", "good", "poor"].contains(&r["quality"].as_str().unwrap_or("")),
+            "{page} grades {other}'s connection: {r}"
+        );
         assert_eq!(n(&r, "failed"), 0, "{r}");
         assert_eq!(r["undecryptable"], false);
     }

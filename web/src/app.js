@@ -338,7 +338,11 @@ async function onEvent(event) {
       break;
     }
     case 'active_speakers':
-      for (const [identity, peer] of call.peers) peer.tile.classList.toggle('speaking', event.speakers.includes(identity));
+      for (const [identity, peer] of call.peers) {
+        const speaking = event.speakers.includes(identity);
+        peer.tile.classList.toggle('speaking', speaking);
+        if (speaking) peer.spoke = true;
+      }
       break;
     case 'connection_quality': {
       const peer = call.peers.get(event.participant);
@@ -601,6 +605,8 @@ async function stats() {
       }
     }
     r.undecryptable = peer.tile.classList.contains('undecryptable');
+    r.spoke = Boolean(peer.spoke); // highlighted as an active speaker at some point
+    r.quality = peer.tile.dataset.quality || null;
     r.notE2ee = peer.tile.classList.contains('plain');
     r.mutedAudio = peer.tile.classList.contains('muted-audio');
     remotes[identity] = r;
