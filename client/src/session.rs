@@ -115,6 +115,22 @@ pub struct ClientConfig {
     /// [`ClientStats::next_counter`]; either way no (key, counter) pair, and
     /// so no AES-GCM nonce, is ever used twice.
     pub first_counter: u64,
+    /// Where a replaced session's frame numbers stood (a rejoin after a
+    /// node moved). The new session continues them, advanced by the frames
+    /// that would have gone out meanwhile, so receivers count those as lost
+    /// instead of seeing the numbers start over.
+    pub continue_frames: Option<FrameClock>,
+}
+
+/// The next frame number of each sent track, and when it was read.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameClock {
+    /// Audio.
+    pub audio: u32,
+    /// The camera's simulcast layers.
+    pub video: [u32; 3],
+    /// When these were read.
+    pub at: Instant,
 }
 
 impl ClientConfig {
@@ -137,9 +153,13 @@ impl ClientConfig {
             // identity and key starts past every counter it used before
             // (at most a million frames a second), as the browser does.
             first_counter: unix_micros(),
+            continue_frames: None,
         }
     }
 }
+
+/// One Opus frame.
+const AUDIO_FRAME: Duration = Duration::from_millis(20);
 
 /// Socket buffer size asked for, each way.
 const SOCKET_BUFFER: usize = 1 << 20;
@@ -267,6 +287,9 @@ pub struct ClientStats {
     pub frames_sent: u64,
     /// Video frames sent per simulcast layer.
     pub video_frames_sent: [u64; 3],
+    /// Next frame number of the audio track and of the camera's layers
+    /// (see [`ClientConfig::continue_frames`]).
+    pub next_frames: (u32, [u32; 3]),
     /// Latest connection grade per participant, as the server reported it.
     pub connection_quality: HashMap<String, String>,
     /// Highest video layer the server last asked for (dynacast), if it did.
@@ -534,6 +557,7 @@ impl PendingClient {
             self.config.epoch,
         )?;
         let first_counter = self.config.first_counter;
+        let continue_frames = self.config.continue_frames;
         let stats = Arc::new(Mutex::new(ClientStats {
             next_counter: first_counter,
             ..ClientStats::default()
@@ -577,6 +601,10 @@ impl PendingClient {
             next_timeout: now,
             next_audio: now,
         };
+        let mut driver = driver;
+        if let Some(clock) = continue_frames {
+            driver.continue_frames(clock, now);
+        }
         let task = tokio::spawn(driver.run(from_server, to_server, command_rx));
         Ok(Client {
             stats,
@@ -725,6 +753,22 @@ pub fn unix_micros() -> u64 {
 }
 
 impl Driver {
+    /// Starts frame numbers where a replaced session left them, plus the
+    /// frames that would have been sent since.
+    fn continue_frames(&mut self, clock: FrameClock, now: Instant) {
+        let gap = now.saturating_duration_since(clock.at);
+        let skipped = |period: Duration| (gap.as_micros() / period.as_micros().max(1)) as u32;
+        if let Some(a) = self.audio.as_mut() {
+            a.frame = clock.audio.wrapping_add(skipped(AUDIO_FRAME));
+        }
+        if let Some(v) = self.videos.iter_mut().find(|v| v.label == "video") {
+            let period = v.period();
+            for (layer, start) in v.layers.iter_mut().zip(clock.video) {
+                layer.frame = start.wrapping_add(skipped(period));
+            }
+        }
+    }
+
     async fn run(
         mut self,
         mut from_server: mpsc::Receiver<FromServer>,
@@ -867,7 +911,7 @@ impl Driver {
             if self.rtc.is_connected() {
                 self.send_media(now);
             } else {
-                self.next_audio = now + Duration::from_millis(20);
+                self.next_audio = now + AUDIO_FRAME;
                 for v in &mut self.videos {
                     v.next_frame = now + Duration::from_millis(20);
                 }
@@ -1227,9 +1271,9 @@ impl Driver {
         }
         if self.audio.is_some() && now >= self.next_audio {
             self.send_audio(now);
-            self.next_audio += Duration::from_millis(20);
+            self.next_audio += AUDIO_FRAME;
             if self.next_audio < now {
-                self.next_audio = now + Duration::from_millis(20);
+                self.next_audio = now + AUDIO_FRAME;
             }
         }
         for index in 0..self.videos.len() {
@@ -1292,6 +1336,8 @@ impl Driver {
             keyframe: false,
         };
         a.frame += 1;
+        let next = a.frame;
+        self.stats_mut().next_frames.0 = next;
         let plain = info.encode(80);
         let Some(payload) = self.encrypt(&plain) else {
             return;
@@ -1336,9 +1382,17 @@ impl Driver {
             keyframe,
         };
         l.frame += 1;
+        let next = l.frame;
         let frame_number = info.sequence as u16;
         let rid = l.rid;
-        self.stats_mut().video_frames_sent[layer.min(2)] += 1;
+        let camera = sender.label == "video";
+        {
+            let mut stats = self.stats_mut();
+            stats.video_frames_sent[layer.min(2)] += 1;
+            if camera && layer < 3 {
+                stats.next_frames.1[layer] = next;
+            }
+        }
         let plain = info.encode(video.frame_bytes[layer.min(2)]);
         let Some(encrypted) = self.encrypt(&plain) else {
             return;

@@ -551,6 +551,17 @@ impl Driver {
                 .unwrap_or_else(|e| e.into_inner())
                 .stop_sending();
             self.options.config.first_counter = next_counter;
+            let (audio, video) = self
+                .shared
+                .client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .with_stats(|s| s.next_frames);
+            self.options.config.continue_frames = Some(veil_client::session::FrameClock {
+                audio,
+                video,
+                at: Instant::now(),
+            });
             match join_any(&self.options, self.server).await {
                 Ok((session, server)) => {
                     {
