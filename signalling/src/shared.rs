@@ -453,9 +453,9 @@ impl Shared {
         }
     }
 
-    /// Whether `presented` resumes `identity`'s session in `room`.
-    pub async fn check_secret(&self, room: &str, identity: &str, presented: &str) -> bool {
-        let stored = match &self.redis {
+    /// The resume secret of `identity`'s current session in `room`.
+    async fn stored_secret(&self, room: &str, identity: &str) -> Option<String> {
+        match &self.redis {
             None => self
                 .secrets
                 .lock()
@@ -468,7 +468,12 @@ impl Shared {
                     .await
                     .unwrap_or(None)
             }
-        };
+        }
+    }
+
+    /// Whether `presented` resumes `identity`'s session in `room`.
+    pub async fn check_secret(&self, room: &str, identity: &str, presented: &str) -> bool {
+        let stored = self.stored_secret(room, identity).await;
         stored.is_some_and(|s| constant_time_eq(s.as_bytes(), presented.as_bytes()))
     }
 
@@ -510,20 +515,7 @@ impl Shared {
     /// Whether `secret` is still the identity's current session (or no
     /// session holds the key).
     pub async fn is_current(&self, room: &str, identity: &str, secret: &str) -> bool {
-        let stored = match &self.redis {
-            None => self
-                .secrets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&(room.to_string(), identity.to_string()))
-                .cloned(),
-            Some(r) => {
-                let mut c = r.conn.clone();
-                c.get(format!("{}session:{room}:{identity}", r.prefix))
-                    .await
-                    .unwrap_or(None)
-            }
-        };
+        let stored = self.stored_secret(room, identity).await;
         stored.is_none_or(|s| constant_time_eq(s.as_bytes(), secret.as_bytes()))
     }
 }
