@@ -11,13 +11,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{join, start_server_with, token};
+use common::{browser_script, join, start_server_with, token, web_dir};
 use signalling::auth::Grants;
 use veil_client::{ClientConfig, RoomSecret};
-
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
-}
 
 fn artifact(name: &str) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -30,10 +26,7 @@ fn artifact(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_browsers_and_a_rust_client_in_one_room() {
-    assert!(
-        web_dir().join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
-    );
+    web_dir();
     let addr = start_server_with(true).await;
     let (room, passphrase) = ("browser room", "correct horse battery staple");
     // A Rust client in the same room, with the same passphrase.
@@ -62,32 +55,16 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     };
     let screenshot = artifact("browser-call.png");
     let _ = std::fs::remove_file(&screenshot);
-    let output = tokio::process::Command::new("node")
-        .arg("tests/call.mjs")
-        .arg(format!("http://{addr}"))
-        .arg(room)
-        .arg(passphrase)
-        .arg(&screenshot)
-        .env("RUST_PEER", "rusty")
-        .current_dir(web_dir())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(450), output)
-        .await
-        .expect("the browser script finishes")
-        .expect("node runs");
+    let base = format!("http://{addr}");
+    let screenshot_path = screenshot.to_string_lossy();
+    let result = browser_script(
+        "call.mjs",
+        &[&base, room, passphrase, &screenshot_path],
+        &[("RUST_PEER", "rusty")],
+        Duration::from_secs(450),
+    )
+    .await;
     chatter.abort();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON from the browser script\n{stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
     assert!(result.get("error").is_none(), "browser error: {result}");
     assert!(result.get("page_errors").is_none(), "page errors: {result}");
     let pages = &result["pages"];
@@ -254,7 +231,7 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     );
     assert_eq!(
         large["got"], large["sent"],
-        "alice gets bob's top layer: {result}"
+        "alice gets the highest layer bob sends: {result}"
     );
     assert!(n(large, "got") > n(small, "got"), "{result}");
     let text = result["page_text"].as_str().unwrap_or_default();

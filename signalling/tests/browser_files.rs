@@ -8,36 +8,21 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::start_server_with;
+use common::{browser_script, start_server_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_transform_apis_interoperate_and_a_100_mb_file_arrives_verified() {
-    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
-    );
     let addr = start_server_with(true).await;
-    let output = tokio::process::Command::new("node")
-        .arg("tests/files.mjs")
-        .arg(format!("http://{addr}"))
-        .args(["file room", "file passphrase", "100"])
-        .current_dir(&web)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(450), output)
-        .await
-        .expect("the browser script finishes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON from the browser script\n{stdout}"));
+    let base = format!("http://{addr}");
+    let result = browser_script(
+        "files.mjs",
+        &[&base, "file room", "file passphrase", "100"],
+        &[],
+        Duration::from_secs(450),
+    )
+    .await;
     assert!(result.get("error").is_none(), "{result}");
     assert!(result.get("page_errors").is_none(), "{result}");
     assert_eq!(

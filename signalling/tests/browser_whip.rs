@@ -8,25 +8,16 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use signalling::auth::Grants;
 use veil_client::{ClientConfig, RoomSecret};
 
-use common::{eventually, join, start_server_with, token};
-
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
-}
+use common::{browser_script, eventually, join, start_server_with, token, web_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_publishes_over_whip_and_watches_over_whep() {
-    let web = web_dir();
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
-    );
+    web_dir();
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
         "chromium is missing: apt-get install chromium (bash .ci/run does)"
@@ -47,27 +38,14 @@ async fn chromium_publishes_over_whip_and_watches_over_whep() {
 
     let publisher = token("chromium-encoder", room, Grants::participant(), 600);
     let viewer = token("chromium-viewer", room, Grants::participant(), 600);
-    let output = tokio::process::Command::new("node")
-        .arg("tests/whip-whep.mjs")
-        .arg(format!("http://{addr}"))
-        .arg(room)
-        .arg(&publisher)
-        .arg(&viewer)
-        .arg("a passphrase")
-        .current_dir(&web)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(150), output)
-        .await
-        .expect("the browser script finishes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let result: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON from the browser script\n{stdout}\n{stderr}"));
+    let base = format!("http://{addr}");
+    let result = browser_script(
+        "whip-whep.mjs",
+        &[&base, room, &publisher, &viewer, "a passphrase"],
+        &[],
+        Duration::from_secs(150),
+    )
+    .await;
     println!("browser: {result}");
     assert!(result.get("error").is_none(), "browser error: {result}");
 

@@ -289,11 +289,7 @@ async fn clients_of_a_frozen_node_rejoin_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_rejoin_by_themselves_when_their_node_dies() {
-    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
-    );
+    let web = common::web_dir();
     let mut cluster = Cluster::start().await;
     let room = "browser-failover";
     let base = cluster.replicas[0]

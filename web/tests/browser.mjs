@@ -33,3 +33,27 @@ export async function launch() {
   };
   return { context, close };
 }
+
+/**
+ * Runs a browser test script: `body(context)` fills `result`, which is
+ * printed as one JSON line at the end (the Rust tests read the last line),
+ * with `error` set when the body threw or ran past `timeoutMs`. Exits 1 on
+ * an error, 0 otherwise.
+ */
+export async function runScript(timeoutMs, result, body) {
+  const { context, close } = await launch();
+  const deadline = setTimeout(() => {
+    console.log(JSON.stringify({ ...result, error: 'timed out' }));
+    process.exit(1);
+  }, timeoutMs);
+  try {
+    await body(context);
+  } catch (e) {
+    result.error = String(e?.stack || e);
+  } finally {
+    clearTimeout(deadline);
+    await close();
+  }
+  console.log(JSON.stringify(result));
+  process.exit(result.error ? 1 : 0);
+}

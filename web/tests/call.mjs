@@ -6,35 +6,29 @@
 // Prints one JSON object; the Rust test (signalling/tests/browser_call.rs)
 // asserts on it.
 
-import { launch } from './browser.mjs';
+import { runScript } from './browser.mjs';
 
 const [base, room, passphrase, screenshot] = process.argv.slice(2);
-const { context, close } = await launch();
 const result = { pages: {} };
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...result, error: 'timed out' }));
-  process.exit(1);
-}, 420_000);
+await runScript(420_000, result, async (context) => {
+  const open = async (name, secret) => {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
+    const url = `${base}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`;
+    await page.goto(url);
+    return page;
+  };
 
-const open = async (name, secret) => {
-  const page = await context.newPage();
-  page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
-  const url = `${base}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`;
-  await page.goto(url);
-  return page;
-};
+  const stats = (page) => page.evaluate(() => window.veil.stats());
+  const remote = (s, name) => {
+    const [who, rest] = name.split(' (');
+    const suffix = rest ? ` (${rest}` : '';
+    const match = ([id]) =>
+      id === name || (id.startsWith(`${who}#`) && id.endsWith(suffix) && (suffix !== '' || !id.includes(' (')));
+    return Object.entries(s.remotes).find(match)?.[1];
+  };
+  const rustPeer = process.env.RUST_PEER;
 
-const stats = (page) => page.evaluate(() => window.veil.stats());
-const remote = (s, name) => {
-  const [who, rest] = name.split(' (');
-  const suffix = rest ? ` (${rest}` : '';
-  const match = ([id]) =>
-    id === name || (id.startsWith(`${who}#`) && id.endsWith(suffix) && (suffix !== '' || !id.includes(' (')));
-  return Object.entries(s.remotes).find(match)?.[1];
-};
-const rustPeer = process.env.RUST_PEER;
-
-try {
   const alice = await open('alice', passphrase);
   const bob = await open('bob', passphrase);
   const carol = await open('carol', passphrase);
@@ -99,10 +93,18 @@ try {
   const widthAt = async () => remote(await stats(alice), 'bob')?.frameWidth || 0;
   // A layer is as wide as bob's encoder makes it right now (Chrome scales
   // layers down when CPU or bandwidth is short), so compare with that.
-  const layerWidth = async (rid) => (await stats(bob)).outbound.find((o) => o.rid === rid)?.frameWidth || 0;
+  // `top`: the highest layer bob sends at the moment (Chrome pauses its top
+  // layers when bandwidth or CPU run short).
+  const layerWidth = async (rid) => {
+    const out = (await stats(bob)).outbound;
+    if (rid !== 'top') return out.find((o) => o.rid === rid)?.frameWidth || 0;
+    return ['h', 'm', 'l'].map((r) => out.find((o) => o.rid === r)?.frameWidth || 0).find((w) => w > 0) || 0;
+  };
   const reach = async (rid) => {
     let got, sent;
-    for (let i = 0; i < 60; i++) {
+    // Up to 30 s: switching up waits for a keyframe and for the SFU's
+    // estimate of alice's bandwidth to allow the layer.
+    for (let i = 0; i < 120; i++) {
       [got, sent] = [await widthAt(), await layerWidth(rid)];
       if (got > 0 && got === sent) break;
       await new Promise((r) => setTimeout(r, 250));
@@ -112,18 +114,11 @@ try {
   await alice.evaluate((id) => window.veil.setLayer(id, 0), bobId);
   result.layer_small = await reach('l');
   await alice.evaluate((id) => window.veil.setLayer(id, 2), bobId);
-  result.layer_large = await reach('h');
+  result.layer_large = await reach('top');
   result.bob_outbound = (await stats(bob)).outbound;
   [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
   result.pages = { alice: a, bob: b, carol: c, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
   // The page shows the same safety number to both passphrase holders.
   result.page_text = await mallory.evaluate(() => document.body.innerText);
-} catch (e) {
-  result.error = String(e?.stack || e);
-} finally {
-  clearTimeout(deadline);
-  await close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+});

@@ -7,27 +7,21 @@
 // Usage: node tests/files.mjs <base-url> <room> <passphrase> <megabytes>
 // Prints one JSON object; signalling/tests/browser_files.rs asserts on it.
 
-import { launch } from './browser.mjs';
+import { runScript } from './browser.mjs';
 
 const [base, room, passphrase, megabytes] = process.argv.slice(2);
-const { context, close } = await launch();
 const result = {};
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...result, error: 'timed out' }));
-  process.exit(1);
-}, 400_000);
+await runScript(400_000, result, async (context) => {
+  const open = async (name, legacy = false, viewport = null) => {
+    const page = await context.newPage();
+    if (viewport) await page.setViewportSize(viewport);
+    if (legacy) await page.addInitScript(() => delete window.RTCRtpScriptTransform);
+    page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
+    await page.goto(`${base}/r/${encodeURIComponent(room)}?name=${name}#${encodeURIComponent(passphrase)}`);
+    return page;
+  };
+  const stats = (page) => page.evaluate(() => window.veil.stats());
 
-const open = async (name, legacy = false, viewport = null) => {
-  const page = await context.newPage();
-  if (viewport) await page.setViewportSize(viewport);
-  if (legacy) await page.addInitScript(() => delete window.RTCRtpScriptTransform);
-  page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
-  await page.goto(`${base}/r/${encodeURIComponent(room)}?name=${name}#${encodeURIComponent(passphrase)}`);
-  return page;
-};
-const stats = (page) => page.evaluate(() => window.veil.stats());
-
-try {
   const alice = await open('alice');
   const bob = await open('bob', true);
   const video = (s) => Object.values(s.remotes)[0] || {};
@@ -93,11 +87,4 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.file_ms = Date.now() - started;
-} catch (e) {
-  result.error = String(e?.stack || e);
-} finally {
-  clearTimeout(deadline);
-  await close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+});

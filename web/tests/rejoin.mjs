@@ -5,38 +5,32 @@
 // Usage: node tests/rejoin.mjs <base-url> <room> <passphrase>
 // Prints "ready" once both decode each other, then one JSON object.
 
-import { launch } from './browser.mjs';
+import { runScript } from './browser.mjs';
 
 const [base, room, passphrase] = process.argv.slice(2);
-const { context, close } = await launch();
 const result = {};
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...result, error: 'timed out' }));
-  process.exit(1);
-}, 150_000);
+await runScript(150_000, result, async (context) => {
+  const open = async (name) => {
+    const page = await context.newPage();
+    page.loads = 0;
+    page.on('load', () => page.loads++);
+    page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
+    await page.goto(`${base}/r/${encodeURIComponent(room)}?name=${name}#${encodeURIComponent(passphrase)}`);
+    return page;
+  };
+  // A reloading page has no `window.veil` for a moment: read as "nothing yet".
+  const decoded = async (page, other) => {
+    try {
+      const s = await page.evaluate(() => window.veil?.stats());
+      const r = Object.entries(s?.remotes || {}).find(([id]) => id.startsWith(`${other}#`))?.[1];
+      return r?.framesDecoded || 0;
+    } catch {
+      return 0;
+    }
+  };
+  const both = async (alice, bob, frames) =>
+    (await decoded(alice, 'bob')) > frames && (await decoded(bob, 'alice')) > frames;
 
-const open = async (name) => {
-  const page = await context.newPage();
-  page.loads = 0;
-  page.on('load', () => page.loads++);
-  page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
-  await page.goto(`${base}/r/${encodeURIComponent(room)}?name=${name}#${encodeURIComponent(passphrase)}`);
-  return page;
-};
-// A reloading page has no `window.veil` for a moment: read as "nothing yet".
-const decoded = async (page, other) => {
-  try {
-    const s = await page.evaluate(() => window.veil?.stats());
-    const r = Object.entries(s?.remotes || {}).find(([id]) => id.startsWith(`${other}#`))?.[1];
-    return r?.framesDecoded || 0;
-  } catch {
-    return 0;
-  }
-};
-const both = async (alice, bob, frames) =>
-  (await decoded(alice, 'bob')) > frames && (await decoded(bob, 'alice')) > frames;
-
-try {
   const alice = await open('alice');
   const bob = await open('bob');
   for (let i = 0; i < 120 && !(await both(alice, bob, 20)); i++) await new Promise((r) => setTimeout(r, 500));
@@ -51,11 +45,4 @@ try {
   result.loads = { alice: alice.loads, bob: bob.loads };
   result.recovered_ms = Date.now() - killed;
   result.decoded = { alice: await decoded(alice, 'bob'), bob: await decoded(bob, 'alice') };
-} catch (e) {
-  result.error = String(e?.stack || e);
-} finally {
-  clearTimeout(deadline);
-  await close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+});

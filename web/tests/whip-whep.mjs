@@ -7,7 +7,7 @@
 // real page joins too and must see the WHIP publisher labelled.
 // Prints one JSON object with what happened; the Rust test asserts on it.
 
-import { launch } from './browser.mjs';
+import { runScript } from './browser.mjs';
 
 const [base, room, publisherToken, viewerToken, openRoomPassphrase] = process.argv.slice(2);
 if (!viewerToken) {
@@ -15,14 +15,8 @@ if (!viewerToken) {
   process.exit(2);
 }
 
-const { context, close } = await launch();
 const result = {};
-const deadline = setTimeout(() => {
-  console.log(JSON.stringify({ ...result, error: 'timed out' }));
-  process.exit(1);
-}, 100_000);
-
-try {
+await runScript(100_000, result, async (context) => {
   const page = await context.newPage();
   // Any page of the server gives the scripts its origin (a secure context
   // on 127.0.0.1, same-origin fetches).
@@ -150,11 +144,4 @@ try {
     locations: [result.whep_location, result.whip_location],
     tokens: [viewerToken, publisherToken],
   });
-} catch (e) {
-  result.error = String(e && e.stack || e);
-} finally {
-  clearTimeout(deadline);
-  await close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+});

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sfu::{Sfu, SfuConfig, SfuNode};
@@ -119,4 +120,47 @@ pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// `web/`, where the browser test scripts live, with playwright-core
+/// installed (`npm ci --prefix web`; `bash .ci/run` does it).
+pub fn web_dir() -> PathBuf {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix web` (bash .ci/run does)"
+    );
+    web
+}
+
+/// Runs `node tests/<script> <args>` in [`web_dir`] with `env` and returns
+/// the JSON object it printed last (the scripts' `runScript` prints it).
+pub async fn browser_script(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> serde_json::Value {
+    let output = tokio::process::Command::new("node")
+        .arg(format!("tests/{script}"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(web_dir())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(timeout, output)
+        .await
+        .expect("the browser script finishes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from the browser script\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
 }
