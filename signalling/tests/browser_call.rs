@@ -207,6 +207,10 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         "mallory cannot even read the offer"
     );
     println!("20 MB file through the SFU in {} ms", result["file_ms"]);
+    // Every page joined once and stayed (no reload into the call).
+    for page in ["alice", "bob", "carol", "mallory"] {
+        assert_eq!(result["loads"][page], 1, "{page} reloaded: {result}");
+    }
     // A screen share arrives as a second, decodable video.
     assert!(
         n(&result["screen"], "framesDecoded") > 10,

@@ -507,15 +507,12 @@ async function join(room, name, passphrase) {
   negotiateDependencyDescriptor(video);
   attachTransform(audio.sender, 'encrypt');
   attachTransform(video.sender, 'encrypt');
-  // The media path died (network change, long outage): join again. A short
-  // blip ("disconnected") often heals by itself, so give it a few seconds.
-  let mediaLost = null;
+  // The media path died (network change, long outage): join again. Only on
+  // "failed": a "disconnected" blip heals by itself (Chrome declares
+  // "failed" after about 30 s without consent), and a page reloading on a
+  // blip under CPU load would leave the call for nothing.
   pc.onconnectionstatechange = () => {
-    clearTimeout(mediaLost);
     if (pc.connectionState === 'failed') rejoin('Media connection lost; reconnecting…');
-    if (pc.connectionState === 'disconnected') {
-      mediaLost = setTimeout(() => rejoin('Media connection lost; reconnecting…'), 8000);
-    }
   };
   const channel = pc.createDataChannel('veil');
   channel.binaryType = 'arraybuffer';

@@ -14,6 +14,8 @@ await runScript(420_000, result, async (context) => {
   const open = async (name, secret) => {
     const page = await context.newPage();
     page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
+    // Nobody should have to reload into the call during this test.
+    page.on('load', () => (result.loads ??= {})[name] = (result.loads?.[name] || 0) + 1);
     const url = `${base}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`;
     await page.goto(url);
     return page;
@@ -82,7 +84,7 @@ await runScript(420_000, result, async (context) => {
   result.after_drop = { resumes: (await stats(alice)).resumes, decoded: remote(await stats(alice), 'bob').framesDecoded - before };
   // Alice shares her screen: bob decodes it as a second tile.
   await alice.evaluate(() => window.veil.shareScreen());
-  for (let i = 0; i < 60 && !(remote(await stats(bob), 'alice (screen)')?.framesDecoded > 10); i++) {
+  for (let i = 0; i < 120 && !(remote(await stats(bob), 'alice (screen)')?.framesDecoded > 10); i++) {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
