@@ -468,7 +468,7 @@ async fn connection_quality_tells_the_room_who_is_on_a_bad_link() {
     )
     .await
     .unwrap();
-    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    let mut bob_cfg = ClientConfig::new("bob", room, key.clone());
     bob_cfg.video = None;
     bob_cfg.via_proxy = Some(proxy.addr());
     let _bob = join(&sfu, bob_cfg).await;
@@ -480,6 +480,22 @@ async fn connection_quality_tells_the_room_who_is_on_a_bad_link() {
             alice.with_stats(|s| {
                 s.connection_quality.get("bob").map(String::as_str) == Some("poor")
                     && s.connection_quality.get("alice").map(String::as_str) == Some("excellent")
+            })
+        },
+    )
+    .await;
+    // Grades are sent when they change; someone who joins later still
+    // learns the grades already given.
+    let mut carol_cfg = ClientConfig::new("carol", room, key);
+    carol_cfg.video = None;
+    let carol = join(&sfu, carol_cfg).await;
+    eventually(
+        Duration::from_secs(10),
+        "carol, a latecomer, learns bob's and alice's grades",
+        || {
+            carol.with_stats(|s| {
+                s.connection_quality.get("bob").map(String::as_str) == Some("poor")
+                    && s.connection_quality.contains_key("alice")
             })
         },
     )

@@ -1419,6 +1419,14 @@ impl Worker {
                 participant: o.id.clone(),
                 e2ee: o.role.end_to_end_encrypted(),
             });
+            // Grades go out only when they change, so a latecomer would
+            // otherwise never learn the grade of a member whose link is steady.
+            if let Some(quality) = o.quality {
+                participant.notify(ParticipantEvent::ConnectionQuality {
+                    participant: o.id.clone(),
+                    quality,
+                });
+            }
             if participant.role.receives_from(&o.id) {
                 for track in &o.tracks_in {
                     participant
