@@ -71,6 +71,8 @@ struct Stream {
 #[derive(Default)]
 struct Collector {
     latency: Histogram,
+    /// Past the warm-up: frame latencies count (see [`Scenario::warmup_s`]).
+    steady: bool,
     join: Histogram,
     first_frame: Histogram,
     streams: HashMap<(String, String, &'static str, usize), Stream>,
@@ -122,7 +124,9 @@ impl Collector {
             let gap = self.longest_gap_us.entry(receiver.to_string()).or_default();
             *gap = (*gap).max(longest);
             for l in &s.latencies_us {
-                self.latency.record(*l);
+                if self.steady {
+                    self.latency.record(*l);
+                }
                 tick.record(*l);
             }
             frames += s.latencies_us.len() as u64;
@@ -348,7 +352,11 @@ pub async fn run(
 
     let started = Instant::now();
     let sfu_start = target.sfu_sample().await;
-    let mut collector = Collector::default();
+    let mut collector = Collector {
+        steady: scenario.warmup_s == 0.0,
+        ..Collector::default()
+    };
+    let steady_from = started + ramp_time + Duration::from_secs_f64(scenario.warmup_s);
     let mut retired = Retired::default();
     let mut live: Vec<Live> = Vec::new();
     let mut joining: JoinSet<Joined> = JoinSet::new();
@@ -438,6 +446,7 @@ pub async fn run(
         // Once a second: samples, timeline, progress.
         if now >= next_tick {
             next_tick += Duration::from_secs(1);
+            collector.steady = now >= steady_from;
             let mut tick_latency = Histogram::default();
             let mut frames = 0;
             for p in live.iter_mut() {

@@ -41,6 +41,11 @@ pub struct Scenario {
     /// How long to hold the load after everyone joined, e.g. 30s.
     #[arg(long = "duration", value_parser = seconds, default_value = "30s")]
     pub duration_s: f64,
+    /// Leave this long after the ramp-up out of the latency figures, e.g.
+    /// 2s: the first frames wait for keyframes and bandwidth estimates. The
+    /// per-second timeline still shows them.
+    #[arg(long = "warmup", value_parser = seconds, default_value = "0s")]
+    pub warmup_s: f64,
     /// Joins per second while ramping up.
     #[arg(long, default_value_t = 50.0)]
     pub ramp: f64,
@@ -82,6 +87,7 @@ impl Default for Scenario {
             video_kbps: 300,
             simulcast: false,
             duration_s: 30.0,
+            warmup_s: 0.0,
             ramp: 50.0,
             churn: 0.0,
             key_rotation_s: None,
@@ -115,6 +121,9 @@ impl Scenario {
         }
         if self.duration_s <= 0.0 {
             return Err("--duration must be positive".into());
+        }
+        if !(0.0..self.duration_s).contains(&self.warmup_s) {
+            return Err("--warmup must be shorter than --duration".into());
         }
         Ok(())
     }
@@ -197,5 +206,11 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.validate().is_err());
+        let warmup_past_the_end = Scenario {
+            duration_s: 5.0,
+            warmup_s: 5.0,
+            ..Scenario::default()
+        };
+        assert!(warmup_past_the_end.validate().unwrap_err().contains("--warmup"));
     }
 }

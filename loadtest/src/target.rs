@@ -84,12 +84,30 @@ impl Target {
             ..SfuConfig::default()
         })
         .context("starting the embedded SFU")?;
+        let media_addr = Some(sfu.udp_addr());
+        let node = SfuNode::from(&sfu);
+        let mut target = Self::signalling_for(node, Metrics::Embedded(handle)).await?;
+        target.media_addr = media_addr;
+        target._sfu = Some(sfu);
+        Ok(target)
+    }
+
+    /// Starts signalling in this process in front of an SFU node that runs
+    /// elsewhere (its own process, reached through its control API), reading
+    /// the node's figures from `metrics_urls`. Benchmarks use this so the
+    /// SFU's CPU is the SFU's alone.
+    pub async fn in_front_of(node: SfuNode, metrics_urls: Vec<String>) -> anyhow::Result<Target> {
+        let metrics = Metrics::Remote(metrics_urls, reqwest::Client::new());
+        Self::signalling_for(node, metrics).await
+    }
+
+    async fn signalling_for(node: SfuNode, metrics: Metrics) -> anyhow::Result<Target> {
         let key = "loadtest".to_string();
         let secret = random_secret();
         let auth = Authenticator::new([(key.as_str(), secret.as_str())])?;
         let state = AppState::new(
             Authenticator::new([(key.as_str(), secret.as_str())])?,
-            SfuNode::from(&sfu),
+            node,
             None,
         )
         .with_max_connections_per_ip(1_000_000);
@@ -105,10 +123,10 @@ impl Target {
         });
         Ok(Target {
             servers: vec![format!("ws://{addr}/ws")],
-            media_addr: Some(sfu.udp_addr()),
+            media_addr: None,
             tokens: Tokens::Mint { auth, key },
-            metrics: Metrics::Embedded(handle),
-            _sfu: Some(sfu),
+            metrics,
+            _sfu: None,
         })
     }
 

@@ -129,17 +129,7 @@ async fn main() -> anyhow::Result<()> {
         .install()
         .map_err(|e| anyhow::anyhow!("cannot serve metrics on {}: {e}", args.metrics))?;
     // Process CPU and memory as gauges, for dashboards and the load tester.
-    tokio::spawn(async {
-        loop {
-            if let Some(cpu) = sfu::process::cpu_seconds() {
-                metrics::gauge!("veil_sfu_process_cpu_seconds").set(cpu);
-            }
-            if let Some(rss) = sfu::process::resident_bytes() {
-                metrics::gauge!("veil_sfu_process_resident_bytes").set(rss as f64);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
+    sfu::process::spawn_gauges(Duration::from_secs(1));
     let config = SfuConfig {
         udp_bind: args.udp,
         tcp_bind: match args.tcp.as_str() {

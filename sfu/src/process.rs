@@ -19,9 +19,12 @@ fn schedstat_ns(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-fn tasks_cpu_seconds(keep: impl Fn(&str) -> bool) -> Option<f64> {
+fn tasks_cpu_seconds(process: &str, keep: impl Fn(&str) -> bool) -> Option<f64> {
     let mut ns = 0u64;
-    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+    for task in fs::read_dir(format!("/proc/{process}/task"))
+        .ok()?
+        .flatten()
+    {
         let path = task.path();
         let name = fs::read_to_string(path.join("comm")).unwrap_or_default();
         if !keep(name.trim_end()) {
@@ -39,19 +42,49 @@ fn tasks_cpu_seconds(keep: impl Fn(&str) -> bool) -> Option<f64> {
 
 /// CPU seconds the live threads of this process have used.
 pub fn cpu_seconds() -> Option<f64> {
-    tasks_cpu_seconds(|_| true)
+    tasks_cpu_seconds("self", |_| true)
+}
+
+/// CPU seconds the live threads of another process have used: a benchmark
+/// measures the SFU process it started, from outside.
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    tasks_cpu_seconds(&pid.to_string(), |_| true)
+}
+
+/// Publishes this process's CPU seconds and resident memory as the gauges
+/// `veil_sfu_process_cpu_seconds` and `veil_sfu_process_resident_bytes`
+/// every `period`, for dashboards and the load tester. Call inside a Tokio
+/// runtime; the task runs until the runtime stops.
+pub fn spawn_gauges(period: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Some(cpu) = cpu_seconds() {
+                metrics::gauge!("veil_sfu_process_cpu_seconds").set(cpu);
+            }
+            if let Some(rss) = resident_bytes() {
+                metrics::gauge!("veil_sfu_process_resident_bytes").set(rss as f64);
+            }
+            tokio::time::sleep(period).await;
+        }
+    })
 }
 
 /// CPU seconds used by this process's threads whose name starts with
 /// `prefix` (the SFU names its threads `sfu-…`), so an SFU embedded in
 /// another program can be measured alone.
 pub fn threads_cpu_seconds(prefix: &str) -> Option<f64> {
-    tasks_cpu_seconds(|name| name.starts_with(prefix))
+    tasks_cpu_seconds("self", |name| name.starts_with(prefix))
 }
 
 /// Resident memory of this process in bytes (`VmRSS`).
 pub fn resident_bytes() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+/// Resident memory of another process in bytes.
+pub fn resident_bytes_of(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_vm_rss(&status)
 }
 
@@ -91,5 +124,10 @@ mod tests {
         assert_eq!(threads_cpu_seconds("no-such-thread").unwrap(), 0.0);
         assert!(cpu_seconds().unwrap() > 0.0);
         assert!(resident_bytes().unwrap() > 1 << 20);
+        // The same figures read from outside, as a benchmark reads its SFU.
+        let me = std::process::id();
+        assert!(cpu_seconds_of(me).unwrap() > 0.0);
+        assert!(resident_bytes_of(me).unwrap() > 1 << 20);
+        assert!(cpu_seconds_of(u32::MAX).is_none());
     }
 }

@@ -1335,6 +1335,7 @@ impl Worker {
             .set_ice_lite(true)
             .enable_bwe(Some(Bitrate::bps(self.config.initial_bandwidth_bps)))
             .set_stats_interval(Some(STATS_INTERVAL))
+            .set_send_buffer_video(self.config.resend_buffer_video.max(1))
             .build(now);
         let candidate = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| JoinError::BadOffer(e.to_string()))?;

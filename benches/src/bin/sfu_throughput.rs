@@ -1,0 +1,326 @@
+//! `sfu-throughput`: how many packets the real SFU forwards per core.
+//!
+//! ```text
+//! cargo run --release -p benches --bin sfu-throughput -- --fanout 10 --seconds 10 --json
+//! ```
+//!
+//! The SFU runs in a process of its own (this binary started again with
+//! `--serve-sfu`: the `Sfu` node and its control API, nothing else), so the
+//! CPU it uses is read from `/proc/<pid>` and belongs to it alone. This
+//! process is the load: signalling in front of that node, and one room per
+//! publisher, each with `--fanout` subscribers, all real WebRTC peers (the
+//! load tester's participants: str0m over UDP on loopback, ICE, DTLS-SRTP,
+//! SFrame-encrypted frames that every subscriber decrypts and checks).
+//!
+//! Figures are taken over a window of `--seconds` after every participant
+//! has joined and a warm-up has passed: packets from the node's own
+//! counters (`/metrics`), CPU and memory from `/proc`, latency and loss from
+//! the subscribers. `added_latency_us` is the end-to-end frame latency on
+//! loopback (encrypt at the publisher to decrypt at the subscriber), so it
+//! is an upper bound on what the SFU adds: both client stacks are in it.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use loadtest::run::{Progress, run};
+use loadtest::scenario::{Scenario, Shard};
+use loadtest::target::Target;
+use serde::Serialize;
+use sfu::{RemoteSfu, Sfu, SfuConfig, SfuNode};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[derive(Debug, Parser)]
+#[command(about = "Forwarding throughput of the real SFU, measured from another process")]
+struct Args {
+    /// Subscribers per publisher (each publisher has a room of its own).
+    #[arg(long, default_value_t = 10)]
+    fanout: usize,
+    /// Publishers (rooms).
+    #[arg(long, default_value_t = 4)]
+    publishers: usize,
+    /// Length of the measured window, after joins and warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up after the last join, before the window opens.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// SFU media worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Video packets the SFU keeps per outgoing stream for resends
+    /// (`SfuConfig::resend_buffer_video`; default: the SFU's default).
+    #[arg(long)]
+    resend_buffer_video: Option<usize>,
+    /// Video frames per second per publisher.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate per publisher, kbit/s. The default, at 30 frames/s,
+    /// makes about 160 packets/s of about 1200 bytes: one HD camera.
+    #[arg(long, default_value_t = 1500)]
+    video_kbps: u32,
+    /// Print one JSON object (for scripts) instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// Also write the load tester's full report (per-second timeline,
+    /// histograms) to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Internal: be the SFU process (started by this program itself).
+    #[arg(long, hide = true)]
+    serve_sfu: bool,
+    /// Internal: the SFU process's metrics port.
+    #[arg(long, hide = true, default_value_t = 0)]
+    metrics_port: u16,
+}
+
+/// The control API secret the two processes share (loopback only).
+const SECRET_ENV: &str = "VEIL_BENCH_SFU_SECRET";
+/// What the SFU process prints once it is ready.
+const READY: &str = "Control API at ";
+
+/// The printed result. Rates are per second of the measured window.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    publishers: usize,
+    fanout: usize,
+    subscribers: usize,
+    workers: usize,
+    window_s: f64,
+    packets_in_per_s: f64,
+    packets_out_per_s: f64,
+    bytes_out_per_s: f64,
+    mean_packet_bytes: f64,
+    /// Cores the SFU process used (CPU seconds per second).
+    sfu_cpu_seconds_per_s: f64,
+    /// `packets_out_per_s / sfu_cpu_seconds_per_s`.
+    packets_out_per_core_s: f64,
+    /// End-to-end frame latency on loopback, an upper bound on what the SFU adds.
+    added_latency_us: Latency,
+    loss_ratio: f64,
+    decrypt_failures: u64,
+    join_failures: usize,
+    /// The SFU's resident memory before anyone joined and at the end.
+    sfu_resident_bytes_idle: u64,
+    sfu_resident_bytes: u64,
+    /// `(end - idle) / subscribers`.
+    resident_bytes_per_subscriber: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.serve_sfu {
+        return serve_sfu(&args);
+    }
+    if args.fanout == 0 || args.publishers == 0 || args.seconds <= 0.0 {
+        bail!("--fanout, --publishers and --seconds must be positive");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(measure(&args))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        print_summary(&outcome);
+    }
+    Ok(())
+}
+
+/// The SFU process: a node and its control API on loopback, its counters
+/// on `/metrics`. It exits when its parent closes stdin.
+fn serve_sfu(args: &Args) -> anyhow::Result<()> {
+    let secret = std::env::var(SECRET_ENV).context("started without a control secret")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(([127, 0, 0, 1], args.metrics_port))
+            .install()
+            .context("serving metrics")?;
+        let sfu = Sfu::start(SfuConfig {
+            udp_bind: "127.0.0.1:0".parse()?,
+            tcp_bind: None,
+            workers: args.workers,
+            max_participants_per_room: 10_000,
+            resend_buffer_video: args
+                .resend_buffer_video
+                .unwrap_or(SfuConfig::default().resend_buffer_video),
+            ..SfuConfig::default()
+        })?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("{READY}http://{}", listener.local_addr()?);
+        let control = sfu::control::server::router(sfu.clone(), &secret);
+        tokio::spawn(async move { axum::serve(listener, control).await });
+        // Until the parent goes away.
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(_)) = stdin.next_line().await {}
+        drop(sfu);
+        Ok(())
+    })
+}
+
+async fn measure(args: &Args) -> anyhow::Result<Outcome> {
+    let secret = signalling::auth::random_secret();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--serve-sfu", "--workers", &args.workers.to_string()])
+        .args(["--metrics-port", &metrics_port.to_string()])
+        .args(
+            args.resend_buffer_video
+                .map(|n| vec!["--resend-buffer-video".to_string(), n.to_string()])
+                .unwrap_or_default(),
+        )
+        .env(SECRET_ENV, &secret)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the SFU process")?;
+    let pid = child.id().context("SFU process id")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let control = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix(READY) {
+                return Ok(url.to_string());
+            }
+        }
+        bail!("the SFU process exited before it was ready")
+    })
+    .await
+    .context("waiting for the SFU process")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let rss_idle = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+
+    let node = SfuNode::from(RemoteSfu::new(&control, &secret));
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let target = Arc::new(Target::in_front_of(node, vec![metrics_url]).await?);
+    let scenario = Scenario {
+        rooms: args.publishers,
+        participants: args.fanout + 1,
+        publishers: Some(1),
+        fps: args.fps,
+        video_kbps: args.video_kbps,
+        // Joins, warm-up, the window, and a second to spare.
+        duration_s: args.warmup + args.seconds + 1.0,
+        // Latency is counted from the window on, like everything else.
+        warmup_s: args.warmup,
+        ramp: 100.0,
+        ..Scenario::default()
+    };
+    let participants = scenario.rooms * scenario.participants;
+    let ramp = Duration::from_secs_f64(participants as f64 / scenario.ramp);
+    let started = Instant::now();
+    let load = tokio::spawn(run(
+        scenario,
+        Shard { index: 0, count: 1 },
+        target.clone(),
+        Progress::Quiet,
+    ));
+
+    tokio::time::sleep_until((started + ramp + Duration::from_secs_f64(args.warmup)).into()).await;
+    let (s0, cpu0, t0) = (
+        target.sfu_sample().await,
+        sfu::process::cpu_seconds_of(pid),
+        Instant::now(),
+    );
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    let (s1, cpu1, t1) = (
+        target.sfu_sample().await,
+        sfu::process::cpu_seconds_of(pid),
+        Instant::now(),
+    );
+    let rss = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+    let report = load.await.context("load task")??;
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+
+    let window = (t1 - t0).as_secs_f64();
+    let cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => (b - a) / window,
+        _ => bail!("cannot read the SFU process's CPU time from /proc"),
+    };
+    let packets_out_per_s = (s1.packets_out - s0.packets_out) / window;
+    let bytes_out_per_s = (s1.bytes_out - s0.bytes_out) / window;
+    let subscribers = args.publishers * args.fanout;
+    let us = |ms: f64| (ms * 1000.0).round();
+    Ok(Outcome {
+        publishers: args.publishers,
+        fanout: args.fanout,
+        subscribers,
+        workers: args.workers,
+        window_s: window,
+        packets_in_per_s: (s1.packets_in - s0.packets_in) / window,
+        packets_out_per_s,
+        bytes_out_per_s,
+        mean_packet_bytes: if packets_out_per_s > 0.0 {
+            bytes_out_per_s / packets_out_per_s
+        } else {
+            0.0
+        },
+        sfu_cpu_seconds_per_s: cpu,
+        packets_out_per_core_s: if cpu > 0.0 {
+            packets_out_per_s / cpu
+        } else {
+            0.0
+        },
+        added_latency_us: Latency {
+            p50: us(report.latency_ms.p50),
+            p95: us(report.latency_ms.p95),
+            p99: us(report.latency_ms.p99),
+        },
+        loss_ratio: report.loss_ratio,
+        decrypt_failures: report.decrypt_failures,
+        join_failures: report.join_failures,
+        sfu_resident_bytes_idle: rss_idle,
+        sfu_resident_bytes: rss,
+        resident_bytes_per_subscriber: rss.saturating_sub(rss_idle) as f64 / subscribers as f64,
+    })
+}
+
+fn print_summary(o: &Outcome) {
+    println!(
+        "{} publishers × {} subscribers, {} SFU worker(s), {:.1} s window",
+        o.publishers, o.fanout, o.workers, o.window_s
+    );
+    println!(
+        "  packets out     {:>12.0} /s  ({:.0} B each)",
+        o.packets_out_per_s, o.mean_packet_bytes
+    );
+    println!("  SFU CPU         {:>12.3} cores", o.sfu_cpu_seconds_per_s);
+    println!(
+        "  per core        {:>12.0} packets out /s",
+        o.packets_out_per_core_s
+    );
+    println!(
+        "  latency (e2e)   p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs",
+        o.added_latency_us.p50, o.added_latency_us.p95, o.added_latency_us.p99
+    );
+    println!(
+        "  loss            {:.4} %, {} decrypt failures, {} join failures",
+        o.loss_ratio * 100.0,
+        o.decrypt_failures,
+        o.join_failures
+    );
+    println!(
+        "  SFU memory      {:.1} MiB ({:.0} KiB per subscriber)",
+        o.sfu_resident_bytes as f64 / 1048576.0,
+        o.resident_bytes_per_subscriber / 1024.0
+    );
+}

@@ -1,0 +1,57 @@
+//! The macro benchmark in its quick mode, as CI runs it: it must keep
+//! building, starting its SFU process, pushing real media through it and
+//! printing the figures `BENCHMARKS.md` quotes. Speed is not judged here
+//! (that is for the benchmark runs themselves); consistency is.
+
+use std::process::Command;
+
+#[test]
+fn the_macro_benchmark_runs_and_reports_consistent_figures() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sfu-throughput"))
+        .args(["--publishers", "1", "--fanout", "3", "--seconds", "2"])
+        .args(["--warmup", "1", "--json"])
+        .output()
+        .expect("sfu-throughput runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().expect("one JSON line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    let f = |k: &str| {
+        v[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+
+    assert_eq!(f("subscribers"), 3.0);
+    assert_eq!(f("join_failures"), 0.0, "{v}");
+    assert_eq!(f("decrypt_failures"), 0.0, "{v}");
+    assert!(f("loss_ratio") < 0.05, "{v}");
+    // Every packet in goes out to each of the three subscribers.
+    let ratio = f("packets_out_per_s") / f("packets_in_per_s");
+    assert!((2.4..=3.6).contains(&ratio), "fan-out {ratio}: {v}");
+    // One camera at 1.5 Mbit/s is about 160 packets/s plus 50 of audio.
+    assert!(f("packets_in_per_s") > 100.0, "{v}");
+    // The SFU process did the work and it was measured from outside.
+    let cpu = f("sfu_cpu_seconds_per_s");
+    assert!(cpu > 0.0 && cpu < 2.5, "{v}");
+    let per_core = f("packets_out_per_core_s");
+    assert!(
+        (per_core - f("packets_out_per_s") / cpu).abs() < 1.0,
+        "per-core figure is out per cpu: {v}"
+    );
+    let latency = &v["added_latency_us"];
+    let (p50, p99) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p99"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p99 >= p50, "{v}");
+    assert!(
+        f("sfu_resident_bytes") >= f("sfu_resident_bytes_idle"),
+        "{v}"
+    );
+    assert!(f("mean_packet_bytes") > 100.0, "{v}");
+}
