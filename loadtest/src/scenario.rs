@@ -211,6 +211,11 @@ mod tests {
             warmup_s: 5.0,
             ..Scenario::default()
         };
-        assert!(warmup_past_the_end.validate().unwrap_err().contains("--warmup"));
+        assert!(
+            warmup_past_the_end
+                .validate()
+                .unwrap_err()
+                .contains("--warmup")
+        );
     }
 }

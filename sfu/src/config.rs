@@ -33,6 +33,11 @@ pub struct SfuConfig {
     /// subscription at 160 packets/s. 192 covers about 1.2 s of that, far
     /// past any useful resend.
     pub resend_buffer_video: usize,
+    /// Estimate each subscriber's downlink from TWCC feedback, so simulcast
+    /// layers follow the bandwidth. str0m paces egress once estimation is
+    /// on, which costs CPU and adds milliseconds per packet; turning it off
+    /// leaves layer choice to the subscribers' requests alone.
+    pub bandwidth_estimation: bool,
     /// Initial egress bandwidth estimate per subscriber (bits/s).
     pub initial_bandwidth_bps: u64,
     /// Queue depth of each participant's event channel.
@@ -56,6 +61,7 @@ impl Default for SfuConfig {
             loudest_audio: 3,
             keyframe_request_interval: Duration::from_millis(500),
             initial_bandwidth_bps: 3_000_000,
+            bandwidth_estimation: true,
             resend_buffer_video: 192,
             event_queue: 1024,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -55,6 +55,10 @@ struct Args {
     /// (`SfuConfig::resend_buffer_video`; default: the SFU's default).
     #[arg(long)]
     resend_buffer_video: Option<usize>,
+    /// Turn the SFU's egress bandwidth estimation (and with it str0m's
+    /// pacer) off, to see what it costs.
+    #[arg(long)]
+    no_bwe: bool,
     /// Video frames per second per publisher.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -155,6 +159,7 @@ fn serve_sfu(args: &Args) -> anyhow::Result<()> {
             resend_buffer_video: args
                 .resend_buffer_video
                 .unwrap_or(SfuConfig::default().resend_buffer_video),
+            bandwidth_estimation: !args.no_bwe,
             ..SfuConfig::default()
         })?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -177,6 +182,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["--serve-sfu", "--workers", &args.workers.to_string()])
         .args(["--metrics-port", &metrics_port.to_string()])
+        .args(args.no_bwe.then_some("--no-bwe"))
         .args(
             args.resend_buffer_video
                 .map(|n| vec!["--resend-buffer-video".to_string(), n.to_string()])
