@@ -73,6 +73,11 @@ struct Args {
     /// histograms) to this file.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
+    /// Run the SFU process under this profiler command, e.g. "heaptrack"
+    /// or "perf record -g -o sfu.perf" (split on spaces). CPU figures are
+    /// then those of the wrapper process, not the SFU's.
+    #[arg(long)]
+    sfu_wrapper: Option<String>,
     /// Internal: be the SFU process (started by this program itself).
     #[arg(long, hide = true)]
     serve_sfu: bool,
@@ -107,8 +112,10 @@ struct Outcome {
     loss_ratio: f64,
     decrypt_failures: u64,
     join_failures: usize,
-    /// The SFU's resident memory before anyone joined and at the end.
+    /// The SFU's resident memory before anyone joined, when the window
+    /// opened and at its end (flat over the window means no growth per packet).
     sfu_resident_bytes_idle: u64,
+    sfu_resident_bytes_window_start: u64,
     sfu_resident_bytes: u64,
     /// `(end - idle) / subscribers`.
     resident_bytes_per_subscriber: f64,
@@ -179,7 +186,17 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let mut child = Command::new(std::env::current_exe()?)
+    let exe = std::env::current_exe()?;
+    let mut command = match &args.sfu_wrapper {
+        Some(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut c = Command::new(words.next().context("--sfu-wrapper is empty")?);
+            c.args(words).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let mut child = command
         .args(["--serve-sfu", "--workers", &args.workers.to_string()])
         .args(["--metrics-port", &metrics_port.to_string()])
         .args(args.no_bwe.then_some("--no-bwe"))
@@ -242,6 +259,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         sfu::process::cpu_seconds_of(pid),
         Instant::now(),
     );
+    let rss_start = sfu::process::resident_bytes_of(pid).unwrap_or(0);
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let (s1, cpu1, t1) = (
         target.sfu_sample().await,
@@ -295,6 +313,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         decrypt_failures: report.decrypt_failures,
         join_failures: report.join_failures,
         sfu_resident_bytes_idle: rss_idle,
+        sfu_resident_bytes_window_start: rss_start,
         sfu_resident_bytes: rss,
         resident_bytes_per_subscriber: rss.saturating_sub(rss_idle) as f64 / subscribers as f64,
     })
@@ -325,8 +344,9 @@ fn print_summary(o: &Outcome) {
         o.join_failures
     );
     println!(
-        "  SFU memory      {:.1} MiB ({:.0} KiB per subscriber)",
+        "  SFU memory      {:.1} MiB ({:.0} KiB per subscriber; {:+.1} MiB over the window)",
         o.sfu_resident_bytes as f64 / 1048576.0,
-        o.resident_bytes_per_subscriber / 1024.0
+        o.resident_bytes_per_subscriber / 1024.0,
+        (o.sfu_resident_bytes as f64 - o.sfu_resident_bytes_window_start as f64) / 1048576.0
     );
 }
