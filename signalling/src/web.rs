@@ -29,6 +29,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../web/src/e2ee-worker.js"),
     ),
     (
+        "msid.js",
+        "text/javascript",
+        include_str!("../../web/src/msid.js"),
+    ),
+    (
         "crypto/keys.js",
         "text/javascript",
         include_str!("../../web/src/crypto/keys.js"),

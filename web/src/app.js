@@ -5,17 +5,10 @@
 
 import { fingerprint, roomSecret } from './crypto/keys.js';
 import { Sha256 } from './crypto/sha256.js';
+import { msidToken } from './msid.js';
 
 const DD_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
 const $ = (id) => document.getElementById(id);
-
-/** RFC 8830 token characters, as the SFU reduces identities in msids. */
-function msidToken(name) {
-  const ok = (u) =>
-    u === 0x21 || (u >= 0x23 && u <= 0x27) || u === 0x2a || u === 0x2b || u === 0x2d || u === 0x2e ||
-    (u >= 0x30 && u <= 0x39) || (u >= 0x41 && u <= 0x5a) || (u >= 0x5e && u < 0x7e);
-  return [...name].filter((c) => ok(c.codePointAt(0))).slice(0, 64).join('');
-}
 
 const call = {
   room: null,

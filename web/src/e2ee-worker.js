@@ -12,11 +12,12 @@
 //   { type: 'seal', id, plaintext }             (a data message to send)
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
-//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted }
+//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
 import { decrypt, decodeHeader, encrypt } from './crypto/sframe.js';
+import { sameParticipant } from './msid.js';
 
 const state = {
   secret: null,
@@ -37,6 +38,8 @@ const state = {
   failed: {},
   plainFrames: {},
   encrypted: 0,
+  // Genuine frames that arrived on another participant's track.
+  relabelled: 0,
 };
 
 async function learnPeer(identity) {
@@ -110,6 +113,13 @@ async function decryptFrame(frame, controller, sender) {
   }
   try {
     const { plaintext } = await decrypt(new Map([[kid, key]]), bytes);
+    if (sender && !sameParticipant(who, sender)) {
+      // The frame is genuine but someone else's: the server put it on the
+      // wrong tile. Never show one person's media under another's name.
+      count(state.failed, sender);
+      state.relabelled++;
+      return;
+    }
     frame.data = plaintext.buffer;
     count(state.decrypted, who);
     controller.enqueue(frame);
@@ -164,6 +174,6 @@ self.onmessage = async (event) => {
 };
 
 setInterval(() => {
-  const { decrypted, failed, plainFrames: plain, encrypted } = state;
-  self.postMessage({ type: 'stats', decrypted, failed, plain, encrypted });
+  const { decrypted, failed, plainFrames: plain, encrypted, relabelled } = state;
+  self.postMessage({ type: 'stats', decrypted, failed, plain, encrypted, relabelled });
 }, 500);
