@@ -82,6 +82,12 @@ pub fn resident_bytes() -> Option<u64> {
     parse_vm_rss(&status)
 }
 
+/// Open file descriptors of a process (sockets included): a soak test
+/// checks they come back down once everyone has left.
+pub fn open_fds_of(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 /// Resident memory of another process in bytes.
 pub fn resident_bytes_of(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -129,5 +135,13 @@ mod tests {
         assert!(cpu_seconds_of(me).unwrap() > 0.0);
         assert!(resident_bytes_of(me).unwrap() > 1 << 20);
         assert!(cpu_seconds_of(u32::MAX).is_none());
+        let fds = open_fds_of(me).unwrap();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(
+            open_fds_of(me).unwrap(),
+            fds + 1,
+            "a new socket is one more fd"
+        );
+        drop(socket);
     }
 }

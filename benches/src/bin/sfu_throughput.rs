@@ -55,6 +55,10 @@ struct Args {
     /// (`SfuConfig::resend_buffer_video`; default: the SFU's default).
     #[arg(long)]
     resend_buffer_video: Option<usize>,
+    /// Leaves per second during the run, each followed by a fresh join
+    /// (a soak: memory and file descriptors must stay flat).
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
     /// Turn the SFU's egress bandwidth estimation (and with it str0m's
     /// pacer) off, to see what it costs.
     #[arg(long)]
@@ -119,6 +123,18 @@ struct Outcome {
     sfu_resident_bytes: u64,
     /// `(end - idle) / subscribers`.
     resident_bytes_per_subscriber: f64,
+    /// Participants who left and were replaced during the run (`--churn`).
+    churned: usize,
+    /// The SFU's open file descriptors before anyone joined, when the
+    /// window opened, at its end, and once everyone had left.
+    sfu_fds_idle: usize,
+    sfu_fds_window_start: usize,
+    sfu_fds_end: usize,
+    sfu_fds_after_leave: usize,
+    /// What the SFU still holds once everyone has left: participants (its
+    /// gauge) and resident memory.
+    sfu_participants_after_leave: f64,
+    sfu_resident_bytes_after_leave: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,6 +242,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     .context("waiting for the SFU process")??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let rss_idle = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+    let fds_idle = sfu::process::open_fds_of(pid).unwrap_or(0);
 
     let node = SfuNode::from(RemoteSfu::new(&control, &secret));
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
@@ -240,6 +257,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         duration_s: args.warmup + args.seconds + 1.0,
         // Latency is counted from the window on, like everything else.
         warmup_s: args.warmup,
+        churn: args.churn,
         ramp: 100.0,
         ..Scenario::default()
     };
@@ -260,6 +278,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         Instant::now(),
     );
     let rss_start = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+    let fds_start = sfu::process::open_fds_of(pid).unwrap_or(0);
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let (s1, cpu1, t1) = (
         target.sfu_sample().await,
@@ -267,7 +286,27 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         Instant::now(),
     );
     let rss = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+    let fds_end = sfu::process::open_fds_of(pid).unwrap_or(0);
     let report = load.await.context("load task")??;
+    // Everyone has left: give the SFU a moment to let go of them.
+    let metrics_text = async || -> String {
+        let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+        match reqwest::get(&url).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    let mut participants_left = f64::NAN;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        participants_left = gauge(&metrics_text().await, "veil_sfu_participants");
+        if participants_left == 0.0 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fds_after = sfu::process::open_fds_of(pid).unwrap_or(0);
+    let rss_after = sfu::process::resident_bytes_of(pid).unwrap_or(0);
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -316,7 +355,32 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         sfu_resident_bytes_window_start: rss_start,
         sfu_resident_bytes: rss,
         resident_bytes_per_subscriber: rss.saturating_sub(rss_idle) as f64 / subscribers as f64,
+        churned: report.participants.saturating_sub(participants),
+        sfu_fds_idle: fds_idle,
+        sfu_fds_window_start: fds_start,
+        sfu_fds_end: fds_end,
+        sfu_fds_after_leave: fds_after,
+        sfu_participants_after_leave: participants_left,
+        sfu_resident_bytes_after_leave: rss_after,
     })
+}
+
+/// A gauge summed over its series (the SFU keeps one per worker) in
+/// Prometheus text; NaN when absent.
+fn gauge(text: &str, name: &str) -> f64 {
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            (rest.starts_with(' ') || rest.starts_with('{')).then_some(rest)
+        })
+        .filter_map(|rest| rest.rsplit_once(' ')?.1.trim().parse().ok())
+        .collect();
+    if values.is_empty() {
+        f64::NAN
+    } else {
+        values.iter().sum()
+    }
 }
 
 fn print_summary(o: &Outcome) {
@@ -348,5 +412,15 @@ fn print_summary(o: &Outcome) {
         o.sfu_resident_bytes as f64 / 1048576.0,
         o.resident_bytes_per_subscriber / 1024.0,
         (o.sfu_resident_bytes as f64 - o.sfu_resident_bytes_window_start as f64) / 1048576.0
+    );
+    println!(
+        "  file descriptors {} idle, {} at the window's start, {} at its end, {} once all left",
+        o.sfu_fds_idle, o.sfu_fds_window_start, o.sfu_fds_end, o.sfu_fds_after_leave
+    );
+    println!(
+        "  after leaving   {} participants, {:.1} MiB resident; {} churned",
+        o.sfu_participants_after_leave,
+        o.sfu_resident_bytes_after_leave as f64 / 1048576.0,
+        o.churned
     );
 }

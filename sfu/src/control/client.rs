@@ -44,7 +44,14 @@ impl RemoteSfu {
         RemoteSfu {
             base: base.trim_end_matches('/').to_string(),
             secret: secret.to_string(),
-            http: reqwest::Client::new(),
+            // A join burst opens many connections at once; keeping them all
+            // idle for reqwest's default 90 s would hold sockets on both
+            // sides for nothing. A few idle ones carry the steady traffic.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(4)
+                .pool_idle_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
         }
     }
 

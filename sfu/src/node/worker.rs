@@ -1050,15 +1050,20 @@ impl Worker {
         }
         self.dynacast();
         self.enforce_bitrate_cap(now);
-        metrics::gauge!("veil_sfu_participants").set(self.by_ufrag.len() as f64);
-        metrics::gauge!("veil_sfu_rooms").set(self.room_index.len() as f64);
+        // One series per worker: each knows only its own rooms, and a
+        // shared series would show whichever worker wrote last. Sum them.
+        let worker = self.index.to_string();
+        metrics::gauge!("veil_sfu_participants", "worker" => worker.clone())
+            .set(self.by_ufrag.len() as f64);
+        metrics::gauge!("veil_sfu_rooms", "worker" => worker.clone())
+            .set(self.room_index.len() as f64);
         let tracks: usize = self
             .slots
             .iter()
             .filter_map(|s| s.participant.as_ref())
             .map(|p| p.tracks_in.len())
             .sum();
-        metrics::gauge!("veil_sfu_tracks_published").set(tracks as f64);
+        metrics::gauge!("veil_sfu_tracks_published", "worker" => worker).set(tracks as f64);
     }
 
     /// Stops forwarding streams above the per-stream bitrate cap (a broken
