@@ -3,28 +3,21 @@
 //! printing the figures `BENCHMARKS.md` quotes. Speed is not judged here
 //! (that is for the benchmark runs themselves); consistency is.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn the_macro_benchmark_runs_and_reports_consistent_figures() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sfu-throughput"))
-        .args(["--publishers", "1", "--fanout", "3", "--seconds", "2"])
-        .args(["--warmup", "1", "--json"])
-        .output()
-        .expect("sfu-throughput runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = stdout.lines().last().expect("one JSON line");
-    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
-    let f = |k: &str| {
-        v[k].as_f64()
-            .unwrap_or_else(|| panic!("{k} missing in {v}"))
-    };
+    let v = common::sfu_throughput(&[
+        "--publishers",
+        "1",
+        "--fanout",
+        "3",
+        "--seconds",
+        "2",
+        "--warmup",
+        "1",
+    ]);
+    let f = |k: &str| common::number(&v, k);
 
     assert_eq!(f("subscribers"), 3.0);
     assert_eq!(f("join_failures"), 0.0, "{v}");

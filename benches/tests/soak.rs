@@ -3,29 +3,24 @@
 //! file descriptors stay flat while people come and go, and nothing is left
 //! behind once everyone has gone. The long version is in `BENCHMARKS.md`.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn churn_leaves_memory_descriptors_and_sessions_flat() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sfu-throughput"))
-        .args(["--publishers", "2", "--fanout", "3", "--seconds", "20"])
+    let v = common::sfu_throughput(&[
+        "--publishers",
+        "2",
+        "--fanout",
+        "3",
+        "--seconds",
+        "20",
         // Resend buffers and stats windows fill in the first seconds.
-        .args(["--warmup", "4", "--churn", "1", "--json"])
-        .output()
-        .expect("sfu-throughput runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("one JSON line")).expect("JSON");
-    let f = |k: &str| {
-        v[k].as_f64()
-            .unwrap_or_else(|| panic!("{k} missing in {v}"))
-    };
+        "--warmup",
+        "4",
+        "--churn",
+        "1",
+    ]);
+    let f = |k: &str| common::number(&v, k);
 
     // People really came and went, and every join worked.
     assert!(f("churned") >= 10.0, "{v}");

@@ -7,29 +7,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use str0m::config::DtlsCert;
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Input, Output};
 
-/// One certificate for every input: key generation is not what this target
-/// is about, and it need not be paid again for each input.
-fn cert() -> DtlsCert {
-    static CERT: std::sync::OnceLock<DtlsCert> = std::sync::OnceLock::new();
-    CERT.get_or_init(|| {
-        str0m::crypto::from_feature_flags()
-            .dtls_provider
-            .generate_certificate()
-            .expect("a DTLS certificate")
-    })
-    .clone()
-}
-
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
-    let mut rtc = veil_media::extensions::base_rtc_config()
-        .set_ice_lite(true)
-        .set_dtls_cert(cert())
-        .build(start);
+    let mut rtc = veil_fuzz::sfu_rtc(start);
     let local: SocketAddr = (Ipv4Addr::new(127, 0, 0, 1), 7882).into();
     let remote: SocketAddr = (Ipv4Addr::new(127, 0, 0, 2), 40000).into();
     rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());

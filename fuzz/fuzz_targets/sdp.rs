@@ -7,20 +7,6 @@ use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::config::DtlsCert;
-
-/// One certificate for every input: key generation is not what this target
-/// is about, and it need not be paid again for each input.
-fn cert() -> DtlsCert {
-    static CERT: std::sync::OnceLock<DtlsCert> = std::sync::OnceLock::new();
-    CERT.get_or_init(|| {
-        str0m::crypto::from_feature_flags()
-            .dtls_provider
-            .generate_certificate()
-            .expect("a DTLS certificate")
-    })
-    .clone()
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -30,10 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(offer) = SdpOffer::from_sdp_string(text) else {
         return;
     };
-    let mut rtc = veil_media::extensions::base_rtc_config()
-        .set_ice_lite(true)
-        .set_dtls_cert(cert())
-        .build(Instant::now());
+    let mut rtc = veil_fuzz::sfu_rtc(Instant::now());
     if let Ok(answer) = rtc.sdp_api().accept_offer(offer) {
         // What we answer must itself be readable SDP.
         let _ = SdpAnswer::from_sdp_string(&answer.to_sdp_string()).unwrap();
