@@ -27,7 +27,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use loadtest::run::{Progress, run};
 use loadtest::scenario::{Scenario, Shard};
-use loadtest::target::Target;
+use loadtest::target::{SfuSample, Target};
 use serde::Serialize;
 use sfu::{RemoteSfu, Sfu, SfuConfig, SfuNode};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -197,6 +197,28 @@ fn serve_sfu(args: &Args) -> anyhow::Result<()> {
     })
 }
 
+/// The SFU process at one moment: its counters, CPU time, memory and
+/// open descriptors.
+struct Snapshot {
+    counters: SfuSample,
+    cpu: Option<f64>,
+    at: Instant,
+    rss: u64,
+    fds: usize,
+}
+
+impl Snapshot {
+    async fn take(target: &Target, pid: u32) -> Snapshot {
+        Snapshot {
+            counters: target.sfu_sample().await,
+            cpu: sfu::process::cpu_seconds_of(pid),
+            at: Instant::now(),
+            rss: sfu::process::resident_bytes_of(pid).unwrap_or(0),
+            fds: sfu::process::open_fds_of(pid).unwrap_or(0),
+        }
+    }
+}
+
 async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     let secret = signalling::auth::random_secret();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -272,21 +294,9 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     ));
 
     tokio::time::sleep_until((started + ramp + Duration::from_secs_f64(args.warmup)).into()).await;
-    let (s0, cpu0, t0) = (
-        target.sfu_sample().await,
-        sfu::process::cpu_seconds_of(pid),
-        Instant::now(),
-    );
-    let rss_start = sfu::process::resident_bytes_of(pid).unwrap_or(0);
-    let fds_start = sfu::process::open_fds_of(pid).unwrap_or(0);
+    let start = Snapshot::take(&target, pid).await;
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
-    let (s1, cpu1, t1) = (
-        target.sfu_sample().await,
-        sfu::process::cpu_seconds_of(pid),
-        Instant::now(),
-    );
-    let rss = sfu::process::resident_bytes_of(pid).unwrap_or(0);
-    let fds_end = sfu::process::open_fds_of(pid).unwrap_or(0);
+    let end = Snapshot::take(&target, pid).await;
     let report = load.await.context("load task")??;
     // Everyone has left: give the SFU a moment to let go of them.
     let metrics_text = async || -> String {
@@ -305,8 +315,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let fds_after = sfu::process::open_fds_of(pid).unwrap_or(0);
-    let rss_after = sfu::process::resident_bytes_of(pid).unwrap_or(0);
+    let after = Snapshot::take(&target, pid).await;
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -314,13 +323,13 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     drop(child.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
 
-    let window = (t1 - t0).as_secs_f64();
-    let cpu = match (cpu0, cpu1) {
+    let window = (end.at - start.at).as_secs_f64();
+    let cpu = match (start.cpu, end.cpu) {
         (Some(a), Some(b)) => (b - a) / window,
         _ => bail!("cannot read the SFU process's CPU time from /proc"),
     };
-    let packets_out_per_s = (s1.packets_out - s0.packets_out) / window;
-    let bytes_out_per_s = (s1.bytes_out - s0.bytes_out) / window;
+    let packets_out_per_s = (end.counters.packets_out - start.counters.packets_out) / window;
+    let bytes_out_per_s = (end.counters.bytes_out - start.counters.bytes_out) / window;
     let subscribers = args.publishers * args.fanout;
     let us = |ms: f64| (ms * 1000.0).round();
     Ok(Outcome {
@@ -329,7 +338,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         subscribers,
         workers: args.workers,
         window_s: window,
-        packets_in_per_s: (s1.packets_in - s0.packets_in) / window,
+        packets_in_per_s: (end.counters.packets_in - start.counters.packets_in) / window,
         packets_out_per_s,
         bytes_out_per_s,
         mean_packet_bytes: if packets_out_per_s > 0.0 {
@@ -352,16 +361,16 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         decrypt_failures: report.decrypt_failures,
         join_failures: report.join_failures,
         sfu_resident_bytes_idle: rss_idle,
-        sfu_resident_bytes_window_start: rss_start,
-        sfu_resident_bytes: rss,
-        resident_bytes_per_subscriber: rss.saturating_sub(rss_idle) as f64 / subscribers as f64,
+        sfu_resident_bytes_window_start: start.rss,
+        sfu_resident_bytes: end.rss,
+        resident_bytes_per_subscriber: end.rss.saturating_sub(rss_idle) as f64 / subscribers as f64,
         churned: report.participants.saturating_sub(participants),
         sfu_fds_idle: fds_idle,
-        sfu_fds_window_start: fds_start,
-        sfu_fds_end: fds_end,
-        sfu_fds_after_leave: fds_after,
+        sfu_fds_window_start: start.fds,
+        sfu_fds_end: end.fds,
+        sfu_fds_after_leave: after.fds,
         sfu_participants_after_leave: participants_left,
-        sfu_resident_bytes_after_leave: rss_after,
+        sfu_resident_bytes_after_leave: after.rss,
     })
 }
 

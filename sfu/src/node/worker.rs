@@ -780,7 +780,11 @@ impl Worker {
 
     /// Forwards one packet from `from` to every subscriber in its room.
     fn forward(&mut self, from: Key, packet: RtpPacket, now: Instant) {
+        // Everything that arrived counts as received, dropped or not.
         self.counters.rtp_in.increment(1);
+        self.counters
+            .rtp_bytes_in
+            .increment(packet.payload.len() as u64);
         let Some(p) = self.get_mut(from) else { return };
         p.packets_in += 1;
         let Some((index, layer)) = p.resolve_ssrc(packet.header.ssrc) else {
@@ -798,10 +802,6 @@ impl Worker {
             return;
         };
         let room_slot = p.room_slot;
-        self.counters
-            .rtp_bytes_in
-            .increment(packet.payload.len() as u64);
-        let Some(p) = self.get_mut(from) else { return };
         let track = &mut p.tracks_in[index];
         track.rates[layer as usize].add(packet.payload.len(), now);
         let (mid, kind) = (track.mid, track.kind);
