@@ -263,8 +263,18 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     .await
     .context("waiting for the SFU process")??;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The workers build their runtimes (epoll, eventfd) just after the
+    // node reports ready: wait until its descriptors stop changing.
+    let mut fds_idle = sfu::process::open_fds_of(pid).unwrap_or(0);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sfu::process::open_fds_of(pid).unwrap_or(0);
+        if now == fds_idle {
+            break;
+        }
+        fds_idle = now;
+    }
     let rss_idle = sfu::process::resident_bytes_of(pid).unwrap_or(0);
-    let fds_idle = sfu::process::open_fds_of(pid).unwrap_or(0);
 
     let node = SfuNode::from(RemoteSfu::new(&control, &secret));
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
