@@ -321,6 +321,14 @@ impl Report {
         if self.join_failures > 0 {
             failures.push(format!("{} joins failed", self.join_failures));
         }
+        // A frame that does not decrypt is a broken call for someone, even
+        // when it was planned (--wrong-key): report it, never pass it.
+        if self.decrypt_failures > 0 {
+            failures.push(format!(
+                "{} frames failed to decrypt",
+                self.decrypt_failures
+            ));
+        }
         if !self.rooms_silent_at_end.is_empty() {
             failures.push(format!(
                 "{} rooms had no media at the end: {}",

@@ -97,7 +97,7 @@ impl Target {
     /// the node's figures from `metrics_urls`. Benchmarks use this so the
     /// SFU's CPU is the SFU's alone.
     pub async fn in_front_of(node: SfuNode, metrics_urls: Vec<String>) -> anyhow::Result<Target> {
-        let metrics = Metrics::Remote(metrics_urls, reqwest::Client::new());
+        let metrics = Metrics::Remote(metrics_urls, http_client()?);
         Self::signalling_for(node, metrics).await
     }
 
@@ -113,14 +113,18 @@ impl Target {
         .with_max_connections_per_ip(1_000_000);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let app = router(state);
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-        });
+        // Every simulated participant comes from one address: lift the
+        // per-IP caps that would meet a real crowd behind one NAT.
+        let limits = signalling::listener::Limits {
+            max_connections_per_ip: 1_000_000,
+            ..Default::default()
+        };
+        tokio::spawn(signalling::listener::serve(
+            listener,
+            router(state),
+            limits,
+            std::future::pending(),
+        ));
         Ok(Target {
             servers: vec![format!("ws://{addr}/ws")],
             media_addr: None,
@@ -142,7 +146,7 @@ impl Target {
         if urls.is_empty() {
             bail!("give --url (one or more) or --embedded");
         }
-        let http = reqwest::Client::new();
+        let http = http_client()?;
         let servers = urls
             .iter()
             .map(|u| {
@@ -275,6 +279,15 @@ pub fn parse_metrics(text: &str) -> SfuSample {
         }
     }
     s
+}
+
+/// HTTP for tokens and metrics: a server that stops answering must not
+/// stall the run, whose loop waits for each scrape.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?)
 }
 
 #[cfg(test)]

@@ -142,10 +142,20 @@ async fn a_wrong_key_is_reported_as_decrypt_failures() {
         wrong_key: 1,
         ..small()
     };
-    let report = run(scenario, WHOLE, embedded().await, Progress::Quiet)
+    let mut report = run(scenario, WHOLE, embedded().await, Progress::Quiet)
         .await
         .unwrap();
+    report.judge(None, None);
     println!("{}", report.table());
+    assert!(
+        report
+            .verdict
+            .failures
+            .iter()
+            .any(|f| f.contains("failed to decrypt")),
+        "decrypt failures fail the run: {:?}",
+        report.verdict
+    );
     // Per room: two with the key hear each other; the third hears noise and
     // makes noise. Its frames fail at two receivers, and it fails on two.
     assert!(

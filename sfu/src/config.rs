@@ -46,6 +46,17 @@ pub struct SfuConfig {
     pub workers: usize,
     /// Datagrams queued from the receiver to each worker before drops.
     pub worker_queue: usize,
+    /// Datagrams per second one remote address may send before the rest
+    /// are dropped at the receiver (`veil_sfu_dropped_total{reason=
+    /// "source_over_budget"}`), so a flooding participant cannot fill the
+    /// worker queue its room shares. A 3-layer HD publisher sends about 300.
+    pub source_packets_per_s: u32,
+    /// Datagrams one address may send at once above that rate (keyframes).
+    pub source_packet_burst: u32,
+    /// Kernel receive and send buffer asked for on the UDP socket. It
+    /// absorbs bursts and floods while the receiver catches up; the kernel
+    /// grants at most `net.core.rmem_max` / `wmem_max`.
+    pub socket_buffer_bytes: usize,
 }
 
 impl Default for SfuConfig {
@@ -66,6 +77,9 @@ impl Default for SfuConfig {
             event_queue: 1024,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             worker_queue: 8192,
+            source_packets_per_s: 5_000,
+            source_packet_burst: 2_500,
+            socket_buffer_bytes: 8 * 1024 * 1024,
         }
     }
 }

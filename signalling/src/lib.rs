@@ -4,6 +4,8 @@
 //!   participant, a room and what they may do.
 //! * [`protocol`]: the client WebSocket protocol (JSON, versioned).
 //! * [`server`]: the axum server: `/ws`, `/healthz`, `/readyz`, `/metrics`.
+//! * [`listener`]: serves it over TCP with a header deadline and a per-IP
+//!   connection cap (slow-loris and connection floods).
 //! * [`api`]: the REST API for admins and open-room token issuance.
 //! * [`nodes`]: which SFU node serves a room: one in-process node, or the
 //!   registry's choice among separate SFU processes.
@@ -18,6 +20,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod listener;
 pub mod nodes;
 pub mod protocol;
 /// Re-exported: the room/node registry shared with SFU nodes.

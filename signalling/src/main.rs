@@ -61,6 +61,11 @@ struct ServeArgs {
     /// own backend normally mints tokens instead.
     #[arg(long, env = "VEIL_OPEN_ROOMS")]
     open_rooms: bool,
+    /// Most WebSockets one client IP address may hold open (and twice as
+    /// many TCP connections). Behind a proxy every client shares its
+    /// address: raise this there, and cap per client at the proxy.
+    #[arg(long, env = "VEIL_MAX_CONNECTIONS_PER_IP", default_value_t = signalling::server::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    max_connections_per_ip: usize,
 }
 
 /// `signalling` with no subcommand: serve with defaults (and env overrides).
@@ -195,17 +200,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("Open http://{addr}/ in a browser to start or join an end-to-end encrypted call");
         println!("(or share an invite: http://{addr}/r/ROOM#PASSPHRASE)");
     }
-    let app = router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = tokio::signal::ctrl_c().await;
+    let state = state.with_max_connections_per_ip(args.max_connections_per_ip);
+    let limits = signalling::listener::Limits {
+        max_connections_per_ip: 2 * args.max_connections_per_ip,
+        ..Default::default()
+    };
+    // On SIGTERM (Kubernetes) or Ctrl-C the in-process SFU drains: joins
+    // are refused and participants told to move, while media and this
+    // listener keep serving until they have gone or the drain times out.
+    let shutdown = async move {
+        shutdown_signal().await;
         if let Some(sfu) = local {
             sfu.drain().await;
         }
-    })
-    .await?;
+    };
+    signalling::listener::serve(listener, router(state), limits, shutdown).await?;
     Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -285,6 +285,26 @@ async fn close(mut socket: WebSocket, code: u16, message: ServerMessage) {
         .await;
 }
 
+/// Whether a receive failed because the client's message was over
+/// [`MAX_MESSAGE_BYTES`] (tungstenite's capacity error).
+fn too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("Message too long")
+}
+
+/// Ends a socket whose client sent a message over [`MAX_MESSAGE_BYTES`]:
+/// close code 1009 ("message too big", RFC 6455) with a reason.
+async fn close_too_big(socket: WebSocket) {
+    metrics::counter!("veil_signalling_bad_messages_total").increment(1);
+    let message = format!("messages may be at most {MAX_MESSAGE_BYTES} bytes");
+    close(
+        socket,
+        1009,
+        ServerMessage::error("message_too_big", message, true),
+    )
+    .await;
+}
+
 /// Token bucket for one connection.
 struct RateLimit {
     tokens: f64,
@@ -316,6 +336,10 @@ async fn session(
     // 1. The join message.
     let first = match tokio::time::timeout(JOIN_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => text,
+        Ok(Some(Err(e))) if too_big(&e) => {
+            close_too_big(socket).await;
+            return;
+        }
         Ok(_) => return,
         Err(_) => {
             close(
@@ -684,10 +708,24 @@ async fn run(
                 }
             }
             incoming = socket.recv() => {
+                // Every frame counts against the rate limit, pings and
+                // binary frames too: a flood of them costs as much.
                 let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::Dropped,
-                    Some(Ok(_)) => continue,
+                    Some(Ok(Message::Text(text))) => Some(text),
+                    Some(Ok(Message::Binary(_))) => None,
+                    Some(Ok(Message::Close(_))) | None => break Ending::Dropped,
+                    Some(Err(e)) if too_big(&e) => {
+                        close_too_big(socket).await;
+                        end_session(&state, &room, &identity, &session, Some("message too big")).await;
+                        return;
+                    }
+                    Some(Err(_)) => break Ending::Dropped,
+                    Some(Ok(_)) => {
+                        if limit.allow() {
+                            continue;
+                        }
+                        None
+                    }
                 };
                 if !limit.allow() {
                     metrics::counter!("veil_signalling_rate_limited_total").increment(1);
@@ -695,7 +733,11 @@ async fn run(
                     end_session(&state, &room, &identity, &session, Some("rate limited")).await;
                     return;
                 }
-                match serde_json::from_str::<ClientMessage>(&text) {
+                let parsed = match &text {
+                    Some(text) => serde_json::from_str::<ClientMessage>(text).map_err(|e| e.to_string()),
+                    None => Err("binary frames are not part of the protocol; send JSON text".into()),
+                };
+                match parsed {
                     Ok(ClientMessage::Leave) => break Ending::Over(Some("left")),
                     Ok(message) => {
                         if let Some(reply) = handle(&state, &room, &identity, &grants, message).await
@@ -712,7 +754,7 @@ async fn run(
                             end_session(&state, &room, &identity, &session, Some("malformed messages")).await;
                             return;
                         }
-                        if !send(&mut socket, &ServerMessage::error("bad_message", e.to_string(), false)).await {
+                        if !send(&mut socket, &ServerMessage::error("bad_message", e, false)).await {
                             break Ending::Dropped;
                         }
                     }

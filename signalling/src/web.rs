@@ -29,6 +29,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../web/src/e2ee-worker.js"),
     ),
     (
+        "invite.js",
+        "text/javascript",
+        include_str!("../../web/src/invite.js"),
+    ),
+    (
         "msid.js",
         "text/javascript",
         include_str!("../../web/src/msid.js"),

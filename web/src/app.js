@@ -5,6 +5,7 @@
 
 import { fingerprint, roomSecret } from './crypto/keys.js';
 import { Sha256 } from './crypto/sha256.js';
+import { inviteLink, passphraseFromHash } from './invite.js';
 import { msidToken } from './msid.js';
 
 const DD_URI = 'https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension';
@@ -632,7 +633,7 @@ window.veil = { stats, call, sendChat, sendFile, setMuted, setLayer, shareScreen
 function start() {
   const room = roomFromPath();
   const params = new URLSearchParams(location.search);
-  const passphrase = decodeURIComponent(location.hash.slice(1));
+  const passphrase = passphraseFromHash(location.hash);
   $('room').value = room;
   $('name').value = params.get('name') || '';
   $('passphrase').value = passphrase;
@@ -648,7 +649,16 @@ function start() {
     join(r, n, p).catch((err) => status(`Could not join: ${err.message}`));
   };
   $('join').addEventListener('submit', go);
-  $('copy').addEventListener('click', () => navigator.clipboard?.writeText(location.href));
+  $('copy').addEventListener('click', async () => {
+    // Not location.href: that carries this participant's ?name=.
+    const link = inviteLink(location.origin, $('room').value.trim(), $('passphrase').value);
+    try {
+      await navigator.clipboard.writeText(link);
+      status('Invite link copied. It holds the passphrase: share it only with the people you invite.');
+    } catch {
+      status(`Copy this invite link: ${link}`);
+    }
+  });
   $('rotate').addEventListener('click', () => rotateKey());
   $('share').addEventListener('click', () =>
     (call.screen ? stopScreen() : shareScreen()).catch((err) => status(`Screen share failed: ${err.message}`)),

@@ -367,6 +367,15 @@ impl Sfu {
     /// [`SfuConfig::workers`].
     pub fn start(config: SfuConfig) -> std::io::Result<Sfu> {
         let socket = std::net::UdpSocket::bind(config.udp_bind)?;
+        let tuned = socket2::SockRef::from(&socket);
+        // The kernel caps these at its maximum; a smaller buffer still works.
+        let _ = tuned.set_recv_buffer_size(config.socket_buffer_bytes);
+        let _ = tuned.set_send_buffer_size(config.socket_buffer_bytes);
+        tracing::debug!(
+            recv = tuned.recv_buffer_size().unwrap_or(0),
+            send = tuned.send_buffer_size().unwrap_or(0),
+            "UDP socket buffers"
+        );
         // The receiver blocks in recvmmsg; the timeout lets it notice shutdown.
         socket.set_read_timeout(Some(std::time::Duration::from_millis(50)))?;
         let udp_addr = socket.local_addr()?;
@@ -421,9 +430,13 @@ impl Sfu {
                 .name("sfu-ice-tcp".into())
                 .spawn(move || tcp::run(listener, inbound, routes_rx))?;
         }
+        let limit = receiver::SourceLimit {
+            packets_per_s: f64::from(config.source_packets_per_s),
+            burst: f64::from(config.source_packet_burst.max(1)),
+        };
         thread::Builder::new()
             .name("sfu-receiver".into())
-            .spawn(move || receiver::run(socket, inbound, routes_rx, recycle_rx))?;
+            .spawn(move || receiver::run(socket, inbound, routes_rx, recycle_rx, limit))?;
         Ok(Sfu {
             workers: workers.into(),
             udp_addr,

@@ -47,19 +47,12 @@ pub async fn start_server_opts(open_rooms: bool, grace: Duration) -> SocketAddr 
     .await
 }
 
-/// Serves `state` on a free loopback port.
+/// Serves `state` on a free loopback port, with the production listener
+/// limits.
 pub async fn serve(state: AppState) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
+    signalling::listener::spawn(([127, 0, 0, 1], 0).into(), router(state))
         .await
-        .unwrap();
-    });
-    addr
+        .unwrap()
 }
 
 /// A server whose state `configure` adjusts.
@@ -71,19 +64,13 @@ pub async fn start_server_state(configure: impl FnOnce(AppState) -> AppState) ->
         .with_test_writer()
         .try_init();
     let sfu = Sfu::start(SfuConfig::default()).unwrap();
-    let app = router(configure(AppState::new(auth(), SfuNode::from(&sfu), None)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let state = configure(AppState::new(auth(), SfuNode::from(&sfu), None));
+    // The node lives as long as the test's runtime.
     tokio::spawn(async move {
         let _sfu = sfu;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
+        std::future::pending::<()>().await
     });
-    addr
+    serve(state).await
 }
 
 /// A Rust participant speaking the signalling protocol (the SDK in
