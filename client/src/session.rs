@@ -285,6 +285,11 @@ pub struct ClientStats {
     pub remote: HashMap<(String, &'static str), RemoteTrackStats>,
     /// Frames encrypted and sent, all tracks and layers.
     pub frames_sent: u64,
+    /// Frames that were due but never sent because this client fell behind
+    /// its clock (a saturated machine): per track and layer, like
+    /// `frames_sent`. A load test whose clients skip frames offers less load
+    /// than it claims.
+    pub frames_skipped: u64,
     /// Video frames sent per simulcast layer.
     pub video_frames_sent: [u64; 3],
     /// Next frame number of the audio track and of the camera's layers
@@ -1273,6 +1278,9 @@ impl Driver {
             self.send_audio(now);
             self.next_audio += AUDIO_FRAME;
             if self.next_audio < now {
+                let behind = now - self.next_audio;
+                let missed = behind.as_micros() / AUDIO_FRAME.as_micros() + 1;
+                self.stats_mut().frames_skipped += missed as u64;
                 self.next_audio = now + AUDIO_FRAME;
             }
         }
@@ -1287,10 +1295,15 @@ impl Driver {
                     self.send_video(index, layer, now);
                 }
             }
+            let sending = (0..layers)
+                .filter(|l| max_layer.is_some_and(|m| *l as u8 <= m))
+                .count() as u128;
             let v = &mut self.videos[index];
             v.next_frame += period;
             if v.next_frame < now {
+                let missed = (now - v.next_frame).as_micros() / period.as_micros().max(1) + 1;
                 v.next_frame = now + period;
+                self.stats_mut().frames_skipped += (missed * sending) as u64;
             }
         }
     }

@@ -206,25 +206,35 @@ pub async fn drill(config: DrillConfig) -> anyhow::Result<DrillOutcome> {
     let exit = tokio::time::timeout(Duration::from_secs(30), process.child.wait()).await;
     let drained_exit_s = exit.ok().map(|_| sigterm.elapsed().as_secs_f64());
 
+    // Where the rooms are now, read while the calls still run: nodes release
+    // the rooms that empty, so after the load has left there is nothing to
+    // see. Wait (briefly) until the moved rooms have landed.
+    let settle = Instant::now() + Duration::from_secs(15);
+    let (rooms_after, rooms_without_node) = loop {
+        let after = rooms_by_node(&registry, &node_ids).await?;
+        let live: Vec<String> = registry
+            .live_nodes()
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        let placed: Vec<&String> = after
+            .iter()
+            .filter(|(id, _)| live.contains(id))
+            .flat_map(|(_, r)| r)
+            .collect();
+        let missing: Vec<String> = rooms_before
+            .values()
+            .flatten()
+            .filter(|room| !placed.contains(room))
+            .cloned()
+            .collect();
+        if missing.is_empty() || Instant::now() > settle || load.is_finished() {
+            break (after, missing);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let report = load.await.context("the load task")??;
-    let rooms_after = rooms_by_node(&registry, &node_ids).await?;
-    let live: Vec<String> = registry
-        .live_nodes()
-        .await?
-        .into_iter()
-        .map(|n| n.id)
-        .collect();
-    let placed: Vec<&String> = rooms_after
-        .iter()
-        .filter(|(id, _)| live.contains(id))
-        .flat_map(|(_, r)| r)
-        .collect();
-    let rooms_without_node = rooms_before
-        .values()
-        .flatten()
-        .filter(|room| !placed.contains(room))
-        .cloned()
-        .collect();
     Ok(DrillOutcome {
         report,
         drained,

@@ -14,6 +14,9 @@ use crate::scenario::{Scenario, Shard};
 
 /// Report format version.
 pub const SCHEMA: &str = "veil-loadtest/1";
+/// Below this share of the configured frames really sent, a run fails: its
+/// figures describe less load than the scenario claims.
+pub const MIN_SEND_RATIO: f64 = 0.95;
 
 /// Percentiles in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -168,6 +171,15 @@ pub struct Report {
     pub decrypt_failures: u64,
     /// Frames sent by the publishers.
     pub frames_sent: u64,
+    /// Frames the publishers should have sent but skipped because they fell
+    /// behind their clocks: the load generator's machine was saturated and
+    /// offered less load than configured.
+    #[serde(default)]
+    pub frames_skipped: u64,
+    /// `frames_sent / (frames_sent + frames_skipped)`: the share of the
+    /// configured load that was really offered.
+    #[serde(default)]
+    pub send_ratio: f64,
     /// Packets that arrived after newer ones and filled a gap: NACK/RTX
     /// recoveries (plus reordering when `jitter` is set).
     pub nack_recoveries: u64,
@@ -222,6 +234,12 @@ impl Report {
         } else {
             self.network.datagrams_dropped as f64 / datagrams as f64
         };
+        let due = self.frames_sent + self.frames_skipped;
+        self.send_ratio = if due == 0 {
+            1.0
+        } else {
+            self.frames_sent as f64 / due as f64
+        };
         self.jitter_ms = if self.jitter_streams.1 == 0 {
             0.0
         } else {
@@ -252,6 +270,7 @@ impl Report {
             out.frames_decrypted += r.frames_decrypted;
             out.decrypt_failures += r.decrypt_failures;
             out.frames_sent += r.frames_sent;
+            out.frames_skipped += r.frames_skipped;
             out.nack_recoveries += r.nack_recoveries;
             out.client_packets_in_per_s += r.client_packets_in_per_s;
             out.network.datagrams_passed += r.network.datagrams_passed;
@@ -321,6 +340,12 @@ impl Report {
         if self.join_failures > 0 {
             failures.push(format!("{} joins failed", self.join_failures));
         }
+        if self.send_ratio < MIN_SEND_RATIO {
+            failures.push(format!(
+                "the load generator fell behind: it sent {:.1}% of the configured frames, so the run offered less load than it claims",
+                100.0 * self.send_ratio
+            ));
+        }
         // A frame that does not decrypt is a broken call for someone, even
         // when it was planned (--wrong-key): report it, never pass it.
         if self.decrypt_failures > 0 {
@@ -385,6 +410,14 @@ impl Report {
         row(
             "frames sent / decrypted",
             format!("{} / {}", self.frames_sent, self.frames_decrypted),
+        );
+        row(
+            "frames offered",
+            format!(
+                "{:.1}% of the configured rate ({} skipped)",
+                100.0 * self.send_ratio,
+                self.frames_skipped
+            ),
         );
         row("decrypt failures", self.decrypt_failures.to_string());
         if self.network.datagrams_dropped > 0 {

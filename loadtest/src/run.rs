@@ -52,6 +52,7 @@ struct Retired {
     frames_decrypted: u64,
     decrypt_failures: u64,
     frames_sent: u64,
+    frames_skipped: u64,
     packets_in: u64,
     datagrams_passed: u64,
     datagrams_dropped: u64,
@@ -559,6 +560,7 @@ pub async fn run(
         frames_decrypted: retired.frames_decrypted,
         decrypt_failures: retired.decrypt_failures,
         frames_sent: retired.frames_sent,
+        frames_skipped: retired.frames_skipped,
         nack_recoveries: retired.late_packets,
         packets_forwarded_per_s: sfu.packets_out_per_s,
         client_packets_in_per_s: retired.packets_in as f64 / elapsed,
@@ -601,6 +603,7 @@ fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video
     // Every media session of the connection counts (it may have rejoined).
     let totals = p.connection.totals();
     retired.frames_sent += totals.frames_sent;
+    retired.frames_skipped += totals.frames_skipped;
     retired.frames_decrypted += totals.frames_decrypted;
     retired.decrypt_failures += totals.decrypt_failures;
     retired.late_packets += totals.late_packets;

@@ -299,24 +299,28 @@ impl Registry {
         }
     }
 
-    /// Forgets an empty room, if `node` still owns it.
+    /// Forgets an empty room, if `node` still owns it (compare and delete
+    /// in one step, so a room just given to another node stays its).
     pub async fn release_room(&self, room: &str, node: &str) -> Result<()> {
-        if self.room_owner(room).await?.as_deref() != Some(node) {
-            return Ok(());
-        }
         match self {
             Registry::Memory(m) => {
-                m.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .rooms
-                    .remove(room);
+                let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+                if m.rooms.get(room).map(String::as_str) == Some(node) {
+                    m.rooms.remove(room);
+                }
                 Ok(())
             }
-            Registry::Redis(r) => Ok(r
-                .conn
-                .clone()
-                .del(format!("{}room:{room}", r.prefix))
-                .await?),
+            Registry::Redis(r) => {
+                let mut c = r.conn.clone();
+                let _: i64 = redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+                )
+                .key(format!("{}room:{room}", r.prefix))
+                .arg(node)
+                .invoke_async(&mut c)
+                .await?;
+                Ok(())
+            }
         }
     }
 

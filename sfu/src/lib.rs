@@ -12,7 +12,10 @@
 //! * [`control`]: [`control::SfuNode`], the same calls on a local node or on
 //!   another process through its internal HTTP/WebSocket API.
 //! * [`config`]: the node's settings, [`SfuConfig`].
+//! * [`announce`]: the node in the room registry: heartbeats, and rooms
+//!   moved or released when the registry and the node disagree.
 
+pub mod announce;
 pub mod config;
 pub mod control;
 pub mod forward;

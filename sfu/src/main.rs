@@ -10,6 +10,7 @@
 //! made and printed when none is given). SIGTERM or Ctrl-C drains: no new joins,
 //! participants are told to move, media keeps flowing until `--drain-timeout`.
 
+use sfu::announce::Announcer;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -189,7 +190,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::error!("control API stopped: {e}");
         }
     });
-    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let announcer = match &args.registry {
         Some(url) => {
             let registry = veil_registry::Registry::redis(url, REGISTRY_PREFIX)
@@ -199,40 +199,35 @@ async fn main() -> anyhow::Result<()> {
                 format!("sfu-{}-{}", sfu.udp_addr().port(), &random_secret()[..8])
             });
             println!("Announcing node {id} at {control_url} in {url}");
-            let (sfu, draining) = (sfu.clone(), draining.clone());
-            let registry2 = registry.clone();
-            let id2 = id.clone();
-            tokio::spawn(async move {
-                loop {
-                    let node = veil_registry::NodeInfo {
-                        id: id2.clone(),
-                        control_url: control_url.clone(),
-                        load: sfu.participants() as u32,
-                        draining: draining.load(std::sync::atomic::Ordering::Relaxed),
-                    };
-                    if let Err(e) = registry2.heartbeat(&node, HEARTBEAT_TTL).await {
-                        tracing::warn!("registry heartbeat failed: {e}");
-                    }
-                    tokio::time::sleep(HEARTBEAT_EVERY).await;
-                }
-            });
-            Some((registry, id))
+            let announcer = Announcer::new(sfu.clone(), registry, &id, &control_url);
+            tokio::spawn(announcer.clone().run(HEARTBEAT_EVERY, HEARTBEAT_TTL));
+            Some(announcer)
         }
         None => None,
     };
 
     shutdown_signal().await;
     println!("Draining for {} s", args.drain_timeout);
+    // The registry hears first, so that participants told to move next are
+    // not placed on this node again by a replica that has not yet seen the
+    // next heartbeat.
+    if let Some(announcer) = &announcer {
+        announcer
+            .draining()
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = announcer.heartbeat(HEARTBEAT_TTL).await {
+            tracing::warn!("could not mark the node draining in the registry: {e}");
+        }
+    }
     sfu.drain().await;
-    draining.store(true, std::sync::atomic::Ordering::Relaxed);
     // Participants were told to move; stop as soon as the last has gone
     // (a rolling update then takes seconds, not the whole timeout).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.drain_timeout);
     while sfu.participants() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    if let Some((registry, id)) = announcer {
-        let _ = registry.remove_node(&id).await;
+    if let Some(announcer) = announcer {
+        announcer.deregister().await;
     }
     Ok(())
 }

@@ -59,7 +59,10 @@ fn refuse(e: AuthError) -> Response {
     (status, Json(e)).into_response()
 }
 
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), AuthError> {
+/// Checks an admin token for a call about `room` (`None`: about every room,
+/// as listing and creating are). A token that names a room administers that
+/// room only; one without a room administers all of them.
+fn admin(state: &AppState, headers: &HeaderMap, room: Option<&str>) -> Result<(), AuthError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -69,7 +72,14 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), AuthError> {
     if !claims.grants.admin {
         return Err(AuthError::NotGranted("admin"));
     }
-    Ok(())
+    match (&claims.room, room) {
+        (None, _) => Ok(()),
+        (Some(own), Some(asked)) if own == asked => Ok(()),
+        (Some(own), asked) => Err(AuthError::WrongRoom {
+            token_room: own.clone(),
+            requested: asked.unwrap_or("every room").into(),
+        }),
+    }
 }
 
 fn error(status: StatusCode, kind: &str, detail: impl Into<String>) -> Response {
@@ -116,7 +126,7 @@ async fn create_room(
     headers: HeaderMap,
     parsed: Result<Json<CreateRoom>, JsonRejection>,
 ) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, None) {
         return refuse(e);
     }
     let body = match body(parsed) {
@@ -154,7 +164,7 @@ async fn create_room(
 }
 
 async fn list_rooms(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, None) {
         return refuse(e);
     }
     let mut rooms = Vec::new();
@@ -179,7 +189,7 @@ async fn list_participants(
     headers: HeaderMap,
     Path(room): Path<String>,
 ) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, Some(&room)) {
         return refuse(e);
     }
     match state.sfu().stats(&room).await {
@@ -202,7 +212,7 @@ async fn close_room(
     headers: HeaderMap,
     Path(room): Path<String>,
 ) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, Some(&room)) {
         return refuse(e);
     }
     let members = state.members(&room).await;
@@ -225,7 +235,7 @@ async fn kick(
     headers: HeaderMap,
     Path((room, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, Some(&room)) {
         return refuse(e);
     }
     match state
@@ -253,7 +263,7 @@ async fn mute(
     Path((room, id)): Path<(String, String)>,
     parsed: Result<Json<MuteRequest>, JsonRejection>,
 ) -> Response {
-    if let Err(e) = admin(&state, &headers) {
+    if let Err(e) = admin(&state, &headers, Some(&room)) {
         return refuse(e);
     }
     let body = match body(parsed) {

@@ -56,16 +56,26 @@ pub struct ConnectOptions {
     pub config: ClientConfig,
     /// How long to keep trying to get back into the call before giving up.
     pub reconnect_window: Duration,
+    /// How often to send `ping` to the server.
+    pub heartbeat: Duration,
+    /// Silence from the server after which the socket counts as dropped and
+    /// the session is resumed on a new one. Longer than the server's own
+    /// idle timeout (45 s), so the server has let go of the dead socket by
+    /// the time the resume arrives.
+    pub idle_timeout: Duration,
 }
 
 impl ConnectOptions {
-    /// Options with a 30 s reconnect window.
+    /// Options with a 30 s reconnect window, a ping every 15 s and a 60 s
+    /// idle timeout.
     pub fn new(servers: Vec<String>, token: String, config: ClientConfig) -> Self {
         ConnectOptions {
             servers,
             token,
             config,
             reconnect_window: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -118,6 +128,8 @@ pub struct ConnectionStats {
 pub struct SessionTotals {
     /// Frames encrypted and sent.
     pub frames_sent: u64,
+    /// Frames due but not sent: the client fell behind its clock.
+    pub frames_skipped: u64,
     /// Frames received that decrypted.
     pub frames_decrypted: u64,
     /// Frames received that did not decrypt.
@@ -132,6 +144,7 @@ impl SessionTotals {
     fn of(stats: &ClientStats) -> SessionTotals {
         let mut t = SessionTotals {
             frames_sent: stats.frames_sent,
+            frames_skipped: stats.frames_skipped,
             ..SessionTotals::default()
         };
         for r in stats.remote.values() {
@@ -145,6 +158,7 @@ impl SessionTotals {
 
     fn add(&mut self, other: SessionTotals) {
         self.frames_sent += other.frames_sent;
+        self.frames_skipped += other.frames_skipped;
         self.frames_decrypted += other.frames_decrypted;
         self.decrypt_failures += other.decrypt_failures;
         self.packets_in += other.packets_in;
@@ -418,9 +432,23 @@ impl Driver {
     /// until the socket ends; says what to do next.
     async fn pump(&mut self) -> Next {
         let mut fatal: Option<String> = None;
+        let every = self.options.heartbeat;
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
         loop {
             tokio::select! {
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > self.options.idle_timeout {
+                        info!("the signalling socket went silent; resuming on a new one");
+                        return Next::Resume;
+                    }
+                    if !send(&mut self.ws, &ClientMessage::Ping).await {
+                        return Next::Resume;
+                    }
+                }
                 message = next(&mut self.ws) => {
+                    last_heard = Instant::now();
                     let Some(message) = message else {
                         return match fatal {
                             Some(code) if code == "node_lost" => Next::Rejoin,

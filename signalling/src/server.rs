@@ -39,6 +39,10 @@ const RATE_BURST: f64 = 200.0;
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 /// Default time a dropped socket's session waits for a resume.
 pub const DEFAULT_RESUME_GRACE: Duration = Duration::from_secs(30);
+/// How often the server pings each socket.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+/// Silence after which a socket counts as dropped (three missed pongs).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 /// Malformed messages tolerated before the socket is closed as abusive.
 const MAX_BAD_MESSAGES: u32 = 20;
 
@@ -59,6 +63,9 @@ pub struct AppState {
     /// Open sockets per client IP, and the cap.
     per_ip: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
     max_per_ip: usize,
+    /// Ping interval and the silence after which a socket counts as dropped.
+    heartbeat: Duration,
+    idle_timeout: Duration,
 }
 
 /// Holds one of an IP's connection slots; frees it when the socket ends.
@@ -107,6 +114,8 @@ impl AppState {
             resume_grace: DEFAULT_RESUME_GRACE,
             per_ip: Arc::default(),
             max_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            heartbeat: DEFAULT_HEARTBEAT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 
@@ -134,6 +143,13 @@ impl AppState {
             ip,
             table: self.per_ip.clone(),
         })
+    }
+
+    /// How often to ping each socket, and how long a silent one lives.
+    pub fn with_heartbeat(mut self, every: Duration, idle_timeout: Duration) -> Self {
+        self.heartbeat = every;
+        self.idle_timeout = idle_timeout;
+        self
     }
 
     /// How long a session whose socket dropped waits for a `resume`.
@@ -168,6 +184,14 @@ impl AppState {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// `Some(limit)` when `room` was created with a participant limit and
+    /// has reached it (counting everyone present on any replica, WHIP and
+    /// WHEP sessions included).
+    pub(crate) async fn room_is_full(&self, room: &str) -> Option<u32> {
+        let max = self.shared.room_config(room).await?.max_participants?;
+        (self.shared.members(room).await.len() >= max as usize).then_some(max)
     }
 
     /// Who is in `room`, on any replica.
@@ -419,13 +443,7 @@ async fn session(
     // 2. A new media session on the SFU node, or the one being resumed.
     let events = match start {
         Start::Join(offer) => {
-            if let Some(max) = state
-                .shared
-                .room_config(&room)
-                .await
-                .and_then(|c| c.max_participants)
-                && state.shared.members(&room).await.len() >= max as usize
-            {
+            if let Some(max) = state.room_is_full(&room).await {
                 close(
                     socket,
                     4409,
@@ -682,8 +700,27 @@ async fn run(
         last: Instant::now(),
     };
     let mut bad = 0u32;
+    // Heartbeat: a ping every `heartbeat`; a socket that has sent nothing (not
+    // even the pong every client stack sends by itself) for `idle_timeout` is
+    // taken as dropped, so a silently dead connection frees the session
+    // for a resume instead of holding it until TCP gives up.
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + state.heartbeat,
+        state.heartbeat,
+    );
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
     let ending = loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > state.idle_timeout {
+                    debug!(%room, participant = %identity, "socket silent; taking it as dropped");
+                    break Ending::Dropped;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break Ending::Dropped;
+                }
+            }
             event = events.recv() => match event {
                 Some(sfu::ParticipantEvent::NodeLost { reason }) => {
                     debug!(%room, participant = %identity, %reason, "SFU node lost");
@@ -708,6 +745,7 @@ async fn run(
                 }
             }
             incoming = socket.recv() => {
+                last_heard = Instant::now();
                 // Every frame counts against the rate limit, pings and
                 // binary frames too: a flood of them costs as much.
                 let text = match incoming {

@@ -168,15 +168,48 @@ fn created(location: String, answer: String) -> Response {
 /// Nobody reads a WHIP/WHEP session's events (it cannot renegotiate), but
 /// the stream must be consumed: remote nodes end sessions nobody attaches
 /// to. The session is over when the stream ends.
-fn drain(mut events: mpsc::Receiver<ParticipantEvent>, room: String, identity: String) {
+/// Keeps a WHIP/WHEP session in the room's presence until the SFU ends it:
+/// it is listed and counted like any participant, against the room's limit
+/// too, and closing the room ends it.
+fn attend(
+    state: &AppState,
+    mut events: mpsc::Receiver<ParticipantEvent>,
+    room: String,
+    identity: String,
+) {
+    let state = state.clone();
     tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if let ParticipantEvent::Disconnected { reason } = event {
-                debug!(%room, %identity, %reason, "WHIP/WHEP session ended");
-                break;
+        // Relays to a WHIP/WHEP client have nowhere to go: they are read
+        // here and dropped.
+        let (outbound, mut discard) = mpsc::channel(16);
+        state.shared().enter(&room, &identity, outbound).await;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(ParticipantEvent::Disconnected { reason }) => {
+                        debug!(%room, %identity, %reason, "WHIP/WHEP session ended");
+                        break;
+                    }
+                    None => break,
+                    Some(_) => {}
+                },
+                _ = discard.recv() => {}
             }
         }
+        state.shared().exit(&room, &identity, false).await;
     });
+}
+
+/// 409 when the room was created with a participant limit it has reached.
+async fn refuse_if_full(state: &AppState, room: &str) -> Result<(), Box<Response>> {
+    match state.room_is_full(room).await {
+        Some(max) => Err(Box::new(problem(
+            StatusCode::CONFLICT,
+            "room_full",
+            format!("room {room:?} is full ({max})"),
+        ))),
+        None => Ok(()),
+    }
 }
 
 async fn whip(
@@ -194,6 +227,9 @@ async fn whip(
         Err(r) => return *r,
     };
     let identity = claims.sub;
+    if let Err(r) = refuse_if_full(&state, &room).await {
+        return *r;
+    }
     match state
         .sfu()
         .join_as(&room, &identity, offer, Role::Ingest)
@@ -202,7 +238,7 @@ async fn whip(
         Ok(joined) => {
             metrics::counter!("veil_signalling_whip_sessions_total").increment(1);
             info!(%room, %identity, "WHIP ingest started");
-            drain(joined.events, room.clone(), identity.clone());
+            attend(&state, joined.events, room.clone(), identity.clone());
             let location = format!("/whip/{}/{}", segment(&room), segment(&identity));
             created(location, joined.answer.to_sdp_string())
         }
@@ -232,11 +268,14 @@ async fn whep(
     let role = Role::Viewer {
         of: participant.clone(),
     };
+    if let Err(r) = refuse_if_full(&state, &room).await {
+        return *r;
+    }
     match state.sfu().join_as(&room, &viewer, offer, role).await {
         Ok(joined) => {
             metrics::counter!("veil_signalling_whep_sessions_total").increment(1);
             info!(%room, %viewer, of = %participant, "WHEP viewer started");
-            drain(joined.events, room.clone(), viewer.clone());
+            attend(&state, joined.events, room.clone(), viewer.clone());
             let location = format!(
                 "/whep/{}/{}/{}",
                 segment(&room),
@@ -269,6 +308,15 @@ async fn end(state: &AppState, room: &str, identity: &str) -> Response {
     }
 }
 
+/// Whether `claims` speak for `room`: a token for that room, or an admin
+/// token for every room (an admin token naming a room covers that room only).
+fn in_room(claims: &Claims, room: &str) -> bool {
+    match claims.room.as_deref() {
+        Some(own) => own == room,
+        None => claims.grants.admin,
+    }
+}
+
 /// Whether `claims` may end `identity`'s session: its own, or an admin's.
 fn owns(claims: &Claims, identity: &str) -> bool {
     claims.grants.admin || claims.sub == identity
@@ -283,7 +331,7 @@ async fn end_ingest(
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
-    let in_room = claims.grants.admin || claims.room.as_deref() == Some(room.as_str());
+    let in_room = in_room(&claims, &room);
     if !in_room || !owns(&claims, &identity) {
         return refuse(AuthError::NotGranted("admin"));
     }
@@ -299,7 +347,7 @@ async fn end_viewer(
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
-    let in_room = claims.grants.admin || claims.room.as_deref() == Some(room.as_str());
+    let in_room = in_room(&claims, &room);
     let owner = viewer.split(VIEWER_MARK).next().unwrap_or_default();
     if !in_room || !viewer.contains(VIEWER_MARK) || !owns(&claims, owner) {
         return refuse(AuthError::NotGranted("admin"));

@@ -379,3 +379,107 @@ async fn readiness_follows_the_sfu_nodes() {
         "liveness does not depend on the nodes"
     );
 }
+
+/// Every authenticated route, REST and WHIP/WHEP, refuses every kind of bad
+/// token with its status and a JSON reason, and a room-scoped admin token
+/// reaches its own room only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_every_bad_token_with_a_reason() {
+    let addr = start_server_with(false).await;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let room = "guarded";
+    let admin_of = |room: Option<&str>| {
+        let grants = Grants {
+            admin: true,
+            ..Grants::default()
+        };
+        let request = signalling::auth::TokenRequest {
+            identity: "ops".into(),
+            name: None,
+            room: room.map(String::from),
+            grants,
+        };
+        common::auth().mint("test", request, 600).unwrap()
+    };
+    let expired = common::auth()
+        .mint(
+            "test",
+            signalling::auth::TokenRequest::new("eve", room, Grants::participant()),
+            1,
+        )
+        .unwrap();
+    let forged =
+        signalling::auth::Authenticator::new([("test", "not-the-server-secret-0123456789abcdef")])
+            .unwrap()
+            .mint(
+                "test",
+                signalling::auth::TokenRequest::new("eve", room, Grants::participant()),
+                600,
+            )
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await; // `expired` is now
+    let elsewhere = token("eve", "another-room", Grants::participant(), 600);
+    let other_admin = admin_of(Some("another-room"));
+    let sdp = "v=0\r\n";
+    let routes: Vec<(&str, String)> = vec![
+        ("GET", "/api/rooms".into()),
+        ("POST", "/api/rooms".into()),
+        ("GET", format!("/api/rooms/{room}/participants")),
+        ("DELETE", format!("/api/rooms/{room}")),
+        ("POST", format!("/api/rooms/{room}/participants/bob/kick")),
+        ("POST", format!("/api/rooms/{room}/participants/bob/mute")),
+        ("POST", format!("/whip/{room}")),
+        ("DELETE", format!("/whip/{room}/eve")),
+        ("POST", format!("/whep/{room}/bob")),
+        ("DELETE", format!("/whep/{room}/bob/eve")),
+    ];
+    for (method, path) in &routes {
+        let url = format!("{base}{path}");
+        let cases: [(&str, Option<&str>, u16); 6] = [
+            ("no token", None, 401),
+            ("a malformed token", Some("not.a.jwt"), 401),
+            ("an expired token", Some(&expired), 401),
+            ("a token signed with another secret", Some(&forged), 401),
+            ("a token for another room", Some(&elsewhere), 403),
+            ("an admin token for another room", Some(&other_admin), 403),
+        ];
+        for (what, bearer, status) in cases {
+            let mut req = match *method {
+                "GET" => http.get(&url),
+                "DELETE" => http.delete(&url),
+                _ => http.post(&url),
+            };
+            if path.starts_with("/wh") {
+                req = req.header("content-type", "application/sdp").body(sdp);
+            } else if *method == "POST" {
+                req = req.json(&serde_json::json!({ "room": room }));
+            }
+            if let Some(t) = bearer {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), status, "{method} {path} with {what}");
+            let body: serde_json::Value = r
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path} with {what}: no JSON body ({e})"));
+            assert!(
+                body["error"].is_string(),
+                "{method} {path} with {what}: {body}"
+            );
+        }
+    }
+    // A room-scoped admin token gets past authorization in its own room
+    // (which is empty, so the answer is about the room, not the token).
+    let own_admin = admin_of(Some(room));
+    let r = http
+        .get(format!("{base}/api/rooms/{room}/participants"))
+        .bearer_auth(&own_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_room");
+}

@@ -94,6 +94,14 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
             "{page} decodes {other}'s video: {r}"
         );
         assert!(n(&r, "audioSamples") > 48_000, "{page} hears {other}: {r}");
+        // Samples alone prove nothing: garbage also "decodes". The beeps
+        // come out audible, and the decoder rarely had to invent audio.
+        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        assert!(f("audioEnergy") > 0.0, "{page} hears {other}'s beeps: {r}");
+        assert!(
+            f("concealedSamples") < 0.25 * f("audioSamples"),
+            "{page} hears {other} mostly without concealment: {r}"
+        );
         assert!(n(&r, "decrypted") > 50, "through SFrame: {r}");
         // The fake microphone beeps: everyone is highlighted as an active
         // speaker at some point, and every tile shows a connection grade.
@@ -121,6 +129,16 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         assert_eq!(
             r["undecryptable"], true,
             "{page} shows {other} as cannot-decrypt"
+        );
+        assert_eq!(
+            n(&r, "framesDecoded"),
+            0,
+            "{page} decodes no video of {other}: {r}"
+        );
+        assert_eq!(
+            r["audioEnergy"].as_f64().unwrap_or(0.0),
+            0.0,
+            "{page} hears nothing of {other}: {r}"
         );
     }
     // The Rust client and the browsers open each other's frames.
@@ -244,6 +262,45 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     let fp = |p: &str| pages[p]["fingerprint"].as_str().unwrap().to_string();
     assert_eq!(fp("alice"), fp("bob"));
     assert_ne!(fp("alice"), fp("mallory"));
+    // The footer's E2EE status stays on screen: alice encrypts, and says
+    // that one tile (mallory's) cannot be decrypted.
+    let badge = pages["alice"]["e2eeBadge"].as_str().unwrap_or_default();
+    assert!(
+        badge.starts_with("End-to-end encrypted") && badge.contains("1 cannot decrypt"),
+        "alice's E2EE status: {badge:?}"
+    );
+    assert!(
+        chat("carol")
+            .iter()
+            .any(|c| c["text"] == "hello from alice"),
+        "carol reads alice's chat too: {result}"
+    );
+    // Tile-size layer requests only ever name participants (never a
+    // screen-share tile), so the server refused none of them.
+    for page in ["alice", "bob", "carol", "mallory"] {
+        let errors = pages[page]["serverErrors"].as_array().unwrap();
+        assert!(
+            errors.iter().all(|e| e != "layer_failed"),
+            "{page} asked for layers of someone who is not there: {errors:?}"
+        );
+    }
+    // "Copy invite link" gives the room and passphrase without alice's
+    // name; opening it asks the invitee for theirs.
+    let invite = result["invite"].as_str().unwrap_or_default();
+    assert_eq!(
+        invite,
+        format!(
+            "{base}/r/{}#{}",
+            room.replace(' ', "%20"),
+            passphrase.replace(' ', "%20")
+        ),
+        "{result}"
+    );
+    let invitee = &result["invitee"];
+    assert_eq!(invitee["formShown"], true, "{result}");
+    assert_eq!(invitee["name"], "", "{result}");
+    assert_eq!(invitee["room"], room, "{result}");
+    assert_eq!(invitee["passphraseFilled"], true, "{result}");
     assert!(
         std::fs::metadata(&screenshot).unwrap().len() > 1000,
         "screenshot saved at {}",

@@ -27,9 +27,13 @@ async fn send(ws: &mut Ws, msg: &ClientMessage) {
 }
 
 async fn next(ws: &mut Ws) -> Option<ServerMessage> {
-    match ws.next().await {
-        Some(Ok(Message::Text(t))) => Some(serde_json::from_str(&t).unwrap()),
-        _ => None,
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+            // The server's heartbeat; tungstenite answers it by itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            _ => return None,
+        }
     }
 }
 
@@ -249,4 +253,109 @@ async fn a_session_not_resumed_in_time_ends() {
         .await
         .is_ok()
     );
+}
+
+type Frozen = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// Copies bytes one way until `frozen`; then swallows everything and keeps
+/// the socket open.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Frozen,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+        if frozen.load(std::sync::atomic::Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A TCP relay in front of the server that can go silent: bytes stop
+/// flowing both ways, but neither side sees the connection close (a
+/// network that died under a socket).
+async fn freezable_relay(server: SocketAddr) -> (SocketAddr, Frozen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let frozen = Frozen::default();
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (ur, uw) = upstream.into_split();
+            tokio::spawn(pipe(cr, uw, f.clone()));
+            tokio::spawn(pipe(ur, cw, f.clone()));
+        }
+    });
+    (addr, frozen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_dies_silently_is_noticed_and_resumed() {
+    use signalling::client::{ConnectOptions, Connection};
+    let addr = common::start_server_state(|s| {
+        s.with_heartbeat(Duration::from_millis(300), Duration::from_secs(2))
+    })
+    .await;
+    let (relay, frozen) = freezable_relay(addr).await;
+    let room = "dead-wifi";
+    let secret = RoomSecret::from_passphrase(room, "p");
+    let cfg = |who: &str| {
+        let mut c = ClientConfig::new(who, room, secret.clone());
+        c.video = None;
+        c
+    };
+    let bob = join(
+        addr,
+        Some(token("bob", room, Grants::participant(), 600)),
+        cfg("bob"),
+    )
+    .await
+    .unwrap();
+    // Alice's first server is the relay, her second the server itself.
+    let mut options = ConnectOptions::new(
+        vec![format!("ws://{relay}/ws"), format!("ws://{addr}/ws")],
+        token("alice", room, Grants::participant(), 600),
+        cfg("alice"),
+    );
+    options.heartbeat = Duration::from_millis(300);
+    options.idle_timeout = Duration::from_secs(3);
+    let alice = Connection::connect(options).await.unwrap();
+    eventually(Duration::from_secs(15), "alice hears bob", || {
+        common::heard(&alice, "bob") > 20
+    })
+    .await;
+
+    frozen.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The server lets go of the silent socket after 2 s, alice gives up on
+    // it after 3 s and resumes the same media session on the other server.
+    eventually(Duration::from_secs(15), "alice resumes", || {
+        alice.stats().resumes == 1
+    })
+    .await;
+    assert_eq!(alice.stats().rejoins, 0, "the media session was kept");
+    bob.relay(Some("alice"), "still there?").await;
+    eventually(Duration::from_secs(5), "bob's relay reaches alice", || {
+        alice
+            .stats()
+            .relays
+            .contains(&("bob".into(), "still there?".into()))
+    })
+    .await;
+    let heard = common::heard(&alice, "bob");
+    eventually(Duration::from_secs(5), "the call goes on", || {
+        common::heard(&alice, "bob") > heard + 20
+    })
+    .await;
 }

@@ -210,8 +210,42 @@ async fn whip_publishes_into_a_room_and_whep_watches_one_participant() {
         );
     }
 
-    // Ending: trickle is not offered, a stranger cannot delete, the owner can.
+    // WHIP and WHEP sessions are in the room like anyone: listed and
+    // counted (bob, the encoder, the viewer).
     let http = reqwest::Client::new();
+    let admin = common::auth()
+        .mint(
+            common::KEY,
+            signalling::auth::TokenRequest {
+                identity: "ops".into(),
+                name: None,
+                room: None,
+                grants: Grants {
+                    admin: true,
+                    ..Grants::default()
+                },
+            },
+            600,
+        )
+        .unwrap();
+    let rooms: serde_json::Value = http
+        .get(format!("http://{addr}/api/rooms"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room"] == room)
+        .unwrap_or_else(|| panic!("the room is listed: {rooms}"));
+    assert_eq!(listed["participants"], 3, "{rooms}");
+
+    // Ending: trickle is not offered, a stranger cannot delete, the owner can.
     let url = format!("http://{addr}{location}");
     let patch = http
         .patch(&url)

@@ -20,6 +20,7 @@ const call = {
   peers: new Map(), // identity -> { tile, video, label, state }
   plainPeers: new Set(), // WHIP publishers: media not end-to-end encrypted
   e2ee: { decrypted: {}, failed: {}, plain: {}, encrypted: 0 },
+  serverErrors: [], // codes of non-fatal errors the server reported
   fingerprint: '',
   epoch: 0, // our sending key's epoch
   rotations: 0,
@@ -430,7 +431,8 @@ const tileSizes = new ResizeObserver((entries) => {
   for (const entry of entries) {
     const identity = entry.target.dataset.identity;
     const width = entry.contentRect.width;
-    if (identity) setLayer(identity, width < 240 ? 0 : width < 480 ? 1 : 2);
+    // A screen share's tile is not a participant: layers follow the camera tile.
+    if (identity && !entry.target.dataset.screen) setLayer(identity, width < 240 ? 0 : width < 480 ? 1 : 2);
   }
 });
 
@@ -448,6 +450,16 @@ function showE2eeState() {
         ? 'cannot decrypt (different passphrase?)'
         : '';
   }
+  // The footer's lock: always on screen, unlike the status line.
+  const unreadable = [...call.peers.values()].filter((p) => p.tile.classList.contains('undecryptable')).length;
+  const plain = call.plainPeers.size;
+  const badge = $('e2ee');
+  badge.dataset.state = call.e2ee.encrypted > 0 ? (unreadable || plain ? 'partial' : 'on') : 'starting';
+  badge.textContent = call.e2ee.encrypted === 0
+    ? 'Setting up end-to-end encryption…'
+    : ['End-to-end encrypted',
+        unreadable ? `${unreadable} cannot decrypt` : '',
+        plain ? `${plain} not encrypted (broadcast)` : ''].filter(Boolean).join(' · ');
 }
 
 async function join(room, name, passphrase) {
@@ -520,6 +532,7 @@ async function join(room, name, passphrase) {
     if (e.track.kind === 'video' && peer.video.srcObject) {
       // A second video track from the same person: their screen.
       peer = tileFor(`${identity} (screen)`);
+      peer.tile.dataset.screen = 'true';
       peer.tile.classList.add('screen');
     }
     if (e.track.kind === 'video') {
@@ -561,7 +574,10 @@ async function join(room, name, passphrase) {
         await pc.setRemoteDescription(message.answer);
       } else if (message.type === 'error') {
         if (['node_lost', 'resume_failed'].includes(message.code)) rejoin('Reconnecting…');
-        else status(`Error: ${message.message}`);
+        else {
+          call.serverErrors.push(message.code);
+          status(`Error: ${message.message}`);
+        }
       }
     };
     ws.onclose = () => {
@@ -581,6 +597,10 @@ async function stats() {
     const r = {
       framesDecoded: 0,
       audioSamples: 0,
+      // Samples alone prove nothing (garbage also "decodes"): what the
+      // decoder had to invent, and whether anything audible came out.
+      concealedSamples: 0,
+      audioEnergy: 0,
       decrypted: call.e2ee.decrypted[identity] || 0,
       failed: call.e2ee.failed[identity] || 0,
       plain: call.e2ee.plain[identity] || 0,
@@ -592,7 +612,11 @@ async function stats() {
           r.framesDecoded += s.framesDecoded || 0;
           r.frameWidth = s.frameWidth || 0;
         }
-        else r.audioSamples += s.totalSamplesReceived || 0;
+        else {
+          r.audioSamples += s.totalSamplesReceived || 0;
+          r.concealedSamples += s.concealedSamples || 0;
+          r.audioEnergy += s.totalAudioEnergy || 0;
+        }
       }
     }
     r.undecryptable = peer.tile.classList.contains('undecryptable');
@@ -617,6 +641,8 @@ async function stats() {
     rotations: call.rotations,
     outbound,
     encrypted: call.e2ee.encrypted,
+    e2eeBadge: $('e2ee').textContent,
+    serverErrors: call.serverErrors,
     remotes,
     chat: call.chat,
     messageFailures: call.messageFailures,

@@ -121,6 +121,30 @@ await runScript(420_000, result, async (context) => {
   [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
   result.pages = { alice: a, bob: b, carol: c, mallory: m };
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
+  // "Copy invite link": the link carries the room and passphrase, not
+  // alice's name, so whoever opens it is asked for theirs.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await alice.bringToFront();
+  await alice.click('#copy');
+  await new Promise((r) => setTimeout(r, 300));
+  result.invite = await alice.evaluate(async () => {
+    try {
+      return await navigator.clipboard.readText();
+    } catch (e) {
+      // Where the clipboard is refused the page shows the link instead.
+      return document.getElementById('status').textContent.match(/https?:\/\/\S+/)?.[0] || `no link: ${e}`;
+    }
+  });
+  const invitee = await context.newPage();
+  await invitee.goto(result.invite);
+  await new Promise((r) => setTimeout(r, 500));
+  result.invitee = await invitee.evaluate(() => ({
+    formShown: !document.getElementById('join').hidden,
+    name: document.getElementById('name').value,
+    room: document.getElementById('room').value,
+    passphraseFilled: document.getElementById('passphrase').value.length > 0,
+  }));
+  await invitee.close();
   // The page shows the same safety number to both passphrase holders.
   result.page_text = await mallory.evaluate(() => document.body.innerText);
 });

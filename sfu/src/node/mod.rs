@@ -343,6 +343,16 @@ pub(crate) enum Command {
         reply: Reply<RoomStats>,
     },
     Drain,
+    /// The worker's rooms and how many participants each has.
+    Rooms {
+        reply: Reply<Vec<(String, usize)>>,
+    },
+    /// Tells everyone in `room` to move (`NodeDraining`); the node goes on
+    /// admitting others. Replies with how many were told.
+    MoveRoom {
+        room: String,
+        reply: Reply<usize>,
+    },
 }
 
 /// Handle to a running SFU node.
@@ -632,6 +642,33 @@ impl Sfu {
         })
         .await
         .unwrap_or_default()
+    }
+
+    /// Every room on this node with its participant count.
+    pub async fn rooms(&self) -> Vec<(String, usize)> {
+        let mut rooms = Vec::new();
+        for worker in self.workers.iter() {
+            let (tx, rx) = oneshot::channel();
+            if worker.send(Command::Rooms { reply: tx }).await.is_ok()
+                && let Ok(mut some) = rx.await
+            {
+                rooms.append(&mut some);
+            }
+        }
+        rooms.sort();
+        rooms
+    }
+
+    /// Tells everyone in `room` to join again elsewhere (`NodeDraining`),
+    /// e.g. because the registry gave the room to another node. Returns how
+    /// many participants were told.
+    pub async fn move_room(&self, room: &str) -> usize {
+        self.call(room, |reply| Command::MoveRoom {
+            room: room.into(),
+            reply,
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Stops admitting participants and tells everyone present to move.

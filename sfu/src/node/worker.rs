@@ -1339,6 +1339,33 @@ impl Worker {
                     });
                 let _ = reply.send(stats);
             }
+            Command::Rooms { reply } => {
+                let rooms = self
+                    .room_index
+                    .iter()
+                    .filter_map(|(name, &slot)| {
+                        let r = self.rooms.get(slot)?.as_ref()?;
+                        Some((name.clone(), r.members.len()))
+                    })
+                    .collect();
+                let _ = reply.send(rooms);
+            }
+            Command::MoveRoom { room, reply } => {
+                let members = self
+                    .room_index
+                    .get(&room)
+                    .map(|&slot| self.members(slot))
+                    .unwrap_or_default();
+                let mut told = 0;
+                for key in members {
+                    if let Some(p) = self.get_mut(key) {
+                        p.notify(ParticipantEvent::NodeDraining);
+                        told += 1;
+                    }
+                }
+                info!(%room, told, "room moved elsewhere: its participants were told to rejoin");
+                let _ = reply.send(told);
+            }
             Command::Drain => {
                 self.draining = true;
                 info!("draining: no new participants; asking everyone to move");
