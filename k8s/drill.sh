@@ -5,11 +5,13 @@
 # rooms per node before and after, and every participant's interruption.
 #
 #   bash k8s/drill.sh [extra loadtest drill flags]     (needs redis-server)
-# The JSON goes to $DRILL_REPORT (default drill.json).
+# The JSON goes to $DRILL_REPORT (default drill.json). It fails when a
+# participant waits more than 5 s to get media back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cargo build --release -q -p sfu -p signalling -p loadtest
 exec "$CARGO_TARGET_DIR/release/loadtest" drill \
   --nodes 3 --replicas 2 --rooms 30 --participants 3 --audio-only \
-  --duration 30s --drain-after 10s --report "${DRILL_REPORT:-drill.json}" "$@"
+  --duration 30s --drain-after 10s --max-interruption-ms 5000 \
+  --report "${DRILL_REPORT:-drill.json}" "$@"
