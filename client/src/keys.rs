@@ -4,7 +4,7 @@
 //!
 //! 1. `room_secret = PBKDF2-HMAC-SHA256(passphrase, "veil/v1/room:" + room, 100_000, 32 bytes)`.
 //!    The slow KDF makes guessing a passphrase from a recorded call costly.
-//! 2. For each sender and key epoch,
+//! 2. For each sender and key epoch (counted modulo 256),
 //!    `base_key = HKDF-SHA256(salt = "veil/v1/epoch:" + epoch, ikm = room_secret,
 //!    info = "veil/v1/sender:" + identity, 16 bytes)`: each sender encrypts with
 //!    its own key, so a receiver knows who sent a frame.
@@ -55,7 +55,11 @@ impl RoomSecret {
 
     /// Step 2: one sender's SFrame base key for an epoch.
     pub fn sender_base_key(&self, identity: &str, epoch: u64) -> [u8; 16] {
-        let salt = format!("veil/v1/epoch:{epoch}");
+        // Epochs count modulo 256, like the key id's epoch byte, so that a
+        // receiver can always tell the epoch from the key id. A key comes
+        // back after 256 rotations; its nonces do not, since each sender's
+        // SFrame counter only ever grows.
+        let salt = format!("veil/v1/epoch:{}", epoch % 256);
         let info = format!("veil/v1/sender:{identity}");
         let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), &self.0);
         let mut out = [0u8; 16];

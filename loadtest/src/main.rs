@@ -159,30 +159,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Raises the open-file soft limit to the hard limit: every participant
-/// holds a UDP socket and a WebSocket. Uses `prlimit` on our own pid, so the
-/// crate needs no unsafe code; where that fails the run goes on with the
-/// limit it has (and says so).
+/// Raises this process's open-file limit to its hard limit: each participant
+/// holds a UDP socket and a WebSocket. A plain `setrlimit` (the `rlimit`
+/// crate), so it works in the distroless image too; where it fails the run
+/// goes on with the limit it has, and says so.
 fn raise_fd_limit() {
-    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
-        return;
-    };
-    let Some(hard) = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(4))
-    else {
-        return;
-    };
-    let pid = std::process::id().to_string();
-    let ok = std::process::Command::new("prlimit")
-        .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!(
-            "loadtest: could not raise the open-file limit to {hard}; large runs may fail to join"
+            "loadtest: could not raise the open-file limit ({e}); large runs may fail to join"
         );
     }
 }

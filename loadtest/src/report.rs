@@ -315,6 +315,17 @@ impl Report {
             .unwrap_or_default();
         out.packets_forwarded_per_s = out.sfu.packets_out_per_s;
         out.shards.sort_by_key(|s| s.index);
+        // Every shard of the run exactly once: a missing one would hide
+        // participants, a repeated one count them twice.
+        let count = out.shards.first().map_or(1, |s| s.count);
+        let indices: Vec<usize> = out.shards.iter().map(|s| s.index).collect();
+        if out.shards.iter().any(|s| s.count != count) || indices != (0..count).collect::<Vec<_>>()
+        {
+            return Err(format!(
+                "the reports must be shards 0 to {} of one run, each once; got {indices:?} of {count}",
+                count.saturating_sub(1)
+            ));
+        }
         out.interruptions
             .sort_by(|a, b| b.longest_gap_ms.total_cmp(&a.longest_gap_ms));
         out.finish();
@@ -534,5 +545,12 @@ mod tests {
             ..shard(1, &[], 0, 0)
         };
         assert!(Report::merge(&[shard(0, &[], 0, 0), other]).is_err());
+        // Each shard exactly once.
+        let twice = Report::merge(&[shard(0, &[], 0, 0), shard(0, &[], 0, 0)]);
+        assert!(twice.unwrap_err().contains("each once"));
+        assert!(
+            Report::merge(&[shard(1, &[], 0, 0)]).is_err(),
+            "shard 0 is missing"
+        );
     }
 }

@@ -199,11 +199,28 @@ impl Target {
                 Ok((auth.mint(key, request, 24 * 3600)?, identity.to_string()))
             }
             Tokens::Open { base, http } => {
-                let reply: serde_json::Value = http
-                    .post(format!("{base}/token"))
-                    .json(&serde_json::json!({ "room": room, "name": identity }))
-                    .send()
-                    .await?
+                // The server budgets requests per address (all simulated
+                // participants share one): wait as it asks and try again.
+                let mut attempts = 0;
+                let response = loop {
+                    let response = http
+                        .post(format!("{base}/token"))
+                        .json(&serde_json::json!({ "room": room, "name": identity }))
+                        .send()
+                        .await?;
+                    if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || attempts >= 30
+                    {
+                        break response;
+                    }
+                    attempts += 1;
+                    let wait = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                };
+                let reply: serde_json::Value = response
                     .error_for_status()
                     .context(
                         "the server does not hand out tokens; give --api-key and --api-secret",

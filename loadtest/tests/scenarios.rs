@@ -24,8 +24,17 @@ async fn embedded() -> Arc<Target> {
     Arc::new(Target::embedded().await.expect("embedded server starts"))
 }
 
+/// The embedded servers of these tests count into one process-wide metrics
+/// recorder, so a test that runs beside another would read the other's
+/// packets as its own. One at a time.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_scenario_passes_its_thresholds_and_measures_everything() {
+    let _serial = one_at_a_time().await;
     let scenario = Scenario {
         key_rotation_s: Some(1.0),
         ..small()
@@ -76,6 +85,7 @@ async fn a_small_scenario_passes_its_thresholds_and_measures_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impaired_scenario_reports_the_loss_it_was_given() {
+    let _serial = one_at_a_time().await;
     let scenario = Scenario {
         audio_only: true,
         loss: 5.0,
@@ -116,6 +126,7 @@ async fn an_impaired_scenario_reports_the_loss_it_was_given() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_losses_are_nacked_and_recovered() {
+    let _serial = one_at_a_time().await;
     // Long enough that a join whose handshake packets were lost (DTLS
     // retries take seconds) still leaves time for video.
     let scenario = Scenario {
@@ -137,6 +148,7 @@ async fn video_losses_are_nacked_and_recovered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_is_reported_as_decrypt_failures() {
+    let _serial = one_at_a_time().await;
     let scenario = Scenario {
         audio_only: true,
         wrong_key: 1,
@@ -169,6 +181,7 @@ async fn a_wrong_key_is_reported_as_decrypt_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_of_one_scenario_merge_into_one_report() {
+    let _serial = one_at_a_time().await;
     let scenario = Scenario {
         audio_only: true,
         rooms: 2,

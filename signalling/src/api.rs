@@ -14,6 +14,7 @@
 //! Admin calls take `Authorization: Bearer <token with the admin grant>`.
 //! Errors are JSON `{"error": ..., "detail": ...}` with 400/401/403/404.
 
+use axum::extract::ConnectInfo;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -307,8 +308,16 @@ pub struct OpenRoomToken {
 
 async fn open_room_token(
     State(state): State<AppState>,
-    Json(body): Json<OpenRoomRequest>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    parsed: Result<Json<OpenRoomRequest>, JsonRejection>,
 ) -> Response {
+    if !state.allow_request(peer.ip()) {
+        return crate::server::too_many_requests();
+    }
+    let body = match body(parsed) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let Some(key) = state.open_rooms_key() else {
         return error(
             StatusCode::FORBIDDEN,

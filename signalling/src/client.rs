@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,6 +117,8 @@ pub struct ConnectionStats {
     pub last_rejoin: Option<Duration>,
     /// Relayed messages received: (sender, payload).
     pub relays: Vec<(String, String)>,
+    /// Display names of the others, from their tokens (as the server said).
+    pub names: HashMap<String, String>,
     /// Index into [`ConnectOptions::servers`] of the replica in use.
     pub server: usize,
     /// Why the connection ended for good, if it did.
@@ -458,6 +461,12 @@ impl Driver {
                     };
                     match message {
                         ServerMessage::Event { event } => {
+                            if let ParticipantEvent::ParticipantJoined { participant, name: Some(name), .. } = &event {
+                                let (who, name) = (participant.clone(), name.clone());
+                                self.stats(|s| {
+                                    s.names.insert(who, name);
+                                });
+                            }
                             let then = match &event {
                                 ParticipantEvent::NodeDraining | ParticipantEvent::NodeLost { .. } => Some(Next::Rejoin),
                                 ParticipantEvent::Disconnected { reason } => Some(Next::Close(reason.clone())),

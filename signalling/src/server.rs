@@ -66,7 +66,15 @@ pub struct AppState {
     /// Ping interval and the silence after which a socket counts as dropped.
     heartbeat: Duration,
     idle_timeout: Duration,
+    /// Request budget per client IP for the routes that start something
+    /// (`POST /token`, WHIP, WHEP).
+    requests: Arc<Mutex<HashMap<std::net::IpAddr, RateLimit>>>,
+    request_rate: (f64, f64),
 }
+
+/// Default budget of `POST /token`, WHIP and WHEP requests per client IP:
+/// per second sustained, and burst.
+pub const DEFAULT_REQUEST_RATE: (f64, f64) = (20.0, 100.0);
 
 /// Holds one of an IP's connection slots; frees it when the socket ends.
 struct IpSlot {
@@ -116,6 +124,8 @@ impl AppState {
             max_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             heartbeat: DEFAULT_HEARTBEAT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            requests: Arc::default(),
+            request_rate: DEFAULT_REQUEST_RATE,
         }
     }
 
@@ -143,6 +153,29 @@ impl AppState {
             ip,
             table: self.per_ip.clone(),
         })
+    }
+
+    /// Requests per second (sustained, burst) one IP may make to the routes
+    /// that start something: `POST /token`, WHIP, WHEP.
+    pub fn with_request_rate(mut self, per_second: f64, burst: f64) -> Self {
+        self.request_rate = (per_second, burst);
+        self
+    }
+
+    /// Spends one request of `ip`'s budget; `false` when it has none left.
+    pub(crate) fn allow_request(&self, ip: std::net::IpAddr) -> bool {
+        let (rate, burst) = self.request_rate;
+        let mut table = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if table.len() > 10_000 {
+            // Forget addresses that have been quiet long enough to be full.
+            let now = Instant::now();
+            table.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+        }
+        let bucket = table.entry(ip).or_insert(RateLimit {
+            tokens: burst,
+            last: Instant::now(),
+        });
+        bucket.allow_at(rate, burst)
     }
 
     /// How often to ping each socket, and how long a silent one lives.
@@ -309,6 +342,18 @@ async fn close(mut socket: WebSocket, code: u16, message: ServerMessage) {
         .await;
 }
 
+/// 429 with `Retry-After` for a client IP over its request budget.
+pub(crate) fn too_many_requests() -> Response {
+    metrics::counter!("veil_signalling_rate_limited_total").increment(1);
+    let body = serde_json::json!({ "error": "rate_limited", "detail": "too many requests from this address; retry after a second" });
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        Json(body),
+    )
+        .into_response()
+}
+
 /// Whether a receive failed because the client's message was over
 /// [`MAX_MESSAGE_BYTES`] (tungstenite's capacity error).
 fn too_big(e: &axum::Error) -> bool {
@@ -337,9 +382,13 @@ struct RateLimit {
 
 impl RateLimit {
     fn allow(&mut self) -> bool {
+        self.allow_at(RATE_PER_SEC, RATE_BURST)
+    }
+
+    fn allow_at(&mut self, rate: f64, burst: f64) -> bool {
         let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * RATE_PER_SEC;
-        self.tokens = (self.tokens + refill).min(RATE_BURST);
+        let refill = now.duration_since(self.last).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -443,6 +492,11 @@ async fn session(
     // 2. A new media session on the SFU node, or the one being resumed.
     let events = match start {
         Start::Join(offer) => {
+            // Before the SFU announces the newcomer, so the others learn
+            // the name with the join.
+            if let Some(name) = &claims.name {
+                state.shared.remember_name(&room, &identity, name).await;
+            }
             if let Some(max) = state.room_is_full(&room).await {
                 close(
                     socket,
@@ -465,6 +519,9 @@ async fn session(
             let joined = match state.sfu.join_as(&room, &identity, offer, role).await {
                 Ok(joined) => joined,
                 Err(e) => {
+                    if !matches!(e, sfu::JoinError::DuplicateParticipant(_)) {
+                        state.shared.forget_name(&room, &identity).await;
+                    }
                     let code = match e {
                         sfu::JoinError::RoomFull(_) => "room_full",
                         sfu::JoinError::DuplicateParticipant(_) => "duplicate_participant",
@@ -726,7 +783,11 @@ async fn run(
                     debug!(%room, participant = %identity, %reason, "SFU node lost");
                     break Ending::NodeLost;
                 }
-                Some(event) => {
+                Some(mut event) => {
+                    // The SFU knows identities only: add the display name.
+                    if let sfu::ParticipantEvent::ParticipantJoined { participant, name: name @ None, .. } = &mut event {
+                        *name = state.shared.name_of(&room, participant).await;
+                    }
                     let ended = matches!(event, sfu::ParticipantEvent::Disconnected { .. });
                     if !send(&mut socket, &ServerMessage::Event { event }).await {
                         break Ending::Dropped;

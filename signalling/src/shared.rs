@@ -79,6 +79,8 @@ pub struct Shared {
     configs: Arc<Mutex<HashMap<String, RoomConfig>>>,
     /// (room, identity, kind) muted by a moderator (one-replica mode only).
     moderator_mutes: Arc<Mutex<HashSet<(String, String, String)>>>,
+    /// Display names from the participants' tokens (one-replica mode only).
+    names: Arc<Mutex<HashMap<(String, String), String>>>,
     redis: Option<RedisShared>,
 }
 
@@ -108,6 +110,7 @@ impl Shared {
             secrets: Arc::default(),
             configs: Arc::default(),
             moderator_mutes: Arc::default(),
+            names: Arc::default(),
             redis: None,
         }
     }
@@ -129,6 +132,7 @@ impl Shared {
             secrets: Arc::default(),
             configs: Arc::default(),
             moderator_mutes: Arc::default(),
+            names: Arc::default(),
             redis: Some(RedisShared {
                 conn,
                 prefix: prefix.to_string(),
@@ -159,6 +163,67 @@ impl Shared {
                 .await;
             if let Err(e) = result {
                 warn!("presence update failed: {e}");
+            }
+        }
+    }
+
+    /// Remembers the display name `identity`'s token gave it in `room`, so
+    /// that every replica can tell the others who joined.
+    pub async fn remember_name(&self, room: &str, identity: &str, name: &str) {
+        match &self.redis {
+            None => {
+                self.names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((room.to_string(), identity.to_string()), name.to_string());
+            }
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let key = format!("{}names:{room}", r.prefix);
+                let result: redis::RedisResult<()> = redis::pipe()
+                    .hset(&key, identity, name)
+                    .expire(&key, SESSION_TTL.as_secs() as i64)
+                    .query_async(&mut c)
+                    .await;
+                if let Err(e) = result {
+                    warn!("display name not stored: {e}");
+                }
+            }
+        }
+    }
+
+    /// The display name of `identity` in `room`, if its token had one.
+    pub async fn name_of(&self, room: &str, identity: &str) -> Option<String> {
+        match &self.redis {
+            None => self
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(room.to_string(), identity.to_string()))
+                .cloned(),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                c.hget(format!("{}names:{room}", r.prefix), identity)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        }
+    }
+
+    /// Forgets `identity`'s display name (it left for good).
+    pub(crate) async fn forget_name(&self, room: &str, identity: &str) {
+        match &self.redis {
+            None => {
+                self.names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(room.to_string(), identity.to_string()));
+            }
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let _: redis::RedisResult<()> =
+                    c.hdel(format!("{}names:{room}", r.prefix), identity).await;
             }
         }
     }
@@ -194,6 +259,9 @@ impl Shared {
                     warn!("presence update failed: {e}");
                 }
             }
+        }
+        if !still_present {
+            self.forget_name(room, identity).await;
         }
     }
 

@@ -22,7 +22,8 @@
 //! end-to-end encrypted participants receive ciphertext only.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -106,6 +107,20 @@ fn authorize(
 }
 
 /// The offer in the body, if it is `application/sdp` and parses.
+/// A body that could not be read, as a JSON problem (413 past the limit).
+fn unreadable_body(e: BytesRejection) -> Box<Response> {
+    metrics::counter!("veil_signalling_bad_messages_total").increment(1);
+    Box::new(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "offer_too_large",
+            format!("SDP offers may be at most {MAX_OFFER_BYTES} bytes"),
+        )
+    } else {
+        problem(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+    })
+}
+
 fn offer(headers: &HeaderMap, body: &Bytes) -> Result<SdpOffer, Box<Response>> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -214,15 +229,22 @@ async fn refuse_if_full(state: &AppState, room: &str) -> Result<(), Box<Response
 
 async fn whip(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(room): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if !state.allow_request(peer.ip()) {
+        return crate::server::too_many_requests();
+    }
     let claims = match authorize(&state, &headers, &room, "publish") {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let offer = match offer(&headers, &body) {
+    let offer = match body
+        .map_err(unreadable_body)
+        .and_then(|b| offer(&headers, &b))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };
@@ -248,15 +270,22 @@ async fn whip(
 
 async fn whep(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path((room, participant)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if !state.allow_request(peer.ip()) {
+        return crate::server::too_many_requests();
+    }
     let claims = match authorize(&state, &headers, &room, "subscribe") {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let offer = match offer(&headers, &body) {
+    let offer = match body
+        .map_err(unreadable_body)
+        .and_then(|b| offer(&headers, &b))
+    {
         Ok(o) => o,
         Err(r) => return *r,
     };

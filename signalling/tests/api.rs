@@ -483,3 +483,44 @@ async fn every_route_refuses_every_bad_token_with_a_reason() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unknown_room");
 }
+
+/// The routes that start something (`POST /token`, WHIP, WHEP) have a
+/// request budget per client address: past it, 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_a_budget_of_token_requests() {
+    let addr =
+        common::start_server_state(|s| s.with_open_rooms("test").with_request_rate(2.0, 5.0)).await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = http
+            .post(format!("http://{addr}/token"))
+            .json(&serde_json::json!({ "room": "busy", "name": format!("p{i}") }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "rate_limited");
+        }
+    }
+    assert_eq!(&statuses[..5], [200; 5], "the burst: {statuses:?}");
+    assert!(
+        statuses[5..].contains(&429),
+        "then the budget: {statuses:?}"
+    );
+    // A malformed body is refused with a JSON reason too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = http
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+}

@@ -112,6 +112,7 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         );
         assert_eq!(n(&r, "failed"), 0, "{r}");
         assert_eq!(r["undecryptable"], false);
+        assert_eq!(r["label"], other, "the tile shows the name {other} typed");
     }
     // Mallory's passphrase is wrong: nothing of hers opens, nothing opens for her.
     for (page, other) in [

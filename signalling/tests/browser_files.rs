@@ -49,6 +49,9 @@ async fn both_transform_apis_interoperate_and_a_100_mb_file_arrives_verified() {
     // Keys rotate when someone leaves and on demand; nobody misses a frame.
     let rotation = &result["rotation"];
     assert_eq!(rotation["epochs"], serde_json::json!([1, 2]), "{result}");
+    // And the frames really moved to the new keys: bob's latest frame from
+    // alice is under her epoch 1, alice's from bob under his epoch 2.
+    assert_eq!(rotation["seen"], serde_json::json!([1, 2]), "{result}");
     for i in 0..2 {
         assert!(
             rotation["decrypted_after"][i].as_u64().unwrap() > 30,

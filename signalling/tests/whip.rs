@@ -334,6 +334,8 @@ async fn whip_refuses_bad_requests_clearly() {
 
     let huge = post_sdp(&url, Some(&good), "a".repeat(200_000)).await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = huge.json().await.unwrap();
+    assert_eq!(body["error"], "offer_too_large", "a JSON reason: {body}");
 
     // WHEP checks its token the same way (and wants `subscribe`).
     let whep = format!("http://{addr}/whep/{room}/someone");

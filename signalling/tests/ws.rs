@@ -18,9 +18,12 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
     let addr = start_server().await;
     let room = "standup";
     let secret = RoomSecret::from_passphrase(room, "p");
+    // Alice's token carries a display name; bob's does not.
+    let mut named = TokenRequest::new("alice", room, Grants::participant());
+    named.name = Some("Alice Liddell".into());
     let alice = join(
         addr,
-        Some(token("alice", room, Grants::participant(), 600)),
+        Some(common::auth().mint(common::KEY, named, 600).unwrap()),
         ClientConfig::new("alice", room, secret.clone()),
     )
     .await
@@ -49,6 +52,13 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
         },
     )
     .await;
+
+    // Who joined, by name where the token gave one.
+    assert_eq!(
+        bob.stats().names.get("alice").map(String::as_str),
+        Some("Alice Liddell")
+    );
+    assert_eq!(alice.stats().names.get("bob"), None);
 
     // Opaque relay, to the room and to one participant.
     let to_room = ClientMessage::Relay {
@@ -277,6 +287,150 @@ async fn token_grants_and_self_mute_decide_what_flows() {
         .await;
     eventually(Duration::from_secs(5), "unmuted audio flows again", || {
         heard(&bob, "alice") > at_mute + 20
+    })
+    .await;
+}
+
+/// Reads until the server closes: the error codes it sent (with their
+/// `fatal` flags) and the close code.
+async fn until_closed(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> (Vec<(String, bool)>, Option<u16>) {
+    let mut errors = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if let Ok(ServerMessage::Error { code, fatal, .. }) = serde_json::from_str(&t) {
+                    errors.push((code, fatal));
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return (errors, frame.map(|f| u16::from(f.code)));
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return (errors, None),
+        }
+    }
+}
+
+/// A joined socket that sends what the protocol does not know is told so
+/// and kept; one that keeps at it, or floods, is closed with a reason; an
+/// unknown version is refused. The room's call goes on throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_sockets_are_told_then_closed_and_the_room_goes_on() {
+    let addr = start_server().await;
+    let room = "unruly";
+    let secret = RoomSecret::from_passphrase(room, "p");
+    let cfg = |who: &str| {
+        let mut c = ClientConfig::new(who, room, secret.clone());
+        c.video = None;
+        c
+    };
+    let alice = join(
+        addr,
+        Some(token("alice", room, Grants::participant(), 600)),
+        cfg("alice"),
+    )
+    .await
+    .unwrap();
+    let bob = join(
+        addr,
+        Some(token("bob", room, Grants::participant(), 600)),
+        cfg("bob"),
+    )
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "alice and bob hear each other",
+        || heard(&alice, "bob") > 20 && heard(&bob, "alice") > 20,
+    )
+    .await;
+    let before = (heard(&alice, "bob"), heard(&bob, "alice"));
+
+    // A joined socket: raw, with a real offer.
+    let joined = |who: &'static str, v: u32| {
+        let cfg = cfg(who);
+        async move {
+            let (_pending, offer) = veil_client::Client::prepare(cfg).unwrap();
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .unwrap();
+            let join = ClientMessage::Join {
+                v,
+                token: Some(token(who, room, Grants::participant(), 600)),
+                offer,
+            };
+            ws.send(Message::Text(serde_json::to_string(&join).unwrap().into()))
+                .await
+                .unwrap();
+            ws
+        }
+    };
+
+    // Unknown types and binary frames: a non-fatal error each, then, past
+    // 20 malformed messages, a close for abuse.
+    let mut ws = joined("mallory", 1).await;
+    ws.send(Message::Text(r#"{"type":"dance"}"#.into()))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        ws.send(Message::Text("{not json".into())).await.unwrap();
+    }
+    let (errors, close) = until_closed(&mut ws).await;
+    assert_eq!(
+        errors.first(),
+        Some(&("bad_message".to_string(), false)),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|(c, fatal)| c == "bad_message" && !fatal)
+            .count(),
+        20,
+        "each of the first 20 is answered and forgiven: {errors:?}"
+    );
+    assert_eq!(
+        errors.last(),
+        Some(&("abuse".to_string(), true)),
+        "{errors:?}"
+    );
+    assert_eq!(close, Some(4400));
+
+    // A flood of well-formed messages: closed for its rate.
+    let mut ws = joined("flooder", 1).await;
+    for _ in 0..400 {
+        if ws
+            .send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (errors, close) = until_closed(&mut ws).await;
+    assert_eq!(
+        errors.last(),
+        Some(&("rate_limited".to_string(), true)),
+        "{errors:?}"
+    );
+    assert_eq!(close, Some(4429));
+
+    // A protocol version this server does not speak.
+    let mut ws = joined("future", 2).await;
+    let (errors, close) = until_closed(&mut ws).await;
+    assert_eq!(errors, [("unsupported_version".to_string(), true)]);
+    assert_eq!(close, Some(4400));
+
+    // Alice and bob never noticed.
+    eventually(Duration::from_secs(5), "the call goes on", || {
+        heard(&alice, "bob") > before.0 + 20 && heard(&bob, "alice") > before.1 + 20
     })
     .await;
 }

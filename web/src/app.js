@@ -21,6 +21,7 @@ const call = {
   plainPeers: new Set(), // WHIP publishers: media not end-to-end encrypted
   e2ee: { decrypted: {}, failed: {}, plain: {}, encrypted: 0 },
   serverErrors: [], // codes of non-fatal errors the server reported
+  names: new Map(), // identity → display name from its token
   fingerprint: '',
   epoch: 0, // our sending key's epoch
   rotations: 0,
@@ -252,6 +253,13 @@ function status(text) {
   $('status').textContent = text;
 }
 
+/** The name a tile shows: the token's display name, else the identity. */
+function displayName(identity) {
+  const [who, screen] = identity.split(' (screen)');
+  const name = call.names.get(who) || who.replace(/#[0-9a-f]{6}$/, '');
+  return screen === undefined ? name : `${name} (screen)`;
+}
+
 function tileFor(identity) {
   let peer = call.peers.get(identity);
   if (peer) return peer;
@@ -263,7 +271,7 @@ function tileFor(identity) {
   video.playsInline = true;
   const label = document.createElement('div');
   label.className = 'label';
-  label.textContent = identity.replace(/#[0-9a-f]{6}$/, '');
+  label.textContent = displayName(identity);
   const state = document.createElement('div');
   state.className = 'state';
   tile.append(video, label, state);
@@ -313,7 +321,8 @@ async function onEvent(event) {
       break;
     }
     case 'participant_joined':
-      tileFor(event.participant);
+      if (event.name) call.names.set(event.participant, event.name);
+      tileFor(event.participant).label.textContent = displayName(event.participant);
       call.worker.postMessage({ type: 'peers', peers: [event.participant] });
       if (event.e2ee === false) {
         // A WHIP publisher (OBS, ffmpeg…): its media cannot be end-to-end
@@ -602,6 +611,7 @@ async function stats() {
       concealedSamples: 0,
       audioEnergy: 0,
       decrypted: call.e2ee.decrypted[identity] || 0,
+      epoch: call.e2ee.epochs?.[identity] ?? null, // key epoch of its latest frame
       failed: call.e2ee.failed[identity] || 0,
       plain: call.e2ee.plain[identity] || 0,
     };
@@ -622,6 +632,7 @@ async function stats() {
     r.undecryptable = peer.tile.classList.contains('undecryptable');
     r.spoke = Boolean(peer.spoke); // highlighted as an active speaker at some point
     r.quality = peer.tile.dataset.quality || null;
+    r.label = peer.label.textContent;
     r.notE2ee = peer.tile.classList.contains('plain');
     r.mutedAudio = peer.tile.classList.contains('muted-audio');
     remotes[identity] = r;

@@ -12,7 +12,7 @@
 //   { type: 'seal', id, plaintext }             (a data message to send)
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
-//   { type: 'stats', decrypted: {identity: n}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled }
+//   { type: 'stats', decrypted: {identity: n}, epochs: {identity: key epoch of its latest frame}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
@@ -35,6 +35,8 @@ const state = {
   // page labels them; everyone else's must decrypt or they are dropped.
   plain: new Set(),
   decrypted: {},
+  // The key epoch of the latest frame that decrypted, per sender.
+  epochs: {},
   failed: {},
   plainFrames: {},
   encrypted: 0,
@@ -122,6 +124,7 @@ async function decryptFrame(frame, controller, sender) {
     }
     frame.data = plaintext.buffer;
     count(state.decrypted, who);
+    state.epochs[who] = Number(kid & 0xffn);
     controller.enqueue(frame);
   } catch {
     // Wrong passphrase or tampering: drop the frame, never show garbage.
@@ -174,6 +177,6 @@ self.onmessage = async (event) => {
 };
 
 setInterval(() => {
-  const { decrypted, failed, plainFrames: plain, encrypted, relabelled } = state;
-  self.postMessage({ type: 'stats', decrypted, failed, plain, encrypted, relabelled });
+  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled } = state;
+  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled });
 }, 500);

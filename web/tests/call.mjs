@@ -11,13 +11,21 @@ import { runScript } from './browser.mjs';
 const [base, room, passphrase, screenshot] = process.argv.slice(2);
 const result = { pages: {} };
 await runScript(420_000, result, async (context) => {
-  const open = async (name, secret) => {
+  // `typed`: open the plain invite link and type the name into the form,
+  // as a person does; otherwise the link carries ?name= and joins at once.
+  const open = async (name, secret, typed = false) => {
     const page = await context.newPage();
     page.on('pageerror', (e) => (result.page_errors ??= []).push(`${name}: ${e.message}`));
     // Nobody should have to reload into the call during this test.
     page.on('load', () => (result.loads ??= {})[name] = (result.loads?.[name] || 0) + 1);
-    const url = `${base}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`;
-    await page.goto(url);
+    const invite = `${base}/r/${encodeURIComponent(room)}`;
+    if (typed) {
+      await page.goto(`${invite}#${encodeURIComponent(secret)}`);
+      await page.fill('#name', name);
+      await page.click('#join button[type=submit]');
+    } else {
+      await page.goto(`${invite}?name=${encodeURIComponent(name)}#${encodeURIComponent(secret)}`);
+    }
     return page;
   };
 
@@ -33,7 +41,7 @@ await runScript(420_000, result, async (context) => {
 
   const alice = await open('alice', passphrase);
   const bob = await open('bob', passphrase);
-  const carol = await open('carol', passphrase);
+  const carol = await open('carol', passphrase, true);
   const mallory = await open('mallory', `${passphrase} (wrong)`);
   let a, b, c, m;
   for (let i = 0; i < 120; i++) {
@@ -48,7 +56,9 @@ await runScript(420_000, result, async (context) => {
     if (trio && ab?.framesDecoded > 20 && ba?.framesDecoded > 20 && ab?.audioSamples > 48000 && am?.undecryptable && remote(m, 'alice')?.undecryptable && rust && a.channelOpen && b.channelOpen && m.channelOpen) break;
   }
   // Chat: end-to-end encrypted over the SFU's data channels.
-  await alice.evaluate(() => window.veil.sendChat('hello from alice'));
+  // Typed into the chat box and sent with Enter.
+  await alice.fill('#say', 'hello from alice');
+  await alice.press('#say', 'Enter');
   await mallory.evaluate(() => window.veil.sendChat('mallory was here'));
   for (let i = 0; i < 20; i++) {
     await new Promise((r) => setTimeout(r, 250));
@@ -89,7 +99,7 @@ await runScript(420_000, result, async (context) => {
   }
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
   // Bob mutes his microphone: alice's tile for him says so.
-  await bob.evaluate(() => window.veil.setMuted('audio', true));
+  await bob.click('#mute-audio');
   // Alice's tile for bob asks for the smallest layer, then the largest.
   const bobId = (await stats(bob)).identity;
   const widthAt = async () => remote(await stats(alice), 'bob')?.frameWidth || 0;

@@ -59,13 +59,15 @@ await runScript(400_000, result, async (context) => {
     if (a.rotations > 0 && b.rotations > 0) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  await bob.evaluate(() => window.veil.rotateKey());
+  await bob.click('#rotate'); // "New key"
   await new Promise((r) => setTimeout(r, 3000));
   const [a2, b2] = await Promise.all([stats(alice), stats(bob)]);
   result.rotation = {
     epochs: [a2.epoch, b2.epoch],
     decrypted_after: [video(a2).decrypted - video(a).decrypted, video(b2).decrypted - video(b).decrypted],
     failed: [video(a2).failed, video(b2).failed],
+    // The epoch each one's latest frame from the other was sealed under.
+    seen: [video(b2).epoch, video(a2).epoch],
   };
   const size = Number(megabytes) * 1024 * 1024;
   const started = Date.now();

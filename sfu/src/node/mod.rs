@@ -53,6 +53,10 @@ pub enum ParticipantEvent {
         /// it "not end-to-end encrypted" rather than fail to decrypt it.
         #[serde(default = "yes")]
         e2ee: bool,
+        /// Their display name, when their token has one. The SFU does not
+        /// know names; signalling fills this in on its way to the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     /// Another participant left.
     ParticipantLeft {

@@ -1487,10 +1487,12 @@ impl Worker {
             o.notify(ParticipantEvent::ParticipantJoined {
                 participant: id.clone(),
                 e2ee: participant.role.end_to_end_encrypted(),
+                name: None,
             });
             participant.notify(ParticipantEvent::ParticipantJoined {
                 participant: o.id.clone(),
                 e2ee: o.role.end_to_end_encrypted(),
+                name: None,
             });
             // Grades go out only when they change, so a latecomer would
             // otherwise never learn the grade of a member whose link is steady.

@@ -34,7 +34,8 @@ export async function senderBaseKey(secret, identity, epoch) {
     {
       name: 'HKDF',
       hash: 'SHA-256',
-      salt: encoder.encode(`veil/v1/epoch:${epoch}`),
+      // Epochs count modulo 256, like the key id's epoch byte (docs/e2ee.md).
+      salt: encoder.encode(`veil/v1/epoch:${epoch % 256}`),
       info: encoder.encode(`veil/v1/sender:${identity}`),
     },
     ikm,
