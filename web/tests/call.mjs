@@ -100,7 +100,8 @@ await runScript(420_000, result, async (context) => {
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
   // Bob mutes his microphone: alice's tile for him says so.
   await bob.click('#mute-audio');
-  // Alice's tile for bob asks for the smallest layer, then the largest.
+  // Alice's tile for bob shrinks, then grows: it asks for the smallest
+  // layer, then the largest.
   const bobId = (await stats(bob)).identity;
   const widthAt = async () => remote(await stats(alice), 'bob')?.frameWidth || 0;
   // A layer is as wide as bob's encoder makes it right now (Chrome scales
@@ -123,9 +124,17 @@ await runScript(420_000, result, async (context) => {
     }
     return { got, sent };
   };
-  await alice.evaluate((id) => window.veil.setLayer(id, 0), bobId);
+  // The tile's size picks the layer (the page's ResizeObserver): a
+  // thumbnail gets the smallest, a wide tile the largest.
+  const resizeTile = (px) =>
+    alice.evaluate(([id, px]) => {
+      const tile = window.veil.call.peers.get(id).tile;
+      tile.style.justifySelf = 'start';
+      tile.style.width = `${px}px`;
+    }, [bobId, px]);
+  await resizeTile(200);
   result.layer_small = await reach('l');
-  await alice.evaluate((id) => window.veil.setLayer(id, 2), bobId);
+  await resizeTile(640);
   result.layer_large = await reach('top');
   result.bob_outbound = (await stats(bob)).outbound;
   [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);
