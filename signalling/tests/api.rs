@@ -10,22 +10,7 @@ use signalling::auth::Grants;
 use veil_client::{ClientConfig, RoomSecret};
 
 fn admin_token() -> String {
-    let g = Grants {
-        admin: true,
-        ..Grants::default()
-    };
-    common::auth()
-        .mint(
-            "test",
-            signalling::auth::TokenRequest {
-                identity: "ops".into(),
-                name: None,
-                room: None,
-                grants: g,
-            },
-            600,
-        )
-        .unwrap()
+    common::admin_token(None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,19 +374,6 @@ async fn every_route_refuses_every_bad_token_with_a_reason() {
     let base = format!("http://{addr}");
     let http = reqwest::Client::new();
     let room = "guarded";
-    let admin_of = |room: Option<&str>| {
-        let grants = Grants {
-            admin: true,
-            ..Grants::default()
-        };
-        let request = signalling::auth::TokenRequest {
-            identity: "ops".into(),
-            name: None,
-            room: room.map(String::from),
-            grants,
-        };
-        common::auth().mint("test", request, 600).unwrap()
-    };
     let expired = common::auth()
         .mint(
             "test",
@@ -420,7 +392,7 @@ async fn every_route_refuses_every_bad_token_with_a_reason() {
             .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await; // `expired` is now
     let elsewhere = token("eve", "another-room", Grants::participant(), 600);
-    let other_admin = admin_of(Some("another-room"));
+    let other_admin = common::admin_token(Some("another-room"));
     let sdp = "v=0\r\n";
     let routes: Vec<(&str, String)> = vec![
         ("GET", "/api/rooms".into()),
@@ -472,7 +444,7 @@ async fn every_route_refuses_every_bad_token_with_a_reason() {
     }
     // A room-scoped admin token gets past authorization in its own room
     // (which is empty, so the answer is about the room, not the token).
-    let own_admin = admin_of(Some(room));
+    let own_admin = common::admin_token(Some(room));
     let r = http
         .get(format!("{base}/api/rooms/{room}/participants"))
         .bearer_auth(&own_admin)

@@ -61,7 +61,7 @@ impl Server {
                 let (n, rest) = series.split_once('{').unwrap_or((series, ""));
                 (n == name && rest.contains(labels)).then(|| value.parse::<f64>().ok())?
             })
-            .sum()
+            .fold(0.0, |sum, v| sum + v)
     }
 }
 

@@ -241,6 +241,11 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     assert!(n(&result["after_drop"], "decoded") > 30, "{result}");
     // Mute shows on the others' tiles; tile size picks the simulcast layer.
     assert_eq!(remote("alice", "bob")["mutedAudio"], true, "{result}");
+    assert_eq!(remote("alice", "carol")["mutedVideo"], true, "{result}");
+    assert_eq!(
+        result["camera_off"]["framesSince"], 0,
+        "no video of carol arrives while her camera is off: {result}"
+    );
     // Tile size picks the simulcast layer (alice's tile for bob shrunk to
     // 200 px, then widened to 640 px): alice receives exactly what bob's
     // encoder sends on the layer asked for, as wide as it is at the moment

@@ -310,24 +310,12 @@ async fn a_socket_that_dies_silently_is_noticed_and_resumed() {
     .await;
     let (relay, frozen) = freezable_relay(addr).await;
     let room = "dead-wifi";
-    let secret = RoomSecret::from_passphrase(room, "p");
-    let cfg = |who: &str| {
-        let mut c = ClientConfig::new(who, room, secret.clone());
-        c.video = None;
-        c
-    };
-    let bob = join(
-        addr,
-        Some(token("bob", room, Grants::participant(), 600)),
-        cfg("bob"),
-    )
-    .await
-    .unwrap();
+    let bob = common::join_audio(addr, room, "bob").await;
     // Alice's first server is the relay, her second the server itself.
     let mut options = ConnectOptions::new(
         vec![format!("ws://{relay}/ws"), format!("ws://{addr}/ws")],
         token("alice", room, Grants::participant(), 600),
-        cfg("alice"),
+        common::audio_only("alice", room),
     );
     options.heartbeat = Duration::from_millis(300);
     options.idle_timeout = Duration::from_secs(3);

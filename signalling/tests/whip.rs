@@ -213,21 +213,7 @@ async fn whip_publishes_into_a_room_and_whep_watches_one_participant() {
     // WHIP and WHEP sessions are in the room like anyone: listed and
     // counted (bob, the encoder, the viewer).
     let http = reqwest::Client::new();
-    let admin = common::auth()
-        .mint(
-            common::KEY,
-            signalling::auth::TokenRequest {
-                identity: "ops".into(),
-                name: None,
-                room: None,
-                grants: Grants {
-                    admin: true,
-                    ..Grants::default()
-                },
-            },
-            600,
-        )
-        .unwrap();
+    let admin = common::admin_token(None);
     let rooms: serde_json::Value = http
         .get(format!("http://{addr}/api/rooms"))
         .bearer_auth(&admin)

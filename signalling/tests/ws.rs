@@ -322,26 +322,8 @@ async fn until_closed(
 async fn misbehaving_sockets_are_told_then_closed_and_the_room_goes_on() {
     let addr = start_server().await;
     let room = "unruly";
-    let secret = RoomSecret::from_passphrase(room, "p");
-    let cfg = |who: &str| {
-        let mut c = ClientConfig::new(who, room, secret.clone());
-        c.video = None;
-        c
-    };
-    let alice = join(
-        addr,
-        Some(token("alice", room, Grants::participant(), 600)),
-        cfg("alice"),
-    )
-    .await
-    .unwrap();
-    let bob = join(
-        addr,
-        Some(token("bob", room, Grants::participant(), 600)),
-        cfg("bob"),
-    )
-    .await
-    .unwrap();
+    let alice = common::join_audio(addr, room, "alice").await;
+    let bob = common::join_audio(addr, room, "bob").await;
     eventually(
         Duration::from_secs(20),
         "alice and bob hear each other",
@@ -352,7 +334,7 @@ async fn misbehaving_sockets_are_told_then_closed_and_the_room_goes_on() {
 
     // A joined socket: raw, with a real offer.
     let joined = |who: &'static str, v: u32| {
-        let cfg = cfg(who);
+        let cfg = common::audio_only(who, room);
         async move {
             let (_pending, offer) = veil_client::Client::prepare(cfg).unwrap();
             let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))

@@ -635,6 +635,7 @@ async function stats() {
     r.label = peer.label.textContent;
     r.notE2ee = peer.tile.classList.contains('plain');
     r.mutedAudio = peer.tile.classList.contains('muted-audio');
+    r.mutedVideo = peer.tile.classList.contains('muted-video');
     remotes[identity] = r;
   }
   // What we send per simulcast layer: the encoder may scale a layer down

@@ -100,6 +100,12 @@ await runScript(420_000, result, async (context) => {
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
   // Bob mutes his microphone: alice's tile for him says so.
   await bob.click('#mute-audio');
+  // Carol turns her camera off: the SFU stops forwarding it.
+  await carol.click('#mute-video');
+  await new Promise((r) => setTimeout(r, 1500));
+  const frozenAt = remote(await stats(alice), 'carol').framesDecoded;
+  await new Promise((r) => setTimeout(r, 1500));
+  result.camera_off = { framesSince: remote(await stats(alice), 'carol').framesDecoded - frozenAt };
   // Alice's tile for bob shrinks, then grows: it asks for the smallest
   // layer, then the largest.
   const bobId = (await stats(bob)).identity;

@@ -73,6 +73,42 @@ pub async fn start_server_state(configure: impl FnOnce(AppState) -> AppState) ->
     serve(state).await
 }
 
+/// An admin token for every room (`None`) or for one.
+pub fn admin_token(room: Option<&str>) -> String {
+    let request = TokenRequest {
+        identity: "ops".into(),
+        name: None,
+        room: room.map(String::from),
+        grants: Grants {
+            admin: true,
+            ..Grants::default()
+        },
+    };
+    auth().mint(KEY, request, 600).unwrap()
+}
+
+/// `who` with audio only and the room's passphrase "p".
+pub fn audio_only(who: &str, room: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(
+        who,
+        room,
+        veil_client::RoomSecret::from_passphrase(room, "p"),
+    );
+    c.video = None;
+    c
+}
+
+/// [`audio_only`] `who`, joined to `room` with a participant token.
+pub async fn join_audio(addr: SocketAddr, room: &str, who: &str) -> Connection {
+    join(
+        addr,
+        Some(token(who, room, Grants::participant(), 600)),
+        audio_only(who, room),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{who} joins {room}: {e}"))
+}
+
 /// A Rust participant speaking the signalling protocol (the SDK in
 /// `signalling::client`). `Err(code)` when the join is refused.
 pub async fn join(
