@@ -807,11 +807,7 @@ async fn run(
             }
             incoming = socket.recv() => {
                 last_heard = Instant::now();
-                // Every frame counts against the rate limit, pings and
-                // binary frames too: a flood of them costs as much.
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => Some(text),
-                    Some(Ok(Message::Binary(_))) => None,
+                let frame = match incoming {
                     Some(Ok(Message::Close(_))) | None => break Ending::Dropped,
                     Some(Err(e)) if too_big(&e) => {
                         close_too_big(socket).await;
@@ -819,22 +815,20 @@ async fn run(
                         return;
                     }
                     Some(Err(_)) => break Ending::Dropped,
-                    Some(Ok(_)) => {
-                        if limit.allow() {
-                            continue;
-                        }
-                        None
-                    }
+                    Some(Ok(frame)) => frame,
                 };
+                // Every frame counts against the rate limit, pings and
+                // binary frames too: a flood of them costs as much.
                 if !limit.allow() {
                     metrics::counter!("veil_signalling_rate_limited_total").increment(1);
                     close(socket, 4429, ServerMessage::error("rate_limited", "too many messages", true)).await;
                     end_session(&state, &room, &identity, &session, Some("rate limited")).await;
                     return;
                 }
-                let parsed = match &text {
-                    Some(text) => serde_json::from_str::<ClientMessage>(text).map_err(|e| e.to_string()),
-                    None => Err("binary frames are not part of the protocol; send JSON text".into()),
+                let parsed = match frame {
+                    Message::Text(text) => serde_json::from_str::<ClientMessage>(&text).map_err(|e| e.to_string()),
+                    Message::Binary(_) => Err("binary frames are not part of the protocol; send JSON text".into()),
+                    _ => continue, // pings and pongs
                 };
                 match parsed {
                     Ok(ClientMessage::Leave) => break Ending::Over(Some("left")),
