@@ -78,7 +78,11 @@ impl Process {
     /// `marker`; returns the rest of that line.
     async fn start(mut command: Command, marker: &str) -> anyhow::Result<(Process, String)> {
         let mut child = command
-            .env("RUST_LOG", "warn")
+            // DRILL_LOG=info shows what the processes did (stderr).
+            .env(
+                "RUST_LOG",
+                std::env::var("DRILL_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -94,8 +98,21 @@ impl Process {
         })
         .await
         .with_context(|| format!("waiting for {marker:?}"))??;
-        // Keep reading so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep reading so the child never blocks on a full pipe; echo the
+        // log when asked to (DRILL_LOG).
+        let echo = std::env::var_os("DRILL_LOG").is_some();
+        let name = format!(
+            "{} {}",
+            command.as_std().get_program().to_string_lossy(),
+            child.id().unwrap_or_default()
+        );
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    eprintln!("[{name}] {line}");
+                }
+            }
+        });
         Ok((Process { child }, rest))
     }
 }
@@ -203,37 +220,48 @@ pub async fn drill(config: DrillConfig) -> anyhow::Result<DrillOutcome> {
         bail!("kill -TERM {pid} failed");
     }
     let sigterm = Instant::now();
-    let exit = tokio::time::timeout(Duration::from_secs(30), process.child.wait()).await;
-    let drained_exit_s = exit.ok().map(|_| sigterm.elapsed().as_secs_f64());
-
-    // Where the rooms are now, read while the calls still run: nodes release
-    // the rooms that empty, so after the load has left there is nothing to
-    // see. Wait (briefly) until the moved rooms have landed.
-    let settle = Instant::now() + Duration::from_secs(15);
-    let (rooms_after, rooms_without_node) = loop {
-        let after = rooms_by_node(&registry, &node_ids).await?;
-        let live: Vec<String> = registry
-            .live_nodes()
-            .await?
-            .into_iter()
-            .map(|n| n.id)
-            .collect();
-        let placed: Vec<&String> = after
-            .iter()
-            .filter(|(id, _)| live.contains(id))
-            .flat_map(|(_, r)| r)
-            .collect();
-        let missing: Vec<String> = rooms_before
-            .values()
-            .flatten()
-            .filter(|room| !placed.contains(room))
-            .cloned()
-            .collect();
-        if missing.is_empty() || Instant::now() > settle || load.is_finished() {
-            break (after, missing);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let exited = async {
+        let exit = tokio::time::timeout(Duration::from_secs(30), process.child.wait()).await;
+        exit.ok().map(|_| sigterm.elapsed().as_secs_f64())
     };
+
+    // Where the rooms are now, read while the calls still run (and whether
+    // or not the drained node has exited yet): nodes release the rooms that
+    // empty, so after the load has left there is nothing to see. Wait
+    // (briefly) until the moved rooms have landed.
+    let settle = Instant::now() + Duration::from_secs(15);
+    let placement = async {
+        loop {
+            let after = rooms_by_node(&registry, &node_ids).await?;
+            let live: Vec<String> = registry
+                .live_nodes()
+                .await?
+                .into_iter()
+                .map(|n| n.id)
+                .collect();
+            let placed: Vec<&String> = after
+                .iter()
+                .filter(|(id, _)| **id != drained && live.contains(id))
+                .flat_map(|(_, r)| r)
+                .collect();
+            let missing: Vec<String> = rooms_before
+                .values()
+                .flatten()
+                .filter(|room| !placed.contains(room))
+                .cloned()
+                .collect();
+            // Nodes are read one after another, so a room moving meanwhile
+            // can show on both: settled means on live nodes only, none of
+            // it left on the drained one.
+            let settled = missing.is_empty() && after.get(&drained).is_none_or(Vec::is_empty);
+            if settled || Instant::now() > settle || load.is_finished() {
+                return anyhow::Ok((after, missing));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let (drained_exit_s, placement) = tokio::join!(exited, placement);
+    let (rooms_after, rooms_without_node) = placement?;
     let report = load.await.context("the load task")??;
     Ok(DrillOutcome {
         report,

@@ -612,12 +612,18 @@ impl Driver {
                     // Make before break: the old session (on a draining
                     // node, media still flowing) ends only now, and says so,
                     // so that node need not wait out a resume grace for it.
+                    // Read on until the server hangs up: closing first
+                    // could fail an event it is sending and make it take
+                    // the leave, still unread, for a dropped socket.
                     let mut old_ws = std::mem::replace(&mut self.ws, session.ws);
                     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                        send(&mut old_ws, &ClientMessage::Leave).await;
-                        let _ = old_ws.close(None).await;
+                        if send(&mut old_ws, &ClientMessage::Leave).await {
+                            while next(&mut old_ws).await.is_some() {}
+                        }
                     })
                     .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(200), old_ws.close(None)).await;
                     self.resume = session.resume;
                     self.to_client = session.to_client;
                     self.from_client = session.from_client;

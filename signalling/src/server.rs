@@ -687,13 +687,27 @@ async fn detach(
     events: mpsc::Receiver<sfu::ParticipantEvent>,
     session: Session,
 ) {
-    if state
+    if !state
         .shared
         .is_current(&room, &identity, &session.secret)
         .await
     {
-        state.shared.exit(&room, &identity, true).await;
+        // A newer session of this identity holds the resume secret (it
+        // rejoined elsewhere, as when a node drains, and this socket dropped
+        // before its leave came through). Nothing can resume this one, so
+        // it ends now instead of holding a seat on its node for the grace.
+        metrics::counter!("veil_signalling_replaced_sessions_total").increment(1);
+        end_session(
+            state,
+            &room,
+            &identity,
+            &session,
+            Some("replaced by a newer session"),
+        )
+        .await;
+        return;
     }
+    state.shared.exit(&room, &identity, true).await;
     if state.sfu.keeps_detached_sessions() {
         drop(events);
         return;
