@@ -90,8 +90,7 @@ async fn draining_a_node_moves_its_rooms_and_loses_none() {
         outcome.drained_exit_s
     );
     // Everyone in a moved room rejoined once; whoever lost media for 250 ms
-    // or more is listed with how long (a quick move may stay under that);
-    // nobody else had to move.
+    // or more is listed with how long (a quick move may stay under that).
     assert_eq!(report.rejoins as usize, 2 * moved.len(), "{report:#?}");
     for room in moved {
         let members: Vec<_> = report
@@ -105,10 +104,15 @@ async fn draining_a_node_moves_its_rooms_and_loses_none() {
             assert!(m.longest_gap_ms < 5_000.0, "{m:?}");
         }
     }
-    assert!(
-        report.interruptions.iter().all(|i| moved.contains(&i.room)),
-        "only the drained node's rooms were interrupted: {:?}",
-        report.interruptions
-    );
+    // Nobody else moved. A starved machine (CI) may still stall everyone's
+    // media for a few hundred ms, which the report lists too.
+    for i in report
+        .interruptions
+        .iter()
+        .filter(|i| !moved.contains(&i.room))
+    {
+        assert_eq!(i.rejoins, 0, "only the drained node's rooms moved: {i:?}");
+        assert!(i.longest_gap_ms < 1_000.0, "{i:?}");
+    }
     assert!(report.frames_decrypted > 0 && report.decrypt_failures == 0);
 }
