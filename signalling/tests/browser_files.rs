@@ -70,6 +70,13 @@ async fn both_transform_apis_interoperate_and_a_100_mb_file_arrives_verified() {
     assert_eq!(got["sha256"], sent["sha256"]);
     assert_eq!(got["verified"], true, "{result}");
     assert!(got["from"].as_str().unwrap().starts_with("alice#"));
+    // Flow control: bob acknowledged every MiB (the last few may arrive
+    // after alice finished sending), and alice
+    // never ran more than the window (512 chunks, 8 MiB) ahead of him, so
+    // the SFU's bounded backlog for a slow receiver never overflows.
+    assert!(sent["ack_messages"].as_u64().unwrap() >= 90, "{result}");
+    let ahead = sent["max_ahead"].as_u64().unwrap();
+    assert!(ahead > 0 && ahead < 512, "{result}");
     let ms = result["file_ms"].as_f64().unwrap();
     println!(
         "100 MB through the SFU in {ms} ms ({:.1} Mbit/s)",

@@ -75,8 +75,18 @@ const CHUNK = 16 * 1024;
 const READ = 64 * CHUNK; // bytes read from the file at once
 const HIGH_WATER = 1024 * 1024;
 const BLOB_EVERY = 256; // chunks gathered into one Blob on receipt
+// Flow control, end to end: receivers acknowledge every ACK_EVERY chunks
+// (sealed like any message) and a sender stays within WINDOW chunks of its
+// slowest receiver. The SFU relays to each receiver at that receiver's
+// pace, and its per-receiver backlog is bounded (16 MiB): without this, a
+// slow receiver (a busy laptop) would lose chunks of a large file.
+const WINDOW = 512; // chunks (8 MiB)
+const ACK_EVERY = 64; // chunks (1 MiB)
+const STALL_MS = 30000; // a receiver that acknowledges nothing for this long stops holding the sender
 const files = new Map(); // id (hex) -> receive state, see onFileOffer
+const outgoing = new Map(); // id (hex) -> { acks: Map(owner -> { next, at }), wake, ackMessages, maxAhead }
 call.files = files;
+call.outgoing = outgoing;
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -103,27 +113,73 @@ async function sendFile(file, onProgress = () => {}) {
   if (!call.channel || call.channel.readyState !== 'open') throw new Error('not connected yet');
   const id = crypto.getRandomValues(new Uint8Array(16));
   const chunks = Math.ceil(file.size / CHUNK);
-  await sealJson({ type: 'file-offer', id: hex(id), name: file.name, size: file.size, chunks });
-  const hash = new Sha256();
-  let index = 0;
-  for (let at = 0; at < file.size; at += READ) {
-    const slice = new Uint8Array(await file.slice(at, Math.min(file.size, at + READ)).arrayBuffer());
-    hash.update(slice);
-    for (let o = 0; o < slice.length; o += CHUNK, index++) {
-      const part = slice.subarray(o, Math.min(slice.length, o + CHUNK));
-      const plaintext = new Uint8Array(1 + 16 + 4 + part.length);
-      plaintext[0] = 1;
-      plaintext.set(id, 1);
-      new DataView(plaintext.buffer).setUint32(17, index);
-      plaintext.set(part, 21);
-      await sealAndSend(plaintext);
-      onProgress((index + 1) / chunks);
+  const transfer = { acks: new Map(), wake: null, ackMessages: 0, maxAhead: 0 };
+  outgoing.set(hex(id), transfer);
+  try {
+    await sealJson({ type: 'file-offer', id: hex(id), name: file.name, size: file.size, chunks });
+    const hash = new Sha256();
+    let index = 0;
+    for (let at = 0; at < file.size; at += READ) {
+      const slice = new Uint8Array(await file.slice(at, Math.min(file.size, at + READ)).arrayBuffer());
+      hash.update(slice);
+      for (let o = 0; o < slice.length; o += CHUNK, index++) {
+        await windowOpen(transfer, index);
+        const part = slice.subarray(o, Math.min(slice.length, o + CHUNK));
+        const plaintext = new Uint8Array(1 + 16 + 4 + part.length);
+        plaintext[0] = 1;
+        plaintext.set(id, 1);
+        new DataView(plaintext.buffer).setUint32(17, index);
+        plaintext.set(part, 21);
+        await sealAndSend(plaintext);
+        onProgress((index + 1) / chunks);
+      }
     }
+    const sha256 = hash.hexDigest();
+    await sealJson({ type: 'file-end', id: hex(id), sha256 });
+    addChat(call.identity, `sent ${file.name} (${file.size} bytes)`, true);
+    return { sha256, size: file.size, ack_messages: transfer.ackMessages, max_ahead: transfer.maxAhead };
+  } finally {
+    outgoing.delete(hex(id));
   }
-  const sha256 = hash.hexDigest();
-  await sealJson({ type: 'file-end', id: hex(id), sha256 });
-  addChat(call.identity, `sent ${file.name} (${file.size} bytes)`, true);
-  return { sha256, size: file.size };
+}
+
+/**
+ * Waits until chunk `index` is within WINDOW of the slowest receiver that
+ * acknowledges. Receivers that left, or went silent for STALL_MS, no longer
+ * count; with none acknowledging (nobody else here yet) the sender goes on.
+ */
+async function windowOpen(transfer, index) {
+  for (;;) {
+    const now = Date.now();
+    let slowest = Infinity;
+    for (const [owner, ack] of transfer.acks) {
+      if (now - ack.at > STALL_MS) transfer.acks.delete(owner);
+      else slowest = Math.min(slowest, ack.next);
+    }
+    if (index < slowest + WINDOW) {
+      if (slowest !== Infinity) transfer.maxAhead = Math.max(transfer.maxAhead, index - slowest);
+      return;
+    }
+    await new Promise((resolve) => {
+      transfer.wake = resolve;
+      setTimeout(resolve, 1000);
+    });
+  }
+}
+
+/** A receiver's progress on one of our transfers: `next` chunks handled. */
+function onFileAck(owner, message) {
+  const transfer = outgoing.get(message.id);
+  if (!transfer || !Number.isSafeInteger(message.next) || message.next < 0) return;
+  transfer.ackMessages++;
+  const ack = transfer.acks.get(owner);
+  transfer.acks.set(owner, { next: Math.max(message.next, ack?.next ?? 0), at: Date.now() });
+  transfer.wake?.();
+}
+
+/** Tells the sender how far we got (never awaited: the data chain goes on). */
+function ackFile(id, next) {
+  sealJson({ type: 'file-ack', id, next }).catch(() => {});
 }
 
 function fileRow(entry) {
@@ -164,6 +220,7 @@ function onFileOffer(owner, message) {
   };
   files.set(message.id, entry);
   fileRow(entry);
+  ackFile(message.id, 0);
 }
 
 function onFileChunk(owner, bytes) {
@@ -176,6 +233,7 @@ function onFileChunk(owner, bytes) {
     return;
   }
   entry.next++;
+  if (entry.next % ACK_EVERY === 0) ackFile(hex(bytes.subarray(1, 17)), entry.next);
   entry.received += part.length;
   entry.hash.update(part);
   entry.parts.push(part);
@@ -239,6 +297,7 @@ function onOpened(opened) {
     if (message.type === 'chat' && typeof message.text === 'string') addChat(opened.owner, message.text);
     if (message.type === 'file-offer') onFileOffer(opened.owner, message);
     if (message.type === 'file-end') onFileEnd(opened.owner, message);
+    if (message.type === 'file-ack') onFileAck(opened.owner, message);
   } catch {
     call.messageFailures++;
   }
@@ -336,6 +395,11 @@ async function onEvent(event) {
       const peer = call.peers.get(event.participant);
       peer?.tile.remove();
       call.peers.delete(event.participant);
+      // A leaver no longer holds back our file transfers.
+      for (const transfer of outgoing.values()) {
+        transfer.acks.delete(event.participant);
+        transfer.wake?.();
+      }
       // From now on we encrypt under a key the leaver never received. (With
       // a passphrase they could derive it again; see docs/e2ee.md.)
       rotateKey();
