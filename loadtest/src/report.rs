@@ -95,6 +95,18 @@ pub struct SfuFigures {
     pub resident_bytes: Option<f64>,
 }
 
+/// What simulating the participants cost this load generator: how many
+/// generator processes (or pods) a scenario needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadGenerator {
+    /// CPU cores the simulated participants used on average (the whole
+    /// process, less the embedded SFU's threads when `--embedded`); summed
+    /// over shards.
+    pub cpu_cores: Option<f64>,
+    /// Participants connected at the end per core of that.
+    pub participants_per_core: Option<f64>,
+}
+
 /// What the built-in impairment proxies did (all zero without impairment).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
@@ -189,6 +201,9 @@ pub struct Report {
     pub client_packets_in_per_s: f64,
     /// The SFU's own figures.
     pub sfu: SfuFigures,
+    /// The load generator's own cost.
+    #[serde(default)]
+    pub load_generator: LoadGenerator,
     /// The impaired network, as the proxies saw it.
     pub network: Network,
     /// Per-second figures.
@@ -306,6 +321,25 @@ impl Report {
                 o.latency_p99_ms = o.latency_p99_ms.max(tick.latency_p99_ms);
                 o.packets_out = o.packets_out.max(tick.packets_out);
             }
+        }
+        // Every shard is its own generator: their costs add up.
+        let cores: Vec<f64> = reports
+            .iter()
+            .filter_map(|r| r.load_generator.cpu_cores)
+            .collect();
+        if cores.len() == reports.len() {
+            let connected: f64 = reports
+                .iter()
+                .filter_map(|r| {
+                    let per_core = r.load_generator.participants_per_core?;
+                    Some(per_core * r.load_generator.cpu_cores?)
+                })
+                .sum();
+            let total: f64 = cores.iter().sum();
+            out.load_generator = LoadGenerator {
+                cpu_cores: Some(total),
+                participants_per_core: (total > 0.0).then(|| connected / total),
+            };
         }
         // Every shard sees the same SFU: its figures are not added up.
         out.sfu = reports
@@ -474,6 +508,17 @@ impl Report {
                 .map_or("n/a".into(), |c| format!("{c:.2} cores")),
         );
         row(
+            "load generator CPU",
+            match (
+                self.load_generator.cpu_cores,
+                self.load_generator.participants_per_core,
+            ) {
+                (Some(c), Some(p)) => format!("{c:.2} cores ({p:.0} participants per core)"),
+                (Some(c), None) => format!("{c:.2} cores"),
+                _ => "n/a".into(),
+            },
+        );
+        row(
             "SFU memory",
             self.sfu
                 .resident_bytes
@@ -533,6 +578,21 @@ mod tests {
             merged.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
             [0, 1]
         );
+        assert_eq!(merged.load_generator, LoadGenerator::default());
+        // Generator costs add up over shards: 1000 participants on 0.5
+        // cores and 500 on 1.0 are 1500 on 1.5 cores.
+        let costly = |index, cores: f64, per_core: f64| Report {
+            load_generator: LoadGenerator {
+                cpu_cores: Some(cores),
+                participants_per_core: Some(per_core),
+            },
+            ..shard(index, &[], 0, 0)
+        };
+        let generators = Report::merge(&[costly(0, 0.5, 2000.0), costly(1, 1.0, 500.0)])
+            .unwrap()
+            .load_generator;
+        assert_eq!(generators.cpu_cores, Some(1.5));
+        assert!((generators.participants_per_core.unwrap() - 1000.0).abs() < 1e-9);
         merged.judge(Some(0.001), Some(100.0));
         assert!(!merged.verdict.passed);
         assert!(merged.verdict.failures[0].contains("loss"));

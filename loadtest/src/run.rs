@@ -353,6 +353,8 @@ pub async fn run(
 
     let started = Instant::now();
     let sfu_start = target.sfu_sample().await;
+    let embedded = target.metrics_source() == "embedded";
+    let generator_start = generator_cpu_seconds(embedded, sfu_start.cpu_seconds);
     let mut collector = Collector {
         steady: scenario.warmup_s == 0.0,
         ..Collector::default()
@@ -496,6 +498,8 @@ pub async fn run(
 
     let elapsed = started.elapsed().as_secs_f64();
     let sfu_end = target.sfu_sample().await;
+    let generator_end = generator_cpu_seconds(embedded, sfu_end.cpu_seconds);
+    let connected_at_end = live.len();
     let mut tail = Histogram::default();
     let mut leaving = Vec::new();
     for p in live {
@@ -549,6 +553,16 @@ pub async fn run(
         },
         resident_bytes: sfu_end.resident_bytes,
     };
+    let generator_cores = match (generator_start, generator_end) {
+        (Some(a), Some(b)) => Some((b - a).max(0.0) / elapsed),
+        _ => None,
+    };
+    let load_generator = crate::report::LoadGenerator {
+        cpu_cores: generator_cores,
+        participants_per_core: generator_cores
+            .filter(|c| *c > 0.0)
+            .map(|c| connected_at_end as f64 / c),
+    };
     let mut report = Report {
         scenario: (*scenario).clone(),
         shards: vec![shard],
@@ -570,6 +584,7 @@ pub async fn run(
             loss_ratio: 0.0,
         },
         sfu,
+        load_generator,
         timeline,
         jitter_streams: (jitter_sum, streams),
         ..Report::default()
@@ -629,6 +644,17 @@ fn retire(retired: &mut Retired, collector: &mut Collector, p: Live, count_video
     // Leave properly (not just drop the socket, which the server would
     // hold for a resume), without holding up the sampling loop.
     tokio::spawn(p.connection.leave());
+}
+
+/// CPU seconds this process spent simulating participants: all of it, less
+/// the embedded SFU's threads (`sfu_seconds`) when the SFU runs in here.
+fn generator_cpu_seconds(embedded: bool, sfu_seconds: Option<f64>) -> Option<f64> {
+    let process = sfu::process::cpu_seconds()?;
+    if embedded {
+        Some(process - sfu_seconds?)
+    } else {
+        Some(process)
+    }
 }
 
 #[cfg(test)]

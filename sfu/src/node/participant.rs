@@ -181,6 +181,9 @@ pub(crate) struct Participant {
     /// Relayed messages waiting for room in the data channel, in order.
     pub data_backlog: std::collections::VecDeque<Arc<[u8]>>,
     pub data_backlog_bytes: usize,
+    /// The WebRTC stack panicked on this participant's input: its `Rtc` is
+    /// not used again, and the worker drops it (see `guard`).
+    pub broken: bool,
     /// Data messages dropped because this participant's channel was backed up.
     pub data_dropped: u64,
     /// Incoming SSRC → (index in `tracks_in`, layer).
@@ -485,10 +488,15 @@ impl Participant {
             .pending
             .take()
             .ok_or(super::ControlError::NoPendingOffer)?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| super::ControlError::BadSdp(e.to_string()))?;
+        match super::guard::guarded("accept_answer", || {
+            self.rtc.sdp_api().accept_answer(pending, answer)
+        }) {
+            Ok(r) => r.map_err(|e| super::ControlError::BadSdp(e.to_string()))?,
+            Err(panicked) => {
+                self.broken = true;
+                return Err(super::ControlError::BadSdp(panicked.to_string()));
+            }
+        }
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
                 let ssrc = self

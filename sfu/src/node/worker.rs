@@ -21,6 +21,8 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use veil_media::extensions::base_rtc_config;
+
+use super::guard::guarded;
 use veil_media::packet::stun;
 
 use super::batch_io::send_batch;
@@ -290,14 +292,20 @@ impl Worker {
             .fold(self.next_housekeeping, Instant::min)
     }
 
+    /// The participant at `key`, unless gone or broken (a broken one waits
+    /// in `dead` for removal and is not touched again).
     fn get(&self, key: Key) -> Option<&Participant> {
         let slot = self.slots.get(key.index as usize)?;
-        (slot.generation == key.generation).then_some(slot.participant.as_ref()?)
+        (slot.generation == key.generation)
+            .then_some(slot.participant.as_ref()?)
+            .filter(|p| !p.broken)
     }
 
     fn get_mut(&mut self, key: Key) -> Option<&mut Participant> {
         let slot = self.slots.get_mut(key.index as usize)?;
-        (slot.generation == key.generation).then_some(slot.participant.as_mut()?)
+        (slot.generation == key.generation)
+            .then_some(slot.participant.as_mut()?)
+            .filter(|p| !p.broken)
     }
 
     fn mark_dirty(&mut self, key: Key) {
@@ -397,9 +405,17 @@ impl Worker {
                 contents,
             },
         );
-        if let Err(e) = p.rtc.handle_input(input) {
-            debug!(participant = %p.id, "rejected datagram: {e}");
-            metrics::counter!("veil_sfu_dropped_total", "reason" => "rejected").increment(1);
+        match guarded("handle_input", || p.rtc.handle_input(input)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(participant = %p.id, "rejected datagram: {e}");
+                metrics::counter!("veil_sfu_dropped_total", "reason" => "rejected").increment(1);
+            }
+            Err(_) => {
+                p.broken = true;
+                self.dead.push(key);
+                return;
+            }
         }
         // str0m holds at most one received RTP packet until the next
         // poll_output, so the sender is polled right away. Subscribers it
@@ -421,12 +437,18 @@ impl Worker {
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if let Some(p) = slot.participant.as_mut()
                 && p.next_timeout <= now
+                && !p.broken
             {
-                let _ = p.rtc.handle_input(Input::Timeout(now));
-                due.push(Key {
+                let key = Key {
                     index: index as u32,
                     generation: slot.generation,
-                });
+                };
+                if guarded("timeout", || p.rtc.handle_input(Input::Timeout(now))).is_err() {
+                    p.broken = true;
+                    self.dead.push(key);
+                    continue;
+                }
+                due.push(key);
             }
         }
         for key in due {
@@ -466,6 +488,7 @@ impl Worker {
             .get_mut(key.index as usize)
             .filter(|s| s.generation == key.generation)
             .and_then(|s| s.participant.as_mut())
+            .filter(|p| !p.broken)
         else {
             return;
         };
@@ -474,7 +497,12 @@ impl Worker {
                 dead.push(key);
                 return;
             }
-            match p.rtc.poll_output() {
+            let Ok(output) = guarded("poll_output", || p.rtc.poll_output()) else {
+                p.broken = true;
+                dead.push(key);
+                return;
+            };
+            match output {
                 Ok(Output::Transmit(t)) => match t.proto {
                     Protocol::Udp => outbox.push((t.destination, t.contents.into())),
                     _ => tcp_outbox.push((t.destination, t.contents.into())),
@@ -1183,6 +1211,10 @@ impl Worker {
                     None => Err(Self::unknown(&room, &participant)),
                     Some(key) => {
                         let r = self.get_mut(key).map(|p| p.accept_answer(answer));
+                        if self.get(key).is_none() {
+                            // Its stack panicked on the answer.
+                            self.dead.push(key);
+                        }
                         self.mark_dirty(key);
                         r.unwrap_or_else(|| Err(Self::unknown(&room, &participant)))
                     }
@@ -1201,11 +1233,17 @@ impl Worker {
                 {
                     None => Err(Self::unknown(&room, &participant)),
                     Some((key, p)) => {
-                        let r = p
-                            .rtc
-                            .sdp_api()
-                            .accept_offer(offer)
-                            .map_err(|e| ControlError::BadSdp(e.to_string()));
+                        let r = match guarded("accept_offer", || {
+                            p.rtc.sdp_api().accept_offer(offer)
+                        }) {
+                            Ok(r) => r.map_err(|e| ControlError::BadSdp(e.to_string())),
+                            Err(panicked) => {
+                                p.broken = true;
+                                self.dead.push(key);
+                                let _ = reply.send(Err(ControlError::BadSdp(panicked.to_string())));
+                                return;
+                            }
+                        };
                         if r.is_ok() {
                             p.reset_negotiation();
                         }
@@ -1421,9 +1459,8 @@ impl Worker {
                 .map_err(|e| JoinError::BadOffer(e.to_string()))?;
             rtc.add_local_candidate(tcp);
         }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
+        let answer = guarded("accept_offer", || rtc.sdp_api().accept_offer(offer))
+            .map_err(|e| JoinError::BadOffer(e.to_string()))?
             .map_err(|e| JoinError::BadOffer(e.to_string()))?;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
 
@@ -1465,6 +1502,7 @@ impl Worker {
             channel: None,
             data_backlog: Default::default(),
             data_backlog_bytes: 0,
+            broken: false,
             data_dropped: 0,
             unsubscribed: Vec::new(),
             ssrc_map: Vec::new(),
@@ -1570,7 +1608,10 @@ impl Worker {
         p.notify(ParticipantEvent::Disconnected {
             reason: reason.to_string(),
         });
-        p.rtc.disconnect();
+        // A participant whose stack panicked is not touched again.
+        if !p.broken {
+            p.rtc.disconnect();
+        }
         info!(room = %p.room, participant = %p.id, reason, "left");
 
         let room_slot = p.room_slot;
