@@ -56,20 +56,27 @@ impl Depacketizer {
         if too_old || self.done.contains(&seq) || self.packets.contains_key(&seq) {
             return Vec::new();
         }
-        self.packets.insert(
-            seq,
-            Packet {
-                start,
-                end,
-                timestamp,
-                data: data.to_vec(),
-            },
-        );
         if self.newest.is_some_and(|n| seq < n) {
             self.late_packets += 1;
         }
         self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
-        let frame = self.try_assemble(seq, timestamp);
+        let frame = if start && end {
+            // A whole frame in one packet (every audio frame): nothing to
+            // wait for, nothing to store.
+            self.done.insert(seq);
+            Some(data.to_vec())
+        } else {
+            self.packets.insert(
+                seq,
+                Packet {
+                    start,
+                    end,
+                    timestamp,
+                    data: data.to_vec(),
+                },
+            );
+            self.try_assemble(seq, timestamp)
+        };
         self.expire();
         frame.into_iter().collect()
     }
@@ -100,21 +107,49 @@ impl Depacketizer {
         let Some(limit) = self.newest.map(|n| n.saturating_sub(HORIZON)) else {
             return;
         };
-        let stale: Vec<u64> = self.packets.range(..limit).map(|(s, _)| *s).collect();
-        let mut lost_timestamps = BTreeSet::new();
-        for s in stale {
-            if let Some(p) = self.packets.remove(&s) {
-                lost_timestamps.insert(p.timestamp);
+        // Runs for every packet, so the common case (nothing behind the
+        // horizon) costs two lookups and no allocation.
+        if self
+            .packets
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < limit)
+        {
+            let stale: Vec<u64> = self.packets.range(..limit).map(|(s, _)| *s).collect();
+            let mut lost_timestamps = BTreeSet::new();
+            for s in stale {
+                if let Some(p) = self.packets.remove(&s) {
+                    lost_timestamps.insert(p.timestamp);
+                }
             }
+            self.frames_lost += lost_timestamps.len() as u64;
         }
-        self.frames_lost += lost_timestamps.len() as u64;
-        self.done = self.done.split_off(&limit);
+        while self.done.first().is_some_and(|s| *s < limit) {
+            self.done.pop_first();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_packet_frames_pass_straight_through_and_memory_stays_bounded() {
+        let mut d = Depacketizer::default();
+        for seq in 0..10_000u64 {
+            assert_eq!(
+                d.push(seq, seq as u32, true, true, b"a"),
+                vec![b"a".to_vec()]
+            );
+        }
+        assert!(
+            d.push(9_990, 9_990, true, true, b"a").is_empty(),
+            "duplicate"
+        );
+        assert!(d.done.len() <= HORIZON as usize + 1, "{}", d.done.len());
+        assert!(d.packets.is_empty());
+        assert_eq!((d.frames_lost, d.late_packets), (0, 0));
+    }
 
     #[test]
     fn assembles_in_order_and_out_of_order() {

@@ -23,6 +23,9 @@ use crate::report::{Interruption, Network, Report, SfuFigures, Tick};
 use crate::scenario::{Scenario, Shard};
 use crate::target::Target;
 
+/// The audio level simulated publishers send: normal speech.
+const SPEAKING_DBOV: u8 = 30;
+
 /// How long a join may take before it counts as failed.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -205,6 +208,10 @@ fn client_config(
     let mut config = ClientConfig::new(identity, &plan.room, secret);
     config.record_digests = false;
     config.audio = plan.publisher;
+    // Publishers speak (-30 dBov in the audio-level extension): an SFU that
+    // forwards only the loudest voices of a large room (Veil's default past
+    // 8 members) would otherwise drop them all as silence.
+    config.audio_level = SPEAKING_DBOV;
     config.video = if plan.publisher && !scenario.audio_only {
         let top = (scenario.video_kbps as usize * 1000 / 8 / scenario.fps as usize).max(200);
         Some(VideoConfig {
@@ -680,5 +687,36 @@ mod tests {
             .map(|i| plan(&scenario, Shard { index: i, count: 2 }).len())
             .sum();
         assert_eq!(half, 6);
+    }
+
+    #[test]
+    fn publishers_are_heard_by_an_sfu_that_forwards_only_the_loudest() {
+        let scenario = Scenario {
+            rooms: 1,
+            participants: 10,
+            publishers: Some(1),
+            ..Scenario::default()
+        };
+        let all = plan(&scenario, Shard { index: 0, count: 1 });
+        let secret = RoomSecret::from_passphrase("lt-room-0", "p");
+        // The SFU's own detector: fed what the publisher sends, it ranks
+        // the publisher as speaking; a listener sends no audio at all.
+        let mut detector = sfu::forward::speaker::SpeakerDetector::new(Default::default());
+        let t0 = std::time::Instant::now();
+        for p in &all {
+            let config = client_config(&scenario, p, &p.identity, secret.clone());
+            assert_eq!(config.audio, p.publisher);
+            if config.audio {
+                for i in 0..50 {
+                    let at = t0 + Duration::from_millis(20 * i);
+                    detector.observe(p.global, config.audio_level, at);
+                }
+            }
+        }
+        let publisher = all.iter().find(|p| p.publisher).unwrap();
+        assert_eq!(
+            detector.ranking(t0 + Duration::from_secs(1)),
+            vec![publisher.global]
+        );
     }
 }

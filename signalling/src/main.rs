@@ -166,6 +166,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..SfuConfig::default()
             })
             .map_err(|e| anyhow::anyhow!("cannot start the SFU on {}: {e}", args.udp))?;
+            // The process's CPU and memory on /metrics, as a separate SFU
+            // node reports them (what `loadtest --sfu-metrics` reads).
+            sfu::process::spawn_gauges(std::time::Duration::from_secs(1));
             (Nodes::Single(SfuNode::from(&sfu)), None, Some(sfu))
         }
     };
