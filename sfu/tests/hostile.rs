@@ -5,22 +5,31 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{eventually, join, secret, start_sfu};
-use veil_client::ClientConfig;
+use sfu::Sfu;
+use veil_client::{Client, ClientConfig};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_datagrams_are_dropped_and_the_call_goes_on() {
+/// Frames alice or bob decrypted so far.
+fn decrypted(c: &Client) -> u64 {
+    c.with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>())
+}
+
+/// A fresh SFU with alice and bob in a call in `room`, media flowing.
+async fn call(room: &str) -> (Sfu, Client, Client) {
     let sfu = start_sfu();
-    let room = "hostile";
     let key = secret(room, "p");
     let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
     let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
-    let decrypted = |c: &veil_client::Client| {
-        c.with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>())
-    };
     eventually(Duration::from_secs(20), "call is up", || {
         decrypted(&alice) > 50 && decrypted(&bob) > 50
     })
     .await;
+    (sfu, alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_datagrams_are_dropped_and_the_call_goes_on() {
+    let room = "hostile";
+    let (sfu, alice, bob) = call(room).await;
     let (a0, b0) = (decrypted(&alice), decrypted(&bob));
 
     // A bounded flood from a stranger on loopback: random bytes, RTP-shaped
@@ -75,18 +84,8 @@ async fn garbage_datagrams_are_dropped_and_the_call_goes_on() {
 /// clear error; the worker hosting the room survives and the call goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_that_panics_the_webrtc_stack_is_refused_and_the_call_goes_on() {
-    let sfu = start_sfu();
     let room = "panicky";
-    let key = secret(room, "p");
-    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
-    let bob = join(&sfu, ClientConfig::new("bob", room, key)).await;
-    let decrypted = |c: &veil_client::Client| {
-        c.with_stats(|s| s.remote.values().map(|r| r.frames_decrypted).sum::<u64>())
-    };
-    eventually(Duration::from_secs(20), "call is up", || {
-        decrypted(&alice) > 50 && decrypted(&bob) > 50
-    })
-    .await;
+    let (sfu, alice, bob) = call(room).await;
 
     let text =
         include_str!("../../fuzz/regressions/sdp/crash-556be42f324b1d71c3815fca215335986b1f0c2a");
