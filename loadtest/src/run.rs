@@ -360,7 +360,7 @@ pub async fn run(
 
     let started = Instant::now();
     let sfu_start = target.sfu_sample().await;
-    let embedded = target.metrics_source() == "embedded";
+    let embedded = target.is_embedded();
     let generator_start = generator_cpu_seconds(embedded, sfu_start.cpu_seconds);
     let mut collector = Collector {
         steady: scenario.warmup_s == 0.0,

@@ -181,6 +181,11 @@ impl Target {
         })
     }
 
+    /// Whether the SFU runs in this process (`--embedded`).
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.metrics, Metrics::Embedded(_))
+    }
+
     /// Where the SFU figures come from, for the report.
     pub fn metrics_source(&self) -> String {
         match &self.metrics {

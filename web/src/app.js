@@ -86,7 +86,6 @@ const STALL_MS = 30000; // a receiver that acknowledges nothing for this long st
 const files = new Map(); // id (hex) -> receive state, see onFileOffer
 const outgoing = new Map(); // id (hex) -> { acks: Map(owner -> { next, at }), wake, ackMessages, maxAhead }
 call.files = files;
-call.outgoing = outgoing;
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
@@ -224,7 +223,8 @@ function onFileOffer(owner, message) {
 }
 
 function onFileChunk(owner, bytes) {
-  const entry = files.get(hex(bytes.subarray(1, 17)));
+  const id = hex(bytes.subarray(1, 17));
+  const entry = files.get(id);
   if (!entry || entry.from !== owner || entry.error || entry.done) return;
   const index = new DataView(bytes.buffer, bytes.byteOffset).getUint32(17);
   const part = bytes.subarray(21);
@@ -233,7 +233,7 @@ function onFileChunk(owner, bytes) {
     return;
   }
   entry.next++;
-  if (entry.next % ACK_EVERY === 0) ackFile(hex(bytes.subarray(1, 17)), entry.next);
+  if (entry.next % ACK_EVERY === 0) ackFile(id, entry.next);
   entry.received += part.length;
   entry.hash.update(part);
   entry.parts.push(part);

@@ -25,6 +25,8 @@ use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use tokio::sync::mpsc;
 use veil_media::extensions::DependencyDescriptorBytes;
+
+use super::guard::{Panicked, guarded};
 use veil_media::packet::dependency_descriptor::{DependencyDescriptor, DependencyStructure};
 use veil_media::packet::vp8::Vp8Descriptor;
 
@@ -482,21 +484,29 @@ impl Participant {
         }
     }
 
+    /// Runs `f` on this participant's `Rtc` under [`guarded`]; a panic
+    /// marks the participant broken (the worker then drops it).
+    pub fn guarded<T>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&mut Rtc) -> T,
+    ) -> Result<T, Panicked> {
+        let result = guarded(what, || f(&mut self.rtc));
+        self.broken |= result.is_err();
+        result
+    }
+
     /// Applies the participant's answer to our last offer.
     pub fn accept_answer(&mut self, answer: SdpAnswer) -> Result<(), super::ControlError> {
         let pending = self
             .pending
             .take()
             .ok_or(super::ControlError::NoPendingOffer)?;
-        match super::guard::guarded("accept_answer", || {
-            self.rtc.sdp_api().accept_answer(pending, answer)
-        }) {
-            Ok(r) => r.map_err(|e| super::ControlError::BadSdp(e.to_string()))?,
-            Err(panicked) => {
-                self.broken = true;
-                return Err(super::ControlError::BadSdp(panicked.to_string()));
-            }
-        }
+        self.guarded("accept_answer", |rtc| {
+            rtc.sdp_api().accept_answer(pending, answer)
+        })
+        .map_err(|panicked| super::ControlError::BadSdp(panicked.to_string()))?
+        .map_err(|e| super::ControlError::BadSdp(e.to_string()))?;
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
                 let ssrc = self

@@ -17,15 +17,14 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::RtpPacket;
-use str0m::{Candidate, Event, IceConnectionState, Input, Output};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use veil_media::extensions::base_rtc_config;
-
-use super::guard::guarded;
 use veil_media::packet::stun;
 
 use super::batch_io::send_batch;
+use super::guard::guarded;
 use super::participant::{
     DATA_LOW_WATER, Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope,
     new_track_out,
@@ -405,14 +404,13 @@ impl Worker {
                 contents,
             },
         );
-        match guarded("handle_input", || p.rtc.handle_input(input)) {
+        match p.guarded("handle_input", |rtc| rtc.handle_input(input)) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 debug!(participant = %p.id, "rejected datagram: {e}");
                 metrics::counter!("veil_sfu_dropped_total", "reason" => "rejected").increment(1);
             }
             Err(_) => {
-                p.broken = true;
                 self.dead.push(key);
                 return;
             }
@@ -443,8 +441,9 @@ impl Worker {
                     index: index as u32,
                     generation: slot.generation,
                 };
-                if guarded("timeout", || p.rtc.handle_input(Input::Timeout(now))).is_err() {
-                    p.broken = true;
+                if p.guarded("timeout", |rtc| rtc.handle_input(Input::Timeout(now)))
+                    .is_err()
+                {
                     self.dead.push(key);
                     continue;
                 }
@@ -497,8 +496,7 @@ impl Worker {
                 dead.push(key);
                 return;
             }
-            let Ok(output) = guarded("poll_output", || p.rtc.poll_output()) else {
-                p.broken = true;
+            let Ok(output) = p.guarded("poll_output", Rtc::poll_output) else {
                 dead.push(key);
                 return;
             };
@@ -1209,15 +1207,17 @@ impl Worker {
             } => {
                 let result = match self.find(&room, &participant) {
                     None => Err(Self::unknown(&room, &participant)),
-                    Some(key) => {
-                        let r = self.get_mut(key).map(|p| p.accept_answer(answer));
-                        if self.get(key).is_none() {
-                            // Its stack panicked on the answer.
-                            self.dead.push(key);
+                    Some(key) => match self.get_mut(key) {
+                        None => Err(Self::unknown(&room, &participant)),
+                        Some(p) => {
+                            let r = p.accept_answer(answer);
+                            if p.broken {
+                                self.dead.push(key);
+                            }
+                            self.mark_dirty(key);
+                            r
                         }
-                        self.mark_dirty(key);
-                        r.unwrap_or_else(|| Err(Self::unknown(&room, &participant)))
-                    }
+                    },
                 };
                 let _ = reply.send(result);
             }
@@ -1233,12 +1233,11 @@ impl Worker {
                 {
                     None => Err(Self::unknown(&room, &participant)),
                     Some((key, p)) => {
-                        let r = match guarded("accept_offer", || {
-                            p.rtc.sdp_api().accept_offer(offer)
-                        }) {
+                        let r = match p
+                            .guarded("accept_offer", |rtc| rtc.sdp_api().accept_offer(offer))
+                        {
                             Ok(r) => r.map_err(|e| ControlError::BadSdp(e.to_string())),
                             Err(panicked) => {
-                                p.broken = true;
                                 self.dead.push(key);
                                 let _ = reply.send(Err(ControlError::BadSdp(panicked.to_string())));
                                 return;
