@@ -68,8 +68,8 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     assert!(result.get("error").is_none(), "browser error: {result}");
     assert!(result.get("page_errors").is_none(), "page errors: {result}");
     let pages = &result["pages"];
-    let remote = |page: &str, who: &str| -> serde_json::Value {
-        pages[page]["remotes"]
+    let find = |remotes: &serde_json::Value, page: &str, who: &str| -> serde_json::Value {
+        remotes
             .as_object()
             .unwrap()
             .iter()
@@ -79,6 +79,9 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("{page} does not see {who}: {result}"))
     };
+    let remote = |page: &str, who: &str| find(&pages[page]["remotes"], page, who);
+    // Each page's remotes just before bob muted his microphone.
+    let heard_before_mute = |page: &str, who: &str| find(&result["hearing"][page], page, who);
     let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
     for (page, other) in [
         ("alice", "bob"),
@@ -96,11 +99,12 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         assert!(n(&r, "audioSamples") > 48_000, "{page} hears {other}: {r}");
         // Samples alone prove nothing: garbage also "decodes". The beeps
         // come out audible, and the decoder rarely had to invent audio.
-        let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
-        assert!(f("audioEnergy") > 0.0, "{page} hears {other}'s beeps: {r}");
+        let h = heard_before_mute(page, other);
+        let f = |k: &str| h[k].as_f64().unwrap_or(0.0);
+        assert!(f("audioEnergy") > 0.0, "{page} hears {other}'s beeps: {h}");
         assert!(
             f("concealedSamples") < 0.25 * f("audioSamples"),
-            "{page} hears {other} mostly without concealment: {r}"
+            "{page} hears {other} mostly without concealment: {h}"
         );
         assert!(n(&r, "decrypted") > 50, "through SFrame: {r}");
         // The fake microphone beeps: everyone is highlighted as an active

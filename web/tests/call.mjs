@@ -98,6 +98,10 @@ await runScript(420_000, result, async (context) => {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
+  // What everyone heard before anyone mutes. Concealment is judged here:
+  // a muted microphone leaves its listeners concealing the silence.
+  [a, b, c] = await Promise.all([stats(alice), stats(bob), stats(carol)]);
+  result.hearing = { alice: a.remotes, bob: b.remotes, carol: c.remotes };
   // Bob mutes his microphone: alice's tile for him says so.
   await bob.click('#mute-audio');
   // Carol turns her camera off: the SFU stops forwarding it.
