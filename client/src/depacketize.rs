@@ -7,9 +7,10 @@
 //! and RTX), so the buffer assembles a frame once its marker packet and every
 //! packet back to its start are present.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Frames whose packets are older than this many sequence numbers behind the
+/// Frames whose packets are this many sequence numbers or more behind the
 /// newest are given up.
 const HORIZON: u64 = 512;
 
@@ -31,7 +32,7 @@ struct Packet {
 pub struct Depacketizer {
     packets: BTreeMap<u64, Packet>,
     /// Sequence numbers already assembled into frames (duplicate filter).
-    done: BTreeSet<u64>,
+    done: SeenWindow,
     newest: Option<u64>,
     /// Frames given up because packets never came.
     pub frames_lost: u64,
@@ -43,28 +44,31 @@ pub struct Depacketizer {
 impl Depacketizer {
     /// Adds one packet (extended sequence number, timestamp, whether it
     /// starts and ends a frame, payload after any descriptor). Returns the
-    /// frame this packet completes, if any.
-    pub fn push(
+    /// frame this packet completes, if any: a packet can complete only its
+    /// own frame. A frame of one packet (every audio frame) is the packet's
+    /// own payload, borrowed, not copied.
+    pub fn push<'a>(
         &mut self,
         seq: u64,
         timestamp: u32,
         start: bool,
         end: bool,
-        data: &[u8],
-    ) -> Vec<Vec<u8>> {
-        let too_old = self.newest.is_some_and(|n| seq + HORIZON < n);
-        if too_old || self.done.contains(&seq) || self.packets.contains_key(&seq) {
-            return Vec::new();
+        data: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
+        let too_old = self.newest.is_some_and(|n| seq + HORIZON <= n);
+        if too_old || self.done.contains(seq) || self.packets.contains_key(&seq) {
+            return None;
         }
         if self.newest.is_some_and(|n| seq < n) {
             self.late_packets += 1;
         }
         self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
+        self.done.advance(seq);
         let frame = if start && end {
-            // A whole frame in one packet (every audio frame): nothing to
-            // wait for, nothing to store.
+            // A whole frame in one packet: nothing to wait for, nothing to
+            // store.
             self.done.insert(seq);
-            Some(data.to_vec())
+            Some(Cow::Borrowed(data))
         } else {
             self.packets.insert(
                 seq,
@@ -75,10 +79,10 @@ impl Depacketizer {
                     data: data.to_vec(),
                 },
             );
-            self.try_assemble(seq, timestamp)
+            self.try_assemble(seq, timestamp).map(Cow::Owned)
         };
         self.expire();
-        frame.into_iter().collect()
+        frame
     }
 
     /// Assembles the frame the packet `seq` belongs to, if it is now
@@ -123,8 +127,61 @@ impl Depacketizer {
             }
             self.frames_lost += lost_timestamps.len() as u64;
         }
-        while self.done.first().is_some_and(|s| *s < limit) {
-            self.done.pop_first();
+    }
+}
+
+/// Which of the last [`HORIZON`] sequence numbers were seen: one bit each in
+/// a ring, so the duplicate check on every packet is a shift and a mask, and
+/// sliding the window clears bits instead of allocating. Numbers older than
+/// the window are never asked about ([`Depacketizer::push`] drops them as
+/// too old first).
+#[derive(Debug, Default)]
+struct SeenWindow {
+    bits: [u64; (HORIZON / 64) as usize],
+    /// The newest number the window covers; it spans `newest - HORIZON + 1`
+    /// to `newest`.
+    newest: Option<u64>,
+}
+
+impl SeenWindow {
+    fn slot(seq: u64) -> (usize, u64) {
+        let i = seq % HORIZON;
+        ((i / 64) as usize, 1 << (i % 64))
+    }
+
+    fn contains(&self, seq: u64) -> bool {
+        match self.newest {
+            Some(n) if seq <= n && n - seq < HORIZON => {
+                let (word, bit) = Self::slot(seq);
+                self.bits[word] & bit != 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves the window forward to cover `seq`, forgetting what falls out.
+    fn advance(&mut self, seq: u64) {
+        let from = match self.newest {
+            Some(n) if seq <= n => return,
+            Some(n) if seq - n < HORIZON => n + 1,
+            _ => {
+                self.bits = Default::default();
+                self.newest = Some(seq);
+                return;
+            }
+        };
+        for s in from..=seq {
+            let (word, bit) = Self::slot(s);
+            self.bits[word] &= !bit;
+        }
+        self.newest = Some(seq);
+    }
+
+    /// Marks `seq` seen; it must be inside the window (call `advance` first).
+    fn insert(&mut self, seq: u64) {
+        if self.newest.is_some_and(|n| seq <= n && n - seq < HORIZON) {
+            let (word, bit) = Self::slot(seq);
+            self.bits[word] |= bit;
         }
     }
 }
@@ -137,16 +194,17 @@ mod tests {
     fn single_packet_frames_pass_straight_through_and_memory_stays_bounded() {
         let mut d = Depacketizer::default();
         for seq in 0..10_000u64 {
-            assert_eq!(
-                d.push(seq, seq as u32, true, true, b"a"),
-                vec![b"a".to_vec()]
-            );
+            let frame = d.push(seq, seq as u32, true, true, b"a");
+            assert!(matches!(frame, Some(Cow::Borrowed(b"a"))), "{frame:?}");
         }
         assert!(
-            d.push(9_990, 9_990, true, true, b"a").is_empty(),
+            d.push(9_990, 9_990, true, true, b"a").is_none(),
             "duplicate"
         );
-        assert!(d.done.len() <= HORIZON as usize + 1, "{}", d.done.len());
+        assert!(
+            d.push(9_999 - HORIZON + 1, 0, true, true, b"a").is_none(),
+            "the oldest number in the window is still remembered"
+        );
         assert!(d.packets.is_empty());
         assert_eq!((d.frames_lost, d.late_packets), (0, 0));
     }
@@ -154,12 +212,12 @@ mod tests {
     #[test]
     fn assembles_in_order_and_out_of_order() {
         let mut d = Depacketizer::default();
-        assert!(d.push(10, 1, true, false, b"ab").is_empty());
-        assert!(d.push(12, 1, false, true, b"ef").is_empty(), "11 missing");
-        assert_eq!(d.push(11, 1, false, false, b"cd"), vec![b"abcdef".to_vec()]);
-        assert_eq!(d.push(13, 2, true, true, b"x"), vec![b"x".to_vec()]);
+        assert!(d.push(10, 1, true, false, b"ab").is_none());
+        assert!(d.push(12, 1, false, true, b"ef").is_none(), "11 missing");
+        assert_eq!(frame(d.push(11, 1, false, false, b"cd")), b"abcdef");
+        assert_eq!(frame(d.push(13, 2, true, true, b"x")), b"x");
         assert!(
-            d.push(11, 1, false, false, b"cd").is_empty(),
+            d.push(11, 1, false, false, b"cd").is_none(),
             "duplicate after assembly"
         );
     }
@@ -168,14 +226,14 @@ mod tests {
     fn a_newer_frame_does_not_wait_for_an_older_one_that_may_still_complete() {
         let mut d = Depacketizer::default();
         d.push(1, 1, true, false, b"a"); // packet 2 of frame 1 is late
-        assert_eq!(d.push(3, 2, true, true, b"b"), vec![b"b".to_vec()]);
+        assert_eq!(frame(d.push(3, 2, true, true, b"b")), b"b");
         assert_eq!(
-            d.push(2, 1, false, true, b"c"),
-            vec![b"ac".to_vec()],
+            frame(d.push(2, 1, false, true, b"c")),
+            b"ac",
             "RTX completes it"
         );
         assert!(
-            d.push(3, 2, true, true, b"b").is_empty(),
+            d.push(3, 2, true, true, b"b").is_none(),
             "duplicate filtered"
         );
     }
@@ -186,6 +244,39 @@ mod tests {
         d.push(1, 1, true, false, b"a");
         d.push(1 + HORIZON + 1, 9, true, true, b"z");
         assert_eq!(d.frames_lost, 1);
-        assert!(d.push(2, 1, false, true, b"late").is_empty());
+        assert!(d.push(2, 1, false, true, b"late").is_none());
+    }
+
+    #[test]
+    fn the_duplicate_window_slides_and_jumps() {
+        let mut d = Depacketizer::default();
+        assert!(d.push(5, 5, true, true, b"a").is_some());
+        assert!(d.push(5, 5, true, true, b"a").is_none(), "duplicate");
+        // 5 + HORIZON takes 5's place in the ring: it is new all the same.
+        assert!(d.push(5 + HORIZON, 6, true, true, b"b").is_some());
+        assert!(d.push(5 + HORIZON, 6, true, true, b"b").is_none());
+        assert!(d.push(5, 5, true, true, b"a").is_none(), "now too old");
+        // A jump further than the window forgets everything before it.
+        let far = 5 + 4 * HORIZON + 7;
+        assert!(d.push(far, 9, true, true, b"c").is_some());
+        // Numbers inside the window that were never seen pass, once.
+        assert!(d.push(far - 1, 8, true, true, b"d").is_some());
+        assert!(d.push(far - 1, 8, true, true, b"d").is_none());
+        assert!(
+            d.push(far - HORIZON + 1, 7, true, true, b"e").is_some(),
+            "the oldest number in the window"
+        );
+        assert!(
+            d.push(far - HORIZON + 1, 7, true, true, b"e").is_none(),
+            "remembered"
+        );
+        assert!(
+            d.push(far - HORIZON, 7, true, true, b"f").is_none(),
+            "just outside the window: too old"
+        );
+    }
+
+    fn frame(f: Option<Cow<'_, [u8]>>) -> Vec<u8> {
+        f.expect("a frame").into_owned()
     }
 }

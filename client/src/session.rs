@@ -801,6 +801,11 @@ impl Driver {
                 Err(e) => warn!("cannot reach the server over ICE-TCP at {remote}: {e}"),
             }
         }
+        // One timer for the session's life, moved rather than rebuilt on
+        // every turn: a new `sleep_until` per turn registers and
+        // deregisters a timer entry for every datagram received.
+        let timer = tokio::time::sleep_until(Instant::now().into());
+        tokio::pin!(timer);
         loop {
             if !self.data_queue.is_empty() {
                 self.flush_data();
@@ -816,13 +821,16 @@ impl Driver {
             if !self.rtc.is_alive() {
                 return;
             }
-            let deadline = self.next_timeout.min(self.next_media());
+            let deadline = tokio::time::Instant::from_std(self.next_timeout.min(self.next_media()));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             let wake = tokio::select! {
                 r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
                 f = next_tcp_frame(&mut self.tcp) => Wake::TcpFrame(f),
                 m = from_server.recv(), if server_open => Wake::Server(m),
                 c = commands.recv() => Wake::Command(c),
-                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+                () = &mut timer => Wake::Timer,
             };
             let now = Instant::now();
             match wake {
@@ -1146,54 +1154,59 @@ impl Driver {
             MediaKind::Audio => (true, &packet.payload[..]),
         };
         let end = receiver.kind == MediaKind::Audio || packet.header.marker;
-        let frames =
+        let frame =
             receiver
                 .depacketizer
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
         let kind = receiver.label;
-        let identity = receiver.identity.clone();
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
         let late = receiver.depacketizer.late_packets;
-        let remote = stats.remote.entry((identity, kind)).or_default();
+        let remote = stats
+            .remote
+            .entry((receiver.identity.clone(), kind))
+            .or_default();
         remote.packets += 1;
         remote.late_packets = late;
         let now_us = unix_micros();
         let mut digests = Vec::new();
-        for frame in frames {
-            remote.frames_received += 1;
-            if record && let Ok(h) = SframeHeader::parse(&frame) {
-                digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
-            }
-            learn_rotated_key(
-                &mut self.dec_keys,
-                &mut self.key_owners,
-                &self.config.secret,
-                &frame,
-            );
-            let decrypted =
-                EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
-            let Ok(plain) = decrypted else {
-                remote.decrypt_failures += 1;
-                continue;
-            };
-            first_frame.get_or_insert_with(Instant::now);
-            remote.frames_decrypted += 1;
-            // Frames from Veil's own clients describe themselves; a
-            // browser's are real codec frames, counted as decrypted only.
-            match FrameInfo::decode(plain.payload()) {
-                Some(info) => {
-                    let layer = info.layer.min(2) as usize;
-                    remote.frames_per_layer[layer] += 1;
-                    remote.last_layer = Some(info.layer);
-                    remote.sequences[layer].push(info.sequence);
-                    remote
-                        .latencies_us
-                        .push(now_us.saturating_sub(info.sent_at_us));
-                    remote.received_at_us.push(now_us);
+        // At most one frame: the one this packet completed.
+        if let Some(frame) = frame {
+            'frame: {
+                remote.frames_received += 1;
+                if record && let Ok(h) = SframeHeader::parse(&frame) {
+                    digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
                 }
-                None => remote.opaque_frames += 1,
+                learn_rotated_key(
+                    &mut self.dec_keys,
+                    &mut self.key_owners,
+                    &self.config.secret,
+                    &frame,
+                );
+                let decrypted =
+                    EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
+                let Ok(plain) = decrypted else {
+                    remote.decrypt_failures += 1;
+                    break 'frame;
+                };
+                first_frame.get_or_insert_with(Instant::now);
+                remote.frames_decrypted += 1;
+                // Frames from Veil's own clients describe themselves; a
+                // browser's are real codec frames, counted as decrypted only.
+                match FrameInfo::decode(plain.payload()) {
+                    Some(info) => {
+                        let layer = info.layer.min(2) as usize;
+                        remote.frames_per_layer[layer] += 1;
+                        remote.last_layer = Some(info.layer);
+                        remote.sequences[layer].push(info.sequence);
+                        remote
+                            .latencies_us
+                            .push(now_us.saturating_sub(info.sent_at_us));
+                        remote.received_at_us.push(now_us);
+                    }
+                    None => remote.opaque_frames += 1,
+                }
             }
         }
         stats.first_frame_at = first_frame;
