@@ -302,7 +302,11 @@ async fn join(
     let mut servers = target.servers.clone();
     let first = plan.global % servers.len();
     servers.rotate_left(first);
-    let connection = Connection::connect(ConnectOptions::new(servers, token, config))
+    let mut options = ConnectOptions::new(servers, token, config);
+    // An audio-only room's participants join as audio clients do: sent no
+    // video, so the SFU runs no bandwidth estimation for them.
+    options.audio_only = scenario.audio_only;
+    let connection = Connection::connect(options)
         .await
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + JOIN_TIMEOUT;

@@ -26,7 +26,8 @@ pub struct Scenario {
     /// Publishers per room (the first ones to join); default: all.
     #[arg(long)]
     pub publishers: Option<usize>,
-    /// Publish audio only (no video).
+    /// Audio only: publishers send no video, and everyone joins to receive
+    /// audio only (the `audio_only` join of the signalling protocol).
     #[arg(long)]
     pub audio_only: bool,
     /// Video frames per second.

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, init_tracing, join, secret, start_sfu};
-use sfu::{JoinError, Sfu, SfuConfig, TrackKind};
+use common::{eventually, init_tracing, join, join_as, secret, start_sfu};
+use sfu::{JoinError, Permissions, Role, Sfu, SfuConfig, TrackKind};
 use veil_client::{Client, ClientConfig};
 
 fn decrypted(c: &Client, from: &str, kind: &str) -> u64 {
@@ -204,6 +204,66 @@ async fn subscribers_choose_whom_to_receive_and_publishers_can_stop_a_track() {
         decrypted(&bob, "alice", "audio") > audio + 20
     })
     .await;
+}
+
+/// The transport-wide congestion control extension, as SDP names it.
+const TRANSPORT_WIDE_CC: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_session_is_sent_voices_but_no_video_and_no_congestion_feedback() {
+    let sfu = start_sfu();
+    let room = "audio-only";
+    let key = secret(room, "p");
+    let audio_only = Role::with_permissions(Permissions {
+        publish: true,
+        subscribe: true,
+        publish_data: true,
+        receive_video: false,
+    });
+    assert!(!audio_only.receives_video());
+    let no_video = |who: &str| {
+        let mut c = ClientConfig::new(who, room, key.clone());
+        c.video = None;
+        c
+    };
+    // Alice publishes audio and simulcast video before bob joins; dave does
+    // after. Bob asked for audio only; carol did not.
+    let alice = join(&sfu, ClientConfig::new("alice", room, key.clone())).await;
+    let (bob, bob_answer) = join_as(&sfu, no_video("bob"), audio_only).await;
+    let (carol, carol_answer) = join_as(&sfu, no_video("carol"), Role::Participant).await;
+    let _dave = join(&sfu, ClientConfig::new("dave", room, key.clone())).await;
+
+    assert!(
+        !bob_answer.contains(TRANSPORT_WIDE_CC),
+        "no transport-wide feedback for a session with no video either way:\n{bob_answer}"
+    );
+    assert!(
+        carol_answer.contains(TRANSPORT_WIDE_CC),
+        "a session that receives video keeps it:\n{carol_answer}"
+    );
+
+    eventually(
+        Duration::from_secs(20),
+        "carol sees alice's and dave's video; everyone hears everyone",
+        || {
+            decrypted(&carol, "alice", "video") > 10
+                && decrypted(&carol, "dave", "video") > 10
+                && decrypted(&bob, "alice", "audio") > 20
+                && decrypted(&bob, "dave", "audio") > 20
+                && decrypted(&alice, "bob", "audio") > 20
+        },
+    )
+    .await;
+    assert!(
+        bob.with_stats(|s| s.remote.keys().all(|(_, kind)| *kind == "audio")),
+        "bob was sent video: {:?}",
+        bob.with_stats(|s| s.remote.keys().cloned().collect::<Vec<_>>())
+    );
+    assert!(
+        bob.with_stats(|s| s.remote.values().all(|r| r.decrypt_failures == 0)),
+        "bob's voices decrypt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,11 +64,14 @@ pub struct ConnectOptions {
     /// idle timeout (45 s), so the server has let go of the dead socket by
     /// the time the resume arrives.
     pub idle_timeout: Duration,
+    /// Join to receive audio only (see `ClientMessage::Join`); kept when
+    /// the call moves to another node.
+    pub audio_only: bool,
 }
 
 impl ConnectOptions {
-    /// Options with a 30 s reconnect window, a ping every 15 s and a 60 s
-    /// idle timeout.
+    /// Options with a 30 s reconnect window, a ping every 15 s, a 60 s
+    /// idle timeout, and video received.
     pub fn new(servers: Vec<String>, token: String, config: ClientConfig) -> Self {
         ConnectOptions {
             servers,
@@ -77,6 +80,7 @@ impl ConnectOptions {
             reconnect_window: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(60),
+            audio_only: false,
         }
     }
 }
@@ -352,6 +356,7 @@ async fn join_one(url: &str, options: &ConnectOptions) -> Result<Session, Connec
         v: VERSION,
         token: Some(options.token.clone()),
         offer,
+        audio_only: options.audio_only,
     };
     if !send(&mut ws, &join).await {
         return Err(ConnectError::Unreachable(format!("{url}: closed")));

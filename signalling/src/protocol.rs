@@ -25,6 +25,11 @@ pub enum ClientMessage {
         token: Option<String>,
         /// SDP offer with the client's tracks and its data channel.
         offer: SdpOffer,
+        /// Receive audio only: no one's video is offered to this session,
+        /// and the SFU spends no bandwidth estimation on it. For listeners
+        /// and poor links; it may still publish what its token allows.
+        #[serde(default)]
+        audio_only: bool,
     },
     /// Answer to a server [`ServerMessage::Offer`].
     Answer {

@@ -425,9 +425,12 @@ async fn session(
         }
     };
     let (token, start) = match serde_json::from_str::<ClientMessage>(&first) {
-        Ok(ClientMessage::Join { v, token, offer }) if v == VERSION => {
-            (token.or(url_token), Start::Join(offer))
-        }
+        Ok(ClientMessage::Join {
+            v,
+            token,
+            offer,
+            audio_only,
+        }) if v == VERSION => (token.or(url_token), Start::Join { offer, audio_only }),
         Ok(ClientMessage::Resume { v, token, resume }) if v == VERSION => {
             (token.or(url_token), Start::Resume(resume))
         }
@@ -491,7 +494,7 @@ async fn session(
 
     // 2. A new media session on the SFU node, or the one being resumed.
     let events = match start {
-        Start::Join(offer) => {
+        Start::Join { offer, audio_only } => {
             // Before the SFU announces the newcomer, so the others learn
             // the name with the join.
             if let Some(name) = &claims.name {
@@ -515,6 +518,7 @@ async fn session(
                 publish: grants.publish,
                 subscribe: grants.subscribe,
                 publish_data: grants.publish_data,
+                receive_video: !audio_only,
             });
             let joined = match state.sfu.join_as(&room, &identity, offer, role).await {
                 Ok(joined) => joined,
@@ -615,7 +619,10 @@ struct Session {
 }
 
 enum Start {
-    Join(str0m::change::SdpOffer),
+    Join {
+        offer: str0m::change::SdpOffer,
+        audio_only: bool,
+    },
     Resume(String),
 }
 

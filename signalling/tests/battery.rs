@@ -567,6 +567,7 @@ async fn expired_token_replay(server: &Server) {
         v: 1,
         token: Some(t.clone()),
         offer,
+        audio_only: false,
     };
     ws.send(Message::Text(serde_json::to_string(&join).unwrap().into()))
         .await
@@ -600,6 +601,7 @@ async fn hundred_tracks(server: &Server) {
         v: 1,
         token: Some(t),
         offer,
+        audio_only: false,
     };
     let text = serde_json::to_string(&join).unwrap();
     assert!(

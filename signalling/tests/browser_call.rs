@@ -312,6 +312,35 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     assert_eq!(invitee["name"], "", "{result}");
     assert_eq!(invitee["room"], room, "{result}");
     assert_eq!(invitee["passphraseFilled"], true, "{result}");
+    // Dora joined audio-only: she hears alice and carol, alice hears her,
+    // and the SFU offered her no video at all.
+    let dora = &result["audio_only"];
+    assert_eq!(
+        dora["checkbox"], true,
+        "the address kept the choice: {dora}"
+    );
+    assert_eq!(dora["cameraButtonHidden"], true, "{dora}");
+    assert_eq!(
+        dora["videoTransceivers"], 0,
+        "dora was offered video: {dora}"
+    );
+    for who in ["alice", "carol"] {
+        let heard = &dora["hears"][who];
+        assert!(n(heard, "decrypted") > 50, "dora decrypts {who}: {dora}");
+        assert!(
+            heard["audioEnergy"].as_f64().unwrap_or(0.0) > 0.0,
+            "dora hears {who}: {dora}"
+        );
+        assert_eq!(
+            n(heard, "framesDecoded"),
+            0,
+            "dora decoded video of {who}: {dora}"
+        );
+    }
+    assert!(
+        n(&dora["heardByAlice"], "decrypted") > 50,
+        "alice decrypts dora: {dora}"
+    );
     assert!(
         std::fs::metadata(&screenshot).unwrap().len() > 1000,
         "screenshot saved at {}",

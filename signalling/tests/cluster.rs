@@ -134,6 +134,7 @@ async fn join_raw(addr: std::net::SocketAddr, token: &str, room: &str) -> Ws {
         v: VERSION,
         token: Some(token.into()),
         offer,
+        audio_only: false,
     };
     ws.send(Message::Text(serde_json::to_string(&join).unwrap().into()))
         .await

@@ -112,6 +112,7 @@ async fn a_dropped_socket_resumes_without_losing_the_call_or_events() {
             v: VERSION,
             token: Some(alice_token.clone()),
             offer,
+            audio_only: false,
         },
     )
     .await;
@@ -213,6 +214,7 @@ async fn a_session_not_resumed_in_time_ends() {
             v: VERSION,
             token: Some(dave_token.clone()),
             offer,
+            audio_only: false,
         },
     )
     .await;

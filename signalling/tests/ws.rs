@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{eventually, heard, join, start_server, token};
 use futures_util::{SinkExt, StreamExt};
 use signalling::auth::{Authenticator, Grants, TokenRequest};
-use signalling::client::Connection;
+use signalling::client::{ConnectOptions, Connection};
 use signalling::protocol::{ClientMessage, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 use veil_client::{ClientConfig, RoomSecret};
@@ -291,6 +291,52 @@ async fn token_grants_and_self_mute_decide_what_flows() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_join_hears_everyone_and_is_sent_no_video() {
+    let addr = start_server().await;
+    let room = "listeners";
+    let secret = RoomSecret::from_passphrase(room, "p");
+    let alice = join(
+        addr,
+        Some(token("alice", room, Grants::participant(), 600)),
+        ClientConfig::new("alice", room, secret.clone()),
+    )
+    .await
+    .unwrap();
+    let mut options = ConnectOptions::new(
+        vec![format!("ws://{addr}/ws")],
+        token("bob", room, Grants::participant(), 600),
+        common::audio_only("bob", room),
+    );
+    options.audio_only = true;
+    let bob = Connection::connect(options).await.unwrap();
+    let carol = join(
+        addr,
+        Some(token("carol", room, Grants::participant(), 600)),
+        common::audio_only("carol", room),
+    )
+    .await
+    .unwrap();
+    let video_from_alice = |c: &Connection| {
+        c.with_stats(|s| {
+            s.remote
+                .get(&("alice".to_string(), "video"))
+                .map_or(0, |r| r.frames_decrypted)
+        })
+    };
+    eventually(
+        Duration::from_secs(20),
+        "bob hears alice, alice hears bob, carol sees alice",
+        || heard(&bob, "alice") > 20 && heard(&alice, "bob") > 20 && video_from_alice(&carol) > 10,
+    )
+    .await;
+    assert_eq!(video_from_alice(&bob), 0, "bob joined audio-only");
+    assert!(
+        bob.with_stats(|s| s.remote.keys().all(|(_, kind)| *kind == "audio")),
+        "bob was sent video"
+    );
+}
+
 /// Reads until the server closes: the error codes it sent (with their
 /// `fatal` flags) and the close code.
 async fn until_closed(
@@ -344,6 +390,7 @@ async fn misbehaving_sockets_are_told_then_closed_and_the_room_goes_on() {
                 v,
                 token: Some(token(who, room, Grants::participant(), 600)),
                 offer,
+                audio_only: false,
             };
             ws.send(Message::Text(serde_json::to_string(&join).unwrap().into()))
                 .await

@@ -535,7 +535,7 @@ function showE2eeState() {
         plain ? `${plain} not encrypted (broadcast)` : ''].filter(Boolean).join(' · ');
 }
 
-async function join(room, name, passphrase) {
+async function join(room, name, passphrase, audioOnly) {
   status('Deriving the room key…');
   const secret = await roomSecret(room, passphrase);
   call.fingerprint = await fingerprint(secret);
@@ -563,9 +563,15 @@ async function join(room, name, passphrase) {
   };
   call.worker.postMessage({ type: 'keys', secret, identity, epoch: 0, peers: [] });
 
-  status('Starting camera and microphone…');
-  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } } });
+  // Audio only: no camera, and the server sends us no one's video (nor
+  // spends bandwidth estimation on us). Screen sharing needs video, so it
+  // goes too.
+  call.audioOnly = audioOnly;
+  status(audioOnly ? 'Starting the microphone…' : 'Starting camera and microphone…');
+  const camera = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+  const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: audioOnly ? false : camera });
   $('self').srcObject = media;
+  for (const id of ['mute-video', 'share']) $(id).hidden = audioOnly;
   const pc = new RTCPeerConnection({ encodedInsertableStreams: !('RTCRtpScriptTransform' in window) });
   call.pc = pc;
   const [audioTrack] = media.getAudioTracks();
@@ -574,18 +580,20 @@ async function join(room, name, passphrase) {
   call.videoTrack = videoTrack;
   call.media = media;
   const audio = pc.addTransceiver(audioTrack, { direction: 'sendonly', streams: [media] });
-  const video = pc.addTransceiver(videoTrack, {
-    direction: 'sendonly',
-    streams: [media],
-    sendEncodings: [
-      { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-      { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-      { rid: 'h', maxBitrate: 1_500_000 },
-    ],
-  });
-  negotiateDependencyDescriptor(video);
   attachTransform(audio.sender, 'encrypt');
-  attachTransform(video.sender, 'encrypt');
+  if (videoTrack) {
+    const video = pc.addTransceiver(videoTrack, {
+      direction: 'sendonly',
+      streams: [media],
+      sendEncodings: [
+        { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+        { rid: 'h', maxBitrate: 1_500_000 },
+      ],
+    });
+    negotiateDependencyDescriptor(video);
+    attachTransform(video.sender, 'encrypt');
+  }
   // The media path died (network change, long outage): join again. Only on
   // "failed": a "disconnected" blip heals by itself (Chrome declares
   // "failed" after about 30 s without consent), and a page reloading on a
@@ -630,7 +638,7 @@ async function join(room, name, passphrase) {
     call.ws = ws;
     ws.onopen = () =>
       send(first
-        ? { type: 'join', v: 1, token, offer: { type: 'offer', sdp: offer.sdp } }
+        ? { type: 'join', v: 1, token, offer: { type: 'offer', sdp: offer.sdp }, audio_only: audioOnly }
         : { type: 'resume', v: 1, token, resume: call.resume });
     ws.onmessage = async (m) => {
       const message = JSON.parse(m.data);
@@ -739,16 +747,20 @@ function start() {
   $('room').value = room;
   $('name').value = params.get('name') || '';
   $('passphrase').value = passphrase;
+  $('audio-only').checked = params.get('audio') === 'only';
   const go = (e) => {
     e?.preventDefault();
     const r = $('room').value.trim();
     const n = $('name').value.trim();
     const p = $('passphrase').value;
+    const audioOnly = $('audio-only').checked;
     if (!r || !n || !p) return status('Room, name and passphrase are all needed.');
     $('join').hidden = true;
     $('call').hidden = false;
-    history.replaceState(null, '', `/r/${encodeURIComponent(r)}?name=${encodeURIComponent(n)}#${encodeURIComponent(p)}`);
-    join(r, n, p).catch((err) => status(`Could not join: ${err.message}`));
+    // The address keeps the choices, so a reload (or a rejoin) makes the same call.
+    const audio = audioOnly ? '&audio=only' : '';
+    history.replaceState(null, '', `/r/${encodeURIComponent(r)}?name=${encodeURIComponent(n)}${audio}#${encodeURIComponent(p)}`);
+    join(r, n, p, audioOnly).catch((err) => status(`Could not join: ${err.message}`));
   };
   $('join').addEventListener('submit', go);
   $('copy').addEventListener('click', async () => {

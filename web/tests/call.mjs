@@ -1,6 +1,7 @@
-// Three browsers in one room through the real page: two with the room's
-// passphrase decode each other's SFrame-encrypted video and audio; a third
-// with a wrong passphrase decodes nothing and is shown "cannot decrypt".
+// Browsers in one room through the real page: those with the room's
+// passphrase decode each other's SFrame-encrypted video and audio; one
+// with a wrong passphrase decodes nothing and is shown "cannot decrypt";
+// one that joins audio-only hears the room and is sent no video.
 //
 // Usage: node tests/call.mjs <base-url> <room> <passphrase> <screenshot.png>
 // Prints one JSON object; the Rust test (signalling/tests/browser_call.rs)
@@ -152,7 +153,9 @@ await runScript(420_000, result, async (context) => {
   if (screenshot) await alice.screenshot({ path: screenshot, fullPage: true });
   // "Copy invite link": the link carries the room and passphrase, not
   // alice's name, so whoever opens it is asked for theirs.
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  // Granting replaces the origin's permissions: keep the microphone and
+  // camera, or every page's capture stops from here on.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write', 'microphone', 'camera'], { origin: base });
   await alice.bringToFront();
   await alice.click('#copy');
   await new Promise((r) => setTimeout(r, 300));
@@ -176,4 +179,35 @@ await runScript(420_000, result, async (context) => {
   await invitee.close();
   // The page shows the same safety number to both passphrase holders.
   result.page_text = await mallory.evaluate(() => document.body.innerText);
+
+  // Dora joins audio-only (the form's checkbox, kept in the address as
+  // &audio=only): she hears the room and is heard, and is sent no video.
+  // (Bob muted his microphone above, so she hears alice and carol.)
+  const dora = await context.newPage();
+  dora.on('pageerror', (e) => (result.page_errors ??= []).push(`dora: ${e.message}`));
+  await dora.goto(`${base}/r/${encodeURIComponent(room)}?name=dora&audio=only#${encodeURIComponent(passphrase)}`);
+  let d;
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    [d, a] = await Promise.all([stats(dora), stats(alice)]);
+    const heard = (who) => remote(d, who)?.audioEnergy > 0 && remote(d, who)?.decrypted > 50;
+    if (heard('alice') && heard('carol') && remote(a, 'dora')?.decrypted > 50) break;
+  }
+  result.audio_only = {
+    checkbox: await dora.evaluate(() => document.getElementById('audio-only').checked),
+    cameraButtonHidden: await dora.evaluate(() => document.getElementById('mute-video').hidden),
+    videoTransceivers: await dora.evaluate(
+      () => window.veil.call.pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video').length,
+    ),
+    hears: { alice: remote(d, 'alice') ?? null, carol: remote(d, 'carol') ?? null },
+    transceivers: await dora.evaluate(() =>
+      window.veil.call.pc.getTransceivers().map((t) => `${t.mid} ${t.receiver.track.kind} ${t.currentDirection}`),
+    ),
+    status: await dora.evaluate(() => document.getElementById('status').textContent),
+    // For a failure's message: what arrived on dora's transport.
+    rtc: await dora.evaluate(async () => [...(await window.veil.call.pc.getStats()).values()]
+      .filter((s) => ['inbound-rtp', 'transport', 'candidate-pair'].includes(s.type))
+      .map((s) => `${s.type} ${s.mid ?? ''} ${s.ssrc ?? ''} pkts=${s.packetsReceived ?? ''} bytes=${s.bytesReceived ?? ''} ${s.state ?? ''}`)),
+    heardByAlice: remote(a, 'dora') ?? null,
+  };
 });

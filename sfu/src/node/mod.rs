@@ -24,6 +24,7 @@ use std::thread;
 
 use serde::{Deserialize, Serialize};
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::MediaKind;
 use tokio::sync::{mpsc, oneshot};
 
 pub use participant::{ParticipantStats, RoomStats};
@@ -152,7 +153,8 @@ pub enum Role {
     /// Publishes and receives everyone else's tracks (renegotiated as they come and go).
     #[default]
     Participant,
-    /// A participant with some rights withheld by its token.
+    /// A participant with some rights withheld by its token, or one that
+    /// asked to receive audio only.
     Limited(Permissions),
     /// Publishes only (WHIP ingest); receives nothing.
     Ingest,
@@ -173,12 +175,22 @@ pub struct Permissions {
     pub subscribe: bool,
     /// Send data-channel messages (chat, files).
     pub publish_data: bool,
+    /// Receive others' video too. An audio-only session (a listener, a
+    /// phone on a poor link) sets this to false: no video is offered to it,
+    /// and the SFU runs no bandwidth estimation for it, since there is no
+    /// layer to choose. See [`Role::receives_video`].
+    #[serde(default = "yes")]
+    pub receive_video: bool,
 }
 
 impl Role {
     /// The role for a participant with these rights.
     pub fn with_permissions(permissions: Permissions) -> Role {
-        if permissions.publish && permissions.subscribe && permissions.publish_data {
+        if permissions.publish
+            && permissions.subscribe
+            && permissions.publish_data
+            && permissions.receive_video
+        {
             Role::Participant
         } else {
             Role::Limited(permissions)
@@ -193,6 +205,24 @@ impl Role {
             Role::Ingest => false,
             Role::Viewer { of } => of == publisher,
         }
+    }
+
+    /// Whether this session is sent video at all. When it is not, its
+    /// `Rtc` is built without the egress bandwidth estimate and its pacer,
+    /// which exist to choose video layers. Per participant that is about
+    /// 40 timer wake-ups a second and a third of the SFU's CPU in an
+    /// audio-only room (measured in `docs/loadtest.md`).
+    pub fn receives_video(&self) -> bool {
+        match self {
+            Role::Participant | Role::Viewer { .. } => true,
+            Role::Limited(p) => p.subscribe && p.receive_video,
+            Role::Ingest => false,
+        }
+    }
+
+    /// Whether this session receives `publisher`'s track of `kind`.
+    pub fn receives(&self, publisher: &str, kind: MediaKind) -> bool {
+        self.receives_from(publisher) && (kind == MediaKind::Audio || self.receives_video())
     }
 
     /// Whether tracks this session sends are forwarded.

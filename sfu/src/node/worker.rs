@@ -727,7 +727,7 @@ impl Worker {
                 new_track_out(from, &id, track)
             };
             if let Some(s) = self.get_mut(sub) {
-                if !s.unsubscribed.contains(&from) && s.role.receives_from(&id) {
+                if !s.unsubscribed.contains(&from) && s.role.receives(&id, track_out.kind) {
                     s.tracks_out.push(track_out);
                 }
                 s.notify(ParticipantEvent::TrackPublished {
@@ -786,6 +786,9 @@ impl Worker {
         if subscribed {
             s.unsubscribed.retain(|k| *k != publisher);
             for out in new_outs {
+                if !s.role.receives(&publisher_id, out.kind) {
+                    continue;
+                }
                 let present = s.tracks_out.iter().any(|t| {
                     t.source == publisher
                         && t.source_mid == out.source_mid
@@ -1436,11 +1439,19 @@ impl Worker {
                 return Err(JoinError::DuplicateParticipant(id));
             }
         }
-        let mut rtc = base_rtc_config()
+        // The egress estimate (and str0m's pacer with it) chooses video
+        // layers; a session sent no video gets neither. Transport-wide
+        // feedback serves the estimate here and the client's own for the
+        // video it sends, so it goes only when neither direction has video.
+        let receives_video = role.receives_video();
+        let mut config = base_rtc_config();
+        if !receives_video && !offers_video(&offer) {
+            config = without_transport_wide_feedback(config);
+        }
+        let mut rtc = config
             .set_ice_lite(true)
             .enable_bwe(
-                self.config
-                    .bandwidth_estimation
+                (self.config.bandwidth_estimation && receives_video)
                     .then(|| Bitrate::bps(self.config.initial_bandwidth_bps)),
             )
             .set_stats_interval(Some(STATS_INTERVAL))
@@ -1540,7 +1551,11 @@ impl Worker {
                 });
             }
             if participant.role.receives_from(&o.id) {
-                for track in &o.tracks_in {
+                for track in o
+                    .tracks_in
+                    .iter()
+                    .filter(|t| participant.role.receives(&o.id, t.kind))
+                {
                     participant
                         .tracks_out
                         .push(new_track_out(other, &o.id, track));
@@ -1634,4 +1649,25 @@ impl Worker {
             self.mark_dirty(other);
         }
     }
+}
+
+/// Whether an offer has a video m-line (in either direction).
+fn offers_video(offer: &str0m::change::SdpOffer) -> bool {
+    offer
+        .to_sdp_string()
+        .lines()
+        .any(|line| line.starts_with("m=video"))
+}
+
+/// `config` without the transport-wide sequence number extension: the
+/// session's packets then carry no such number and its peer sends no
+/// transport-wide feedback (an RTCP packet every 50 ms per receiving peer).
+fn without_transport_wide_feedback(mut config: str0m::RtcConfig) -> str0m::RtcConfig {
+    let mut kept = str0m::rtp::ExtensionMap::empty();
+    for (id, extension) in config.extension_map().iter() {
+        if *extension != str0m::rtp::Extension::TransportSequenceNumber {
+            kept.set(id, extension.clone());
+        }
+    }
+    config.set_extension_map(kept)
 }

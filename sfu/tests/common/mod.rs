@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use sfu::{ParticipantEvent, Sfu, SfuConfig, SfuNode};
+use sfu::{ParticipantEvent, Role, Sfu, SfuConfig, SfuNode};
 use tokio::sync::mpsc;
 use veil_client::{Client, ClientConfig, FromServer, RoomSecret, ToServer};
 
@@ -32,13 +32,23 @@ pub fn secret(room: &str, passphrase: &str) -> RoomSecret {
 
 /// Joins `config` to its room through a node's control API (in-process or remote).
 pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
+    join_as(sfu, config, Role::Participant).await.0
+}
+
+/// [`join`] in `role`; also returns the SFU's SDP answer.
+pub async fn join_as(
+    sfu: impl Into<SfuNode>,
+    config: ClientConfig,
+    role: Role,
+) -> (Client, String) {
     let sfu: SfuNode = sfu.into();
     let (room, identity) = (config.room.clone(), config.identity.clone());
     let (pending, offer) = Client::prepare(config).expect("client prepares");
     let mut joined = sfu
-        .join(&room, &identity, offer)
+        .join_as(&room, &identity, offer, role)
         .await
         .expect("join accepted");
+    let answer = joined.answer.to_sdp_string();
     let (to_client, from_server) = mpsc::channel(64);
     let (to_server, mut from_client) = mpsc::channel(64);
     let client = pending
@@ -83,7 +93,7 @@ pub async fn join(sfu: impl Into<SfuNode>, config: ClientConfig) -> Client {
             }
         }
     });
-    client
+    (client, answer)
 }
 
 /// Polls `check` every 50 ms until it holds or `timeout` passes.
