@@ -31,9 +31,9 @@ struct Packet {
 #[derive(Debug, Default)]
 pub struct Depacketizer {
     packets: BTreeMap<u64, Packet>,
-    /// Sequence numbers already assembled into frames (duplicate filter).
+    /// Sequence numbers already assembled into frames (duplicate filter),
+    /// in a window that ends at the newest number seen.
     done: SeenWindow,
-    newest: Option<u64>,
     /// Frames given up because packets never came.
     pub frames_lost: u64,
     /// Packets that arrived after a newer one: retransmissions answering
@@ -55,14 +55,14 @@ impl Depacketizer {
         end: bool,
         data: &'a [u8],
     ) -> Option<Cow<'a, [u8]>> {
-        let too_old = self.newest.is_some_and(|n| seq + HORIZON <= n);
+        let newest = self.done.newest;
+        let too_old = newest.is_some_and(|n| seq + HORIZON <= n);
         if too_old || self.done.contains(seq) || self.packets.contains_key(&seq) {
             return None;
         }
-        if self.newest.is_some_and(|n| seq < n) {
+        if newest.is_some_and(|n| seq < n) {
             self.late_packets += 1;
         }
-        self.newest = Some(self.newest.map_or(seq, |n| n.max(seq)));
         self.done.advance(seq);
         let frame = if start && end {
             // A whole frame in one packet: nothing to wait for, nothing to
@@ -108,7 +108,7 @@ impl Depacketizer {
     }
 
     fn expire(&mut self) {
-        let Some(limit) = self.newest.map(|n| n.saturating_sub(HORIZON)) else {
+        let Some(limit) = self.done.newest.map(|n| n.saturating_sub(HORIZON)) else {
             return;
         };
         // Runs for every packet, so the common case (nothing behind the
@@ -138,8 +138,8 @@ impl Depacketizer {
 #[derive(Debug, Default)]
 struct SeenWindow {
     bits: [u64; (HORIZON / 64) as usize],
-    /// The newest number the window covers; it spans `newest - HORIZON + 1`
-    /// to `newest`.
+    /// The newest number seen; the window spans `newest - HORIZON + 1` to
+    /// `newest`.
     newest: Option<u64>,
 }
 

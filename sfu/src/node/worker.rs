@@ -1550,16 +1550,14 @@ impl Worker {
                     quality,
                 });
             }
-            if participant.role.receives_from(&o.id) {
-                for track in o
-                    .tracks_in
-                    .iter()
-                    .filter(|t| participant.role.receives(&o.id, t.kind))
-                {
-                    participant
-                        .tracks_out
-                        .push(new_track_out(other, &o.id, track));
-                }
+            for track in o
+                .tracks_in
+                .iter()
+                .filter(|t| participant.role.receives(&o.id, t.kind))
+            {
+                participant
+                    .tracks_out
+                    .push(new_track_out(other, &o.id, track));
             }
         }
 
