@@ -566,7 +566,6 @@ async function join(room, name, passphrase, audioOnly) {
   // Audio only: no camera, and the server sends us no one's video (nor
   // spends bandwidth estimation on us). Screen sharing needs video, so it
   // goes too.
-  call.audioOnly = audioOnly;
   status(audioOnly ? 'Starting the microphone…' : 'Starting camera and microphone…');
   const camera = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
   const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: audioOnly ? false : camera });
