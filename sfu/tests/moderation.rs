@@ -267,6 +267,41 @@ async fn an_audio_only_session_is_sent_voices_but_no_video_and_no_congestion_fee
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_egress_estimate_only_video_senders_negotiate_congestion_feedback() {
+    init_tracing();
+    let sfu = Sfu::start(SfuConfig {
+        bandwidth_estimation: false,
+        ..SfuConfig::default()
+    })
+    .unwrap();
+    let room = "no-estimate";
+    let key = secret(room, "p");
+    let (_alice, alice_answer) = join_as(
+        &sfu,
+        ClientConfig::new("alice", room, key.clone()),
+        Role::Participant,
+    )
+    .await;
+    let mut viewer = ClientConfig::new("bob", room, key);
+    viewer.video = None;
+    let (bob, bob_answer) = join_as(&sfu, viewer, Role::Participant).await;
+    assert!(
+        alice_answer.contains(TRANSPORT_WIDE_CC),
+        "alice sends video, and her own estimate needs the node's feedback:\n{alice_answer}"
+    );
+    assert!(
+        !bob_answer.contains(TRANSPORT_WIDE_CC),
+        "nothing estimates bob's downlink, so no feedback is negotiated:\n{bob_answer}"
+    );
+    eventually(
+        Duration::from_secs(20),
+        "bob still receives alice's video and voice",
+        || decrypted(&bob, "alice", "video") > 10 && decrypted(&bob, "alice", "audio") > 20,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishers_over_their_limits_are_told_and_contained() {
     init_tracing();
     let sfu = Sfu::start(SfuConfig {

@@ -38,6 +38,7 @@ use sfu::ParticipantEvent;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, info};
 use veil_client::{Client, ClientConfig, ClientStats, FromServer, RemoteSamples, ToServer};
 
@@ -323,7 +324,8 @@ async fn next(ws: &mut Ws) -> Option<ServerMessage> {
 }
 
 async fn open(url: &str) -> Result<Ws, String> {
-    let connect = tokio_tungstenite::connect_async(url);
+    let config = WebSocketConfig::default().read_buffer_size(crate::protocol::WS_READ_BUFFER_BYTES);
+    let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), false);
     match tokio::time::timeout(Duration::from_secs(5), connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(format!("{url}: {e}")),

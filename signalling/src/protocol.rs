@@ -11,6 +11,12 @@ use str0m::change::{SdpAnswer, SdpOffer};
 pub const VERSION: u32 = 1;
 /// Largest client message accepted (SDP offers with simulcast are ~10 KiB).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Read buffer of one signalling WebSocket, at either end. tungstenite
+/// allocates 128 KiB per socket by default, which for thousands of mostly
+/// idle sessions is most of the server's memory per participant. Messages
+/// are small JSON; a larger one still arrives whole, because the reader
+/// reserves each frame's full length.
+pub const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Client → server.
 #[derive(Debug, Serialize, Deserialize)]

@@ -26,10 +26,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use crate::auth::{AuthError, Authenticator, Claims};
-use crate::protocol::{ClientMessage, MAX_MESSAGE_BYTES, ServerMessage, VERSION};
+use crate::protocol::{
+    ClientMessage, MAX_MESSAGE_BYTES, ServerMessage, VERSION, WS_READ_BUFFER_BYTES,
+};
 
 /// Time a new socket has to send its `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a socket being closed is read for its peer's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Messages queued towards one client before relays to it are dropped.
 const OUTBOUND_QUEUE: usize = 256;
 /// Per-connection message rate: sustained per second, and burst.
@@ -305,6 +309,7 @@ async fn ws(
     };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             session(socket, state, query.token, peer).await;
             drop(slot);
@@ -340,6 +345,16 @@ async fn close(mut socket: WebSocket, code: u16, message: ServerMessage) {
             reason: reason.into(),
         })))
         .await;
+    // The closing handshake (RFC 6455 §7.1.1): read until the peer's close.
+    // Dropping the socket with its messages still unread would make the
+    // kernel reset the connection, and the peer would lose the reason sent
+    // above; a peer that keeps sending is cut off after a while.
+    let drain = async {
+        while let Some(Ok(m)) = socket.recv().await
+            && !matches!(m, Message::Close(_))
+        {}
+    };
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
 }
 
 /// 429 with `Retry-After` for a client IP over its request budget.

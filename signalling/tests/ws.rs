@@ -89,6 +89,27 @@ async fn two_clients_meet_through_signalling_and_relay_messages() {
         alice.stats().relays.iter().all(|(from, _)| from != "alice"),
         "no echo"
     );
+
+    // A message five times the sockets' read buffer still arrives whole:
+    // the buffer is kept small for memory, not as a limit.
+    let large: String = "QUJD".repeat(10 * 1024);
+    assert!(large.len() > 4 * signalling::protocol::WS_READ_BUFFER_BYTES);
+    alice
+        .send(ClientMessage::Relay {
+            to: Some("bob".into()),
+            payload: large.clone(),
+        })
+        .await;
+    eventually(
+        Duration::from_secs(5),
+        "a 40 KiB relay arrives intact",
+        || {
+            bob.stats()
+                .relays
+                .contains(&("alice".into(), large.clone()))
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::debug;
 
 use super::server::{
@@ -208,7 +209,8 @@ impl RemoteSfu {
             .parse()
             .map_err(|_| "bad secret".to_string())?;
         request.headers_mut().insert("authorization", auth);
-        let connect = tokio_tungstenite::connect_async(request);
+        let config = WebSocketConfig::default().read_buffer_size(super::EVENT_SOCKET_READ_BUFFER);
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), false);
         let (socket, _) = tokio::time::timeout(KEEPALIVE, connect)
             .await
             .map_err(|_| "timed out".to_string())?

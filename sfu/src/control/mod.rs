@@ -11,6 +11,12 @@ pub mod server;
 
 pub use client::RemoteSfu;
 
+/// Read buffer of a participant's event socket, at both ends. tungstenite's
+/// default is 128 KiB per socket, more than the node's own media state for
+/// that participant; events are small JSON, and a larger one still arrives
+/// whole, because the reader reserves each frame's full length.
+pub const EVENT_SOCKET_READ_BUFFER: usize = 8 * 1024;
+
 use str0m::change::{SdpAnswer, SdpOffer};
 
 use crate::forward::layer::Layer;

@@ -325,7 +325,9 @@ async fn events(
         };
         return (StatusCode::NOT_FOUND, Json(e)).into_response();
     };
-    upgrade.on_upgrade(move |socket| pump_events(socket, rx, key, state))
+    upgrade
+        .read_buffer_size(super::EVENT_SOCKET_READ_BUFFER)
+        .on_upgrade(move |socket| pump_events(socket, rx, key, state))
 }
 
 /// Streams events until the session ends or the consumer goes away; in the

@@ -1441,19 +1441,18 @@ impl Worker {
         }
         // The egress estimate (and str0m's pacer with it) chooses video
         // layers; a session sent no video gets neither. Transport-wide
-        // feedback serves the estimate here and the client's own for the
-        // video it sends, so it goes only when neither direction has video.
-        let receives_video = role.receives_video();
+        // feedback serves that estimate here and the client's own for the
+        // video it sends, so it is negotiated only when one of them runs.
+        // Without it str0m keeps no per-packet send record (80 KiB per
+        // session) and the peer sends no feedback every 50 ms.
+        let estimates_egress = self.config.bandwidth_estimation && role.receives_video();
         let mut config = base_rtc_config();
-        if !receives_video && !offers_video(&offer) {
+        if !estimates_egress && !offers_video(&offer) {
             config = without_transport_wide_feedback(config);
         }
         let mut rtc = config
             .set_ice_lite(true)
-            .enable_bwe(
-                (self.config.bandwidth_estimation && receives_video)
-                    .then(|| Bitrate::bps(self.config.initial_bandwidth_bps)),
-            )
+            .enable_bwe(estimates_egress.then(|| Bitrate::bps(self.config.initial_bandwidth_bps)))
             .set_stats_interval(Some(STATS_INTERVAL))
             .set_send_buffer_video(self.config.resend_buffer_video.max(1))
             .build(now);
