@@ -348,13 +348,17 @@ async fn close(mut socket: WebSocket, code: u16, message: ServerMessage) {
     // The closing handshake (RFC 6455 §7.1.1): read until the peer's close.
     // Dropping the socket with its messages still unread would make the
     // kernel reset the connection, and the peer would lose the reason sent
-    // above; a peer that keeps sending is cut off after a while.
-    let drain = async {
-        while let Some(Ok(m)) = socket.recv().await
-            && !matches!(m, Message::Close(_))
-        {}
-    };
-    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
+    // above. A task of its own does the reading, so the session (and its
+    // address's connection slot) ends now; a peer that keeps sending is
+    // cut off after a while.
+    tokio::spawn(async move {
+        let drain = async {
+            while let Some(Ok(m)) = socket.recv().await
+                && !matches!(m, Message::Close(_))
+            {}
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
+    });
 }
 
 /// 429 with `Retry-After` for a client IP over its request budget.
