@@ -42,6 +42,14 @@ fn the_macro_benchmark_runs_and_reports_consistent_figures() {
         latency["p99"].as_f64().unwrap(),
     );
     assert!(p50 > 0.0 && p99 >= p50, "{v}");
+    // The node's own transit histogram was recorded and read back for the
+    // window: bucket bounds, ordered; the SFU's part of the end-to-end time.
+    let transit = &v["sfu_transit_us"];
+    let transit_p50 = transit["p50"].as_f64().expect("a transit median");
+    assert!(transit_p50 > 0.0, "{v}");
+    if let Some(transit_p99) = transit["p99"].as_f64() {
+        assert!(transit_p99 >= transit_p50, "{v}");
+    }
     assert!(
         f("sfu_resident_bytes") >= f("sfu_resident_bytes_idle"),
         "{v}"

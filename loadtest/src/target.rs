@@ -65,9 +65,10 @@ fn recorder() -> anyhow::Result<PrometheusHandle> {
     if let Some(h) = slot.as_ref() {
         return Ok(h.clone());
     }
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let handle =
+        sfu::telemetry::with_buckets(metrics_exporter_prometheus::PrometheusBuilder::new())?
+            .install_recorder()
+            .context("installing the metrics recorder")?;
     *slot = Some(handle.clone());
     Ok(handle)
 }

@@ -14,6 +14,8 @@
 //! * [`config`]: the node's settings, [`SfuConfig`].
 //! * [`announce`]: the node in the room registry: heartbeats, and rooms
 //!   moved or released when the registry and the node disagree.
+//! * [`telemetry`]: histogram buckets for the node's latency metrics, and
+//!   quantiles over a window read back from them.
 
 pub mod announce;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod control;
 pub mod forward;
 pub mod node;
 pub mod process;
+pub mod telemetry;
 
 pub use config::SfuConfig;
 pub use control::{RemoteSfu, SfuNode};

@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             args.tcp = shifted(tcp, ordinal)?.to_string();
         }
     }
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    sfu::telemetry::with_buckets(metrics_exporter_prometheus::PrometheusBuilder::new())?
         .with_http_listener(args.metrics)
         .install()
         .map_err(|e| anyhow::anyhow!("cannot serve metrics on {}: {e}", args.metrics))?;

@@ -138,7 +138,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => anyhow::bail!("give both --api-key and --api-secret, or neither for dev mode"),
     };
     let auth = Authenticator::new([(key.as_str(), secret.as_str())])?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let metrics =
+        sfu::telemetry::with_buckets(metrics_exporter_prometheus::PrometheusBuilder::new())?
+            .install_recorder()?;
     let (nodes, shared, local) = match &args.redis {
         Some(url) => {
             let secret = args.sfu_secret.clone().ok_or_else(|| {

@@ -113,6 +113,10 @@ struct Outcome {
     packets_out_per_core_s: f64,
     /// End-to-end frame latency on loopback, an upper bound on what the SFU adds.
     added_latency_us: Latency,
+    /// Time in the SFU, from a datagram leaving its socket to its batch's
+    /// output reaching the kernel (`veil_sfu_transit_seconds` over the
+    /// window), as histogram bucket bounds; null past the last bound.
+    sfu_transit_us: Transit,
     loss_ratio: f64,
     decrypt_failures: u64,
     join_failures: usize,
@@ -135,6 +139,13 @@ struct Outcome {
     /// gauge) and resident memory.
     sfu_participants_after_leave: f64,
     sfu_resident_bytes_after_leave: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Transit {
+    p50: Option<f64>,
+    p99: Option<f64>,
+    p999: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,7 +181,7 @@ fn serve_sfu(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
+        sfu::telemetry::with_buckets(metrics_exporter_prometheus::PrometheusBuilder::new())?
             .with_http_listener(([127, 0, 0, 1], args.metrics_port))
             .install()
             .context("serving metrics")?;
@@ -201,6 +212,8 @@ fn serve_sfu(args: &Args) -> anyhow::Result<()> {
 /// open descriptors.
 struct Snapshot {
     counters: SfuSample,
+    /// The node's transit-time histogram (cumulative buckets).
+    transit: Vec<(f64, f64)>,
     cpu: Option<f64>,
     at: Instant,
     rss: u64,
@@ -208,9 +221,15 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    async fn take(target: &Target, pid: u32) -> Snapshot {
+    async fn take(target: &Target, pid: u32, metrics_port: u16) -> Snapshot {
+        let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+        let text = match reqwest::get(&url).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         Snapshot {
             counters: target.sfu_sample().await,
+            transit: sfu::telemetry::buckets_in(&text, sfu::telemetry::TRANSIT_SECONDS),
             cpu: sfu::process::cpu_seconds_of(pid),
             at: Instant::now(),
             rss: sfu::process::resident_bytes_of(pid).unwrap_or(0),
@@ -304,9 +323,9 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     ));
 
     tokio::time::sleep_until((started + ramp + Duration::from_secs_f64(args.warmup)).into()).await;
-    let start = Snapshot::take(&target, pid).await;
+    let start = Snapshot::take(&target, pid, metrics_port).await;
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
-    let end = Snapshot::take(&target, pid).await;
+    let end = Snapshot::take(&target, pid, metrics_port).await;
     let report = load.await.context("load task")??;
     // Everyone has left: give the SFU a moment to let go of them.
     let metrics_text = async || -> String {
@@ -325,7 +344,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = Snapshot::take(&target, pid).await;
+    let after = Snapshot::take(&target, pid, metrics_port).await;
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -366,6 +385,17 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
             p50: us(report.latency_ms.p50),
             p95: us(report.latency_ms.p95),
             p99: us(report.latency_ms.p99),
+        },
+        sfu_transit_us: {
+            let q = |q| {
+                sfu::telemetry::quantile_from_buckets(&start.transit, &end.transit, q)
+                    .map(|s| (s * 1e6).round())
+            };
+            Transit {
+                p50: q(0.5),
+                p99: q(0.99),
+                p999: q(0.999),
+            }
         },
         loss_ratio: report.loss_ratio,
         decrypt_failures: report.decrypt_failures,

@@ -36,6 +36,8 @@ pub(crate) struct Datagram {
     pub data: Vec<u8>,
     /// For ICE-TCP frames: where to send the replies.
     pub tcp: Option<mpsc::Sender<Vec<u8>>>,
+    /// When it left the socket, for the transit-time histogram.
+    pub received_at: Instant,
 }
 
 /// Routing changes sent by workers.
@@ -242,6 +244,7 @@ pub(crate) fn run(
                     source,
                     data: buf,
                     tcp: None,
+                    received_at: now,
                 })
                 .is_err()
             {

@@ -155,6 +155,7 @@ async fn serve(
             source: peer,
             data: frame,
             tcp: Some(reply.clone()),
+            received_at: std::time::Instant::now(),
         };
         if worker.send(datagram).await.is_err() {
             break;

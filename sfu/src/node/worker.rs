@@ -121,6 +121,7 @@ struct HotCounters {
     rtp_bytes_out: metrics::Counter,
     datagrams_out: metrics::Counter,
     loop_seconds: metrics::Histogram,
+    transit_seconds: metrics::Histogram,
 }
 
 impl HotCounters {
@@ -132,6 +133,7 @@ impl HotCounters {
             rtp_bytes_out: metrics::counter!("veil_sfu_rtp_bytes_out_total"),
             datagrams_out: metrics::counter!("veil_sfu_datagrams_out_total"),
             loop_seconds: metrics::histogram!("veil_sfu_loop_seconds"),
+            transit_seconds: metrics::histogram!(crate::telemetry::TRANSIT_SECONDS),
         }
     }
 }
@@ -218,14 +220,16 @@ impl Worker {
         let mut pending: Option<Datagram> = None;
         loop {
             let now = Instant::now();
-            if let Some(d) = pending.take() {
+            // The batch's oldest datagram, for the transit time.
+            let mut oldest: Option<Instant> = None;
+            let batch = pending
+                .take()
+                .into_iter()
+                .chain(std::iter::from_fn(|| inbound.try_recv().ok()))
+                .take(RECV_BATCH + 1);
+            for d in batch {
+                oldest = Some(oldest.map_or(d.received_at, |o| o.min(d.received_at)));
                 self.on_datagram(d, now);
-            }
-            for _ in 0..RECV_BATCH {
-                match inbound.try_recv() {
-                    Ok(d) => self.on_datagram(d, now),
-                    Err(_) => break,
-                }
             }
             while let Ok(command) = commands.try_recv() {
                 self.on_command(command, now);
@@ -236,7 +240,13 @@ impl Worker {
                 self.next_housekeeping = now + HOUSEKEEPING;
             }
             self.drive(now);
-            self.flush();
+            if self.flush() > 0
+                && let Some(oldest) = oldest
+            {
+                self.counters
+                    .transit_seconds
+                    .record(oldest.elapsed().as_secs_f64());
+            }
             self.counters
                 .loop_seconds
                 .record(now.elapsed().as_secs_f64());
@@ -259,8 +269,9 @@ impl Worker {
         }
     }
 
-    /// Sends everything the batch produced.
-    fn flush(&mut self) {
+    /// Sends everything the batch produced; returns how many UDP datagrams
+    /// the kernel took.
+    fn flush(&mut self) -> usize {
         for (destination, frame) in self.tcp_outbox.drain(..) {
             let delivered = self
                 .tcp_conns
@@ -272,7 +283,7 @@ impl Worker {
             }
         }
         if self.outbox.is_empty() {
-            return;
+            return 0;
         }
         let sent = send_batch(&self.send_socket, &self.outbox);
         let dropped = self.outbox.len() - sent;
@@ -282,6 +293,7 @@ impl Worker {
                 .increment(dropped as u64);
         }
         self.outbox.clear();
+        sent
     }
 
     fn next_deadline(&self) -> Instant {
