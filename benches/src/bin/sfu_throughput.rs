@@ -220,13 +220,18 @@ struct Snapshot {
     fds: usize,
 }
 
+/// The SFU process's `/metrics` text; empty when it cannot be read.
+async fn metrics_text(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    match reqwest::get(&url).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 impl Snapshot {
     async fn take(target: &Target, pid: u32, metrics_port: u16) -> Snapshot {
-        let url = format!("http://127.0.0.1:{metrics_port}/metrics");
-        let text = match reqwest::get(&url).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let text = metrics_text(metrics_port).await;
         Snapshot {
             counters: target.sfu_sample().await,
             transit: sfu::telemetry::buckets_in(&text, sfu::telemetry::TRANSIT_SECONDS),
@@ -328,17 +333,10 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
     let end = Snapshot::take(&target, pid, metrics_port).await;
     let report = load.await.context("load task")??;
     // Everyone has left: give the SFU a moment to let go of them.
-    let metrics_text = async || -> String {
-        let url = format!("http://127.0.0.1:{metrics_port}/metrics");
-        match reqwest::get(&url).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    };
     let mut participants_left = f64::NAN;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        participants_left = gauge(&metrics_text().await, "veil_sfu_participants");
+        participants_left = gauge(&metrics_text(metrics_port).await, "veil_sfu_participants");
         if participants_left == 0.0 {
             break;
         }
