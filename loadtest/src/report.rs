@@ -93,6 +93,37 @@ pub struct SfuFigures {
     pub cpu_cores: Option<f64>,
     /// Resident memory at the end, bytes (the whole process when embedded).
     pub resident_bytes: Option<f64>,
+    /// Time inside the SFU over the run (`veil_sfu_transit_seconds`); absent
+    /// when the SFU does not export it (or in reports from before it did).
+    #[serde(default)]
+    pub transit_us: Option<Transit>,
+}
+
+/// Quantiles of the SFU's transit time (socket in to kernel out), in µs,
+/// as histogram bucket bounds: never understated, `None` past the last.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Transit {
+    /// Median.
+    pub p50: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+}
+
+impl Transit {
+    /// The quantiles of what was observed between two bucket snapshots;
+    /// `None` when nothing was.
+    pub fn between(before: &[(f64, f64)], after: &[(f64, f64)]) -> Option<Transit> {
+        let count = |buckets: &[(f64, f64)]| buckets.last().map_or(0.0, |(_, c)| *c);
+        if count(after) <= count(before) {
+            return None;
+        }
+        let q =
+            |q| sfu::telemetry::quantile_from_buckets(before, after, q).map(|s| (s * 1e6).round());
+        Some(Transit {
+            p50: q(0.5),
+            p99: q(0.99),
+        })
+    }
 }
 
 /// What simulating the participants cost this load generator: how many
@@ -501,6 +532,13 @@ impl Report {
                 self.sfu.bytes_out_per_s * 8e-6
             ),
         );
+        if let Some(t) = &self.sfu.transit_us {
+            let us = |v: Option<f64>| v.map_or("> 1 s".into(), |v| format!("{:.2} ms", v / 1000.0));
+            row(
+                "SFU transit (p50 / p99)",
+                format!("{} / {} (socket in to kernel out)", us(t.p50), us(t.p99)),
+            );
+        }
         row(
             "SFU CPU",
             self.sfu

@@ -385,7 +385,7 @@ pub async fn run(
         .map(|s| started + ramp_time + Duration::from_secs_f64(s));
     let mut timeline = Vec::new();
     let mut next_tick = started + Duration::from_secs(1);
-    let mut last_sfu = sfu_start;
+    let mut last_packets_out = sfu_start.packets_out;
     let count_video_loss = !scenario.simulcast;
 
     let spawn = |joining: &mut JoinSet<Joined>, plan: Plan| {
@@ -486,9 +486,9 @@ pub async fn run(
                 frames,
                 latency_p50_ms: tick_latency.quantile(0.5) as f64 / 1000.0,
                 latency_p99_ms: tick_latency.quantile(0.99) as f64 / 1000.0,
-                packets_out: sfu.packets_out - last_sfu.packets_out,
+                packets_out: sfu.packets_out - last_packets_out,
             };
-            last_sfu = sfu;
+            last_packets_out = sfu.packets_out;
             bar.set_position(started.elapsed().as_secs());
             bar.set_message(format!(
                 "{}/{} in  p50 {:.1} ms  p99 {:.1} ms  {:.0} frames/s  {} join failures",
@@ -563,6 +563,7 @@ pub async fn run(
             _ => None,
         },
         resident_bytes: sfu_end.resident_bytes,
+        transit_us: crate::report::Transit::between(&sfu_start.transit, &sfu_end.transit),
     };
     let generator_cores = match (generator_start, generator_end) {
         (Some(a), Some(b)) => Some((b - a).max(0.0) / elapsed),

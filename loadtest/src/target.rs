@@ -12,7 +12,7 @@ use signalling::auth::{Authenticator, Grants, TokenRequest, random_secret};
 use signalling::server::{AppState, router};
 
 /// One reading of the SFU's counters (totals since it started).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SfuSample {
     /// RTP packets received.
     pub packets_in: f64,
@@ -28,6 +28,9 @@ pub struct SfuSample {
     pub cpu_seconds: Option<f64>,
     /// Resident memory, bytes.
     pub resident_bytes: Option<f64>,
+    /// The transit-time histogram's cumulative buckets
+    /// (`sfu::telemetry::buckets_in`), summed over nodes.
+    pub transit: Vec<(f64, f64)>,
 }
 
 enum Tokens {
@@ -251,11 +254,14 @@ impl Target {
             }
             Metrics::Remote(urls, http) => {
                 let mut total = SfuSample::default();
+                let mut texts = String::new();
                 for url in urls {
                     let Ok(text) = async { http.get(url).send().await?.text().await }.await else {
                         continue;
                     };
                     let s = parse_metrics(&text);
+                    texts.push_str(&text);
+                    texts.push('\n');
                     total.packets_in += s.packets_in;
                     total.packets_out += s.packets_out;
                     total.bytes_in += s.bytes_in;
@@ -264,6 +270,8 @@ impl Target {
                     total.cpu_seconds = add(total.cpu_seconds, s.cpu_seconds);
                     total.resident_bytes = add(total.resident_bytes, s.resident_bytes);
                 }
+                // One parse of all nodes' text sums their buckets.
+                total.transit = sfu::telemetry::buckets_in(&texts, sfu::telemetry::TRANSIT_SECONDS);
                 total
             }
             Metrics::None => SfuSample::default(),
@@ -301,6 +309,7 @@ pub fn parse_metrics(text: &str) -> SfuSample {
             _ => {}
         }
     }
+    s.transit = sfu::telemetry::buckets_in(text, sfu::telemetry::TRANSIT_SECONDS);
     s
 }
 

@@ -63,6 +63,19 @@ async fn a_small_scenario_passes_its_thresholds_and_measures_everything() {
         "{:?}",
         report.sfu
     );
+    // The SFU's own transit time, read from its histogram over the run.
+    let transit = report
+        .sfu
+        .transit_us
+        .clone()
+        .expect("the SFU's transit time");
+    assert!(
+        transit
+            .p50
+            .is_some_and(|p50| p50 > 0.0 && transit.p99.is_none_or(|p99| p99 >= p50)),
+        "{transit:?}"
+    );
+    assert!(report.table().contains("SFU transit"));
     assert!(report.timeline.len() >= 4);
     // The report's documented fields are there, by name.
     let json = serde_json::to_value(&report).unwrap();
