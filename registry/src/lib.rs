@@ -98,6 +98,9 @@ pub struct RedisRegistry {
     prefix: String,
 }
 
+/// Room owners read per `MGET` when listing a node's rooms.
+const OWNER_BATCH: usize = 256;
+
 /// Assigns a room atomically: its live owner if that one is not draining,
 /// else the least-loaded live node that is not draining. The chosen node's
 /// load goes up by one at once, so a burst of new rooms spreads over the
@@ -336,17 +339,29 @@ impl Registry {
                     .collect::<Vec<_>>()
             }
             Registry::Redis(r) => {
+                // SCAN, not KEYS: KEYS walks the whole keyspace in one
+                // command and blocks every other client of the server
+                // meanwhile. Owners are then read a batch at a time.
                 let mut c = r.conn.clone();
-                let pattern = format!("{}room:*", r.prefix);
-                let keys: Vec<String> = c.keys(pattern).await?;
+                let room_prefix = format!("{}room:", r.prefix);
+                let keys: Vec<String> = {
+                    let mut iter = c.scan_match::<_, String>(format!("{room_prefix}*")).await?;
+                    let mut keys = Vec::new();
+                    while let Some(key) = iter.next_item().await {
+                        keys.push(key?);
+                    }
+                    keys
+                };
                 let mut rooms = Vec::new();
-                for key in keys {
-                    let owner: Option<String> = c.get(&key).await?;
-                    if owner.as_deref() == Some(node) {
-                        rooms.push(
-                            key.trim_start_matches(&format!("{}room:", r.prefix))
-                                .to_string(),
-                        );
+                for chunk in keys.chunks(OWNER_BATCH) {
+                    let owners: Vec<Option<String>> =
+                        redis::cmd("MGET").arg(chunk).query_async(&mut c).await?;
+                    for (key, owner) in chunk.iter().zip(owners) {
+                        if owner.as_deref() == Some(node)
+                            && let Some(room) = key.strip_prefix(&room_prefix)
+                        {
+                            rooms.push(room.to_string());
+                        }
                     }
                 }
                 rooms

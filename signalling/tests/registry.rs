@@ -92,7 +92,15 @@ async fn check_rules(replicas: Vec<Registry>, short_ttl: Duration) {
         .collect();
     assert_eq!(live, vec!["a", "c"]);
     let orphans = r.rooms_of("b").await.unwrap();
-    assert!(orphans.contains(&"standup".to_string()));
+    // Exactly b's rooms, by name, sorted.
+    let mut expected: Vec<String> = owners
+        .iter()
+        .filter(|(_, o)| *o == "b")
+        .map(|(room, _)| format!("race-{room}"))
+        .chain(["standup".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(orphans, expected);
     for room in &orphans {
         assert_eq!(
             r.assign_room(room).await.unwrap().id,
