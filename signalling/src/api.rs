@@ -30,6 +30,10 @@ use crate::shared::RoomConfig;
 
 /// Lifetime of open-room tokens.
 const OPEN_ROOM_TTL_SECS: u64 = 6 * 3600;
+/// How long a participant removed by a moderator (`kick`) is kept out of
+/// the room. Their token is still valid, so without it they could rejoin at
+/// once; a moderator who wants them back sooner mints a new identity.
+pub const REMOVAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// The REST routes, merged into the server's router.
 pub fn routes() -> Router<AppState> {
@@ -244,7 +248,10 @@ async fn kick(
         .leave(&room, &id, "removed by a moderator")
         .await
     {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            state.shared().keep_out(&room, &id, REMOVAL_PERIOD).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => error(StatusCode::NOT_FOUND, "unknown_participant", e.to_string()),
     }
 }

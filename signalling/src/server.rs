@@ -510,6 +510,19 @@ async fn session(
         }
     };
     let (room, identity) = (claims.room.clone().unwrap_or_default(), claims.sub.clone());
+    if state.shared.is_kept_out(&room, &identity).await {
+        close(
+            socket,
+            4403,
+            ServerMessage::error(
+                "removed",
+                format!("a moderator removed {identity:?} from room {room:?}; try again later"),
+                true,
+            ),
+        )
+        .await;
+        return;
+    }
 
     // 2. A new media session on the SFU node, or the one being resumed.
     let events = match start {

@@ -81,6 +81,9 @@ pub struct Shared {
     moderator_mutes: Arc<Mutex<HashSet<(String, String, String)>>>,
     /// Display names from the participants' tokens (one-replica mode only).
     names: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// (room, identity) removed by a moderator, until when (one-replica
+    /// mode only).
+    removed: Arc<Mutex<HashMap<(String, String), std::time::Instant>>>,
     redis: Option<RedisShared>,
 }
 
@@ -111,6 +114,7 @@ impl Shared {
             configs: Arc::default(),
             moderator_mutes: Arc::default(),
             names: Arc::default(),
+            removed: Arc::default(),
             redis: None,
         }
     }
@@ -133,6 +137,7 @@ impl Shared {
             configs: Arc::default(),
             moderator_mutes: Arc::default(),
             names: Arc::default(),
+            removed: Arc::default(),
             redis: Some(RedisShared {
                 conn,
                 prefix: prefix.to_string(),
@@ -476,6 +481,47 @@ impl Shared {
                 if let Err(e) = result {
                     warn!("cannot record a moderator mute: {e}");
                 }
+            }
+        }
+    }
+
+    /// Keeps `identity` out of `room` for `period`: a moderator removed
+    /// them, and their token would otherwise let them straight back in.
+    pub async fn keep_out(&self, room: &str, identity: &str, period: std::time::Duration) {
+        match &self.redis {
+            None => {
+                let mut removed = self.removed.lock().unwrap_or_else(|e| e.into_inner());
+                let now = std::time::Instant::now();
+                removed.retain(|_, until| *until > now);
+                removed.insert((room.to_string(), identity.to_string()), now + period);
+            }
+            Some(r) => {
+                let mut c = r.conn.clone();
+                let key = format!("{}removed:{room}\u{0}{identity}", r.prefix);
+                let ms = period.as_millis().max(1) as u64;
+                let result: redis::RedisResult<()> = c.pset_ex(key, 1, ms).await;
+                if let Err(e) = result {
+                    warn!("cannot record a removal: {e}");
+                }
+            }
+        }
+    }
+
+    /// Whether a moderator removed `identity` from `room` recently
+    /// ([`Shared::keep_out`]).
+    pub async fn is_kept_out(&self, room: &str, identity: &str) -> bool {
+        match &self.redis {
+            None => self
+                .removed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(room.to_string(), identity.to_string()))
+                .is_some_and(|until| *until > std::time::Instant::now()),
+            Some(r) => {
+                let mut c = r.conn.clone();
+                c.exists(format!("{}removed:{room}\u{0}{identity}", r.prefix))
+                    .await
+                    .unwrap_or(false)
             }
         }
     }

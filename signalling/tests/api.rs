@@ -118,6 +118,22 @@ async fn admins_list_kick_mute_and_close_rooms() {
         .await
         .unwrap();
     assert_eq!(kicked.status(), 204);
+    // Bob's token is still valid, but the removal keeps him out; carol,
+    // not removed, still gets in.
+    let again = join(
+        addr,
+        Some(token("bob", room, Grants::participant(), 600)),
+        cfg("bob"),
+    )
+    .await;
+    assert_eq!(again.err().as_deref(), Some("removed"));
+    let _carol = join(
+        addr,
+        Some(token("carol", room, Grants::participant(), 600)),
+        cfg("carol"),
+    )
+    .await
+    .unwrap();
     let missing = http
         .post(format!("{base}/api/rooms/{room}/participants/nobody/kick"))
         .bearer_auth(&admin)

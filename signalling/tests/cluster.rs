@@ -235,3 +235,30 @@ async fn a_session_replaced_by_a_rejoin_ends_on_its_old_node_when_its_socket_dro
     );
     drop(second);
 }
+
+/// A participant removed by a moderator on one replica is kept out on every
+/// replica, and only for the period given; locally the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_holds_on_every_replica_until_it_expires() {
+    use signalling::shared::Shared;
+    let redis = RedisServer::start().await;
+    let one = Shared::redis(redis.url(), "veil-test:").await.unwrap();
+    let other = Shared::redis(redis.url(), "veil-test:").await.unwrap();
+    let local = Shared::local();
+    let period = Duration::from_millis(400);
+    for (setter, reader) in [(&one, &other), (&local, &local)] {
+        setter.keep_out("standup", "bob", period).await;
+        assert!(reader.is_kept_out("standup", "bob").await);
+        assert!(!reader.is_kept_out("standup", "alice").await, "only bob");
+        assert!(!reader.is_kept_out("retro", "bob").await, "only that room");
+    }
+    tokio::time::sleep(period + Duration::from_millis(300)).await;
+    assert!(
+        !other.is_kept_out("standup", "bob").await,
+        "expired (Redis)"
+    );
+    assert!(
+        !local.is_kept_out("standup", "bob").await,
+        "expired (local)"
+    );
+}
