@@ -68,15 +68,25 @@ async fn admins_list_kick_mute_and_close_rooms() {
     }
 
     let admin = admin_token();
-    let rooms: Vec<RoomSummary> = http
-        .get(format!("{base}/api/rooms"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // A session is listed once its socket loop runs, just after the client
+    // has its answer: ask until both are there (or give up after 5 s).
+    let list = || async {
+        http.get(format!("{base}/api/rooms"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<RoomSummary>>()
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut rooms = list().await;
+    while rooms.first().is_some_and(|r| r.participants < 2) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        rooms = list().await;
+    }
     assert_eq!(rooms.len(), 1);
     assert_eq!((rooms[0].room.as_str(), rooms[0].participants), (room, 2));
     let stats: serde_json::Value = http
