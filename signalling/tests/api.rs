@@ -18,25 +18,14 @@ async fn admins_list_kick_mute_and_close_rooms() {
     let addr = start_server_with(false).await;
     let room = "ops-room";
     let secret = RoomSecret::from_passphrase(room, "p");
-    let cfg = |who: &str| {
+    // Joins `who` with a fresh participant token, audio only.
+    let join_as = |who: &str| {
         let mut c = ClientConfig::new(who, room, secret.clone());
         c.video = None;
-        c
+        join(addr, Some(token(who, room, Grants::participant(), 600)), c)
     };
-    let alice = join(
-        addr,
-        Some(token("alice", room, Grants::participant(), 600)),
-        cfg("alice"),
-    )
-    .await
-    .unwrap();
-    let _bob = join(
-        addr,
-        Some(token("bob", room, Grants::participant(), 600)),
-        cfg("bob"),
-    )
-    .await
-    .unwrap();
+    let alice = join_as("alice").await.unwrap();
+    let _bob = join_as("bob").await.unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
 
@@ -130,20 +119,9 @@ async fn admins_list_kick_mute_and_close_rooms() {
     assert_eq!(kicked.status(), 204);
     // Bob's token is still valid, but the removal keeps him out; carol,
     // not removed, still gets in.
-    let again = join(
-        addr,
-        Some(token("bob", room, Grants::participant(), 600)),
-        cfg("bob"),
-    )
-    .await;
+    let again = join_as("bob").await;
     assert_eq!(again.err().as_deref(), Some("removed"));
-    let _carol = join(
-        addr,
-        Some(token("carol", room, Grants::participant(), 600)),
-        cfg("carol"),
-    )
-    .await
-    .unwrap();
+    let _carol = join_as("carol").await.unwrap();
     let missing = http
         .post(format!("{base}/api/rooms/{room}/participants/nobody/kick"))
         .bearer_auth(&admin)
