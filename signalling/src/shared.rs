@@ -94,6 +94,13 @@ struct RedisShared {
     subscriptions: mpsc::UnboundedSender<Subscription>,
 }
 
+impl RedisShared {
+    /// The key that keeps `identity` out of `room` while it exists.
+    fn removed_key(&self, room: &str, identity: &str) -> String {
+        format!("{}removed:{room}\u{0}{identity}", self.prefix)
+    }
+}
+
 enum Subscription {
     Join(String),
     Leave(String),
@@ -497,7 +504,7 @@ impl Shared {
             }
             Some(r) => {
                 let mut c = r.conn.clone();
-                let key = format!("{}removed:{room}\u{0}{identity}", r.prefix);
+                let key = r.removed_key(room, identity);
                 let ms = period.as_millis().max(1) as u64;
                 let result: redis::RedisResult<()> = c.pset_ex(key, 1, ms).await;
                 if let Err(e) = result {
@@ -519,7 +526,7 @@ impl Shared {
                 .is_some_and(|until| *until > std::time::Instant::now()),
             Some(r) => {
                 let mut c = r.conn.clone();
-                c.exists(format!("{}removed:{room}\u{0}{identity}", r.prefix))
+                c.exists(r.removed_key(room, identity))
                     .await
                     .unwrap_or(false)
             }
