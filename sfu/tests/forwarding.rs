@@ -285,6 +285,18 @@ async fn data_channel_messages_reach_the_room_end_to_end_encrypted() {
     })
     .await;
     assert!(mallory.stats().messages.is_empty());
+
+    // A quiet channel while audio flows: str0m (patched, see
+    // third_party/str0m/VEIL-PATCHES.md) stops polling SCTP once it is idle.
+    // A message written later must wake it on both hops.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    clients[2].send_data(b"after a quiet spell").await;
+    eventually(Duration::from_secs(10), "the late message arrives", || {
+        clients[0].with_stats(|s| s.messages.len() == 1)
+            && clients[1].with_stats(|s| s.messages.len() == 51)
+    })
+    .await;
+    assert_eq!(clients[0].stats().messages[0].2, b"after a quiet spell");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,6 +63,12 @@ pub(crate) struct RtcSctp {
     snap_init: Option<SctpInitData>,
     /// Bytes that can be buffered across all streams before `available()` is 0.
     max_buffered_amount: usize,
+    /// Veil patch: whether anything reached SCTP since `poll()` last found
+    /// it idle. An idle association costs a full walk of the endpoint, the
+    /// association and every stream entry per poll, and `Rtc::poll_output`
+    /// polls SCTP once per output (every RTP packet sent). Every `&mut`
+    /// entry point that can change what `do_poll()` returns sets it.
+    needs_poll: bool,
     #[cfg(test)]
     max_payload_size: usize,
 }
@@ -322,6 +328,7 @@ impl RtcSctp {
             snap_enabled: false,
             snap_init: None,
             max_buffered_amount: DEFAULT_MAX_BUFFERED_AMOUNT,
+            needs_poll: true,
             #[cfg(test)]
             max_payload_size,
         }
@@ -351,6 +358,7 @@ impl RtcSctp {
         sctp_init_data: Option<SctpInitData>,
         remote_max_message_size: Option<u32>,
     ) -> Result<(), SctpError> {
+        self.needs_poll = true;
         if self.state != RtcSctpState::Uninited {
             return Err(SctpError::Proto(ProtoError::Other(
                 "SCTP already initialized".into(),
@@ -424,11 +432,13 @@ impl RtcSctp {
 
     /// Enable SNAP by pre-populating the init data.
     pub fn enable_snap(&mut self) {
+        self.needs_poll = true;
         self.snap_enabled = true;
         self.snap_init.get_or_insert_with(SctpInitData::new);
     }
 
     pub fn set_max_buffered_amount(&mut self, max_buffered_amount: usize) {
+        self.needs_poll = true;
         self.max_buffered_amount = max_buffered_amount;
     }
 
@@ -440,6 +450,7 @@ impl RtcSctp {
     /// Ensure the local SNAP INIT chunk is generated. Returns `false` if
     /// generation failed (degrades to non-SNAP).
     pub fn ensure_local_snap_init(&mut self) -> bool {
+        self.needs_poll = true;
         let init_data = self.snap_init.get_or_insert_with(SctpInitData::new);
         if init_data.local_init_chunk().is_err() {
             self.snap_init = None;
@@ -453,6 +464,7 @@ impl RtcSctp {
     ///
     /// This preserves local opt-in for future offers.
     pub fn disable_pending_snap(&mut self) {
+        self.needs_poll = true;
         if !self.is_inited() {
             self.snap_init = None;
         }
@@ -490,6 +502,7 @@ impl RtcSctp {
     /// Set the remote SNAP INIT from a base64 string. Returns `Ok(true)` if
     /// accepted, `Ok(false)` on decode error (degrades to non-SNAP).
     pub fn set_remote_snap_init_string(&mut self, value: &str) -> bool {
+        self.needs_poll = true;
         let init_data = self.snap_init.get_or_insert_with(SctpInitData::new);
         match init_data.set_remote_init_string(value) {
             Ok(()) => true,
@@ -512,6 +525,7 @@ impl RtcSctp {
 
     /// Opens a new stream.
     pub fn open_stream(&mut self, id: u16, config: ChannelConfig) {
+        self.needs_poll = true;
         // The channel might already have arrived via SCTP, and if it is negotiated out-of-band
         // we are waiting for the configuration.
         let entry = stream_entry(
@@ -566,6 +580,7 @@ impl RtcSctp {
 
     /// Close stream.
     pub fn close_stream(&mut self, id: u16) {
+        self.needs_poll = true;
         if let Some(entry) = entry_by_id_mut(&mut self.entries, id) {
             entry.do_close = true;
 
@@ -575,6 +590,7 @@ impl RtcSctp {
     }
 
     pub fn close(&mut self) -> Result<(), SctpError> {
+        self.needs_poll = true;
         let Some(assoc) = &mut self.assoc else {
             return Ok(());
         };
@@ -620,6 +636,7 @@ impl RtcSctp {
     }
 
     pub fn write(&mut self, id: u16, binary: bool, buf: &[u8]) -> Result<usize, SctpError> {
+        self.needs_poll = true;
         if self.state != RtcSctpState::Established || self.is_closing() || self.is_closed() {
             return Err(SctpError::WriteBeforeEstablished);
         }
@@ -665,6 +682,7 @@ impl RtcSctp {
     }
 
     pub fn set_buffered_amount_low_threshold(&mut self, id: u16, threshold: usize) {
+        self.needs_poll = true;
         let entry =
             entry_by_id_mut(&mut self.entries, id).expect("stream entry for valid channel id");
 
@@ -673,6 +691,7 @@ impl RtcSctp {
     }
 
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.needs_poll = true;
         trace!("Handle input: {}", data.len());
 
         // TODO, remove Bytes in sctp and just use &[u8].
@@ -719,6 +738,14 @@ impl RtcSctp {
         // Remove closed entries.
         self.entries.retain(|e| e.state != StreamEntryState::Closed);
 
+        // Veil patch: `Rtc` hands every received datagram's time to
+        // `handle_timeout`, so "a timeout was handled" says nothing. Only a
+        // stream in transition, a due association timer or an endpoint
+        // event can give `do_poll()` something new to return.
+        if self.entries.iter().any(|e| e.state != StreamEntryState::Open) {
+            self.needs_poll = true;
+        }
+
         let Some(assoc) = &mut self.assoc else {
             // No association can produce output. Keep the timer wake because
             // advancing last_now can move the stream-open retry deadline.
@@ -726,10 +753,15 @@ impl RtcSctp {
             return;
         };
 
+        if assoc.poll_timeout().is_some_and(|t| t <= now) {
+            self.needs_poll = true;
+        }
+
         assoc.handle_timeout(now);
 
         // propagate events between endpoint and association.
         while let Some(e) = assoc.poll_endpoint_event() {
+            self.needs_poll = true;
             if let Some(ae) = self.endpoint.handle_event(self.handle, e) {
                 assoc.handle_event(ae);
             }
@@ -737,7 +769,13 @@ impl RtcSctp {
     }
 
     pub fn poll(&mut self) -> Option<SctpEvent> {
+        if !self.needs_poll {
+            return None;
+        }
         let r = self.do_poll();
+        // Idle until something reaches SCTP again. After an event, more
+        // may follow: stay armed.
+        self.needs_poll = r.is_some();
 
         if let Some(r) = &r {
             trace!("Poll {:?}", r);
@@ -1171,6 +1209,7 @@ impl RtcSctp {
     }
 
     pub fn push_back_transmit(&mut self, data: VecDeque<Vec<u8>>) {
+        self.needs_poll = true;
         trace!("Push back transmit: {}", data.len());
         assert!(self.pushed_back_transmit.is_none());
         self.pushed_back_transmit = Some(data);
