@@ -1030,8 +1030,21 @@ impl Driver {
     }
 
     fn poll(&mut self) {
+        // Media written to str0m waits for its next `handle_timeout`, so
+        // after a write it asks for a timeout that is already due. Serving
+        // it here, once, sends the frame now instead of after another turn
+        // of the session loop (a timer wake-up per frame sent).
+        let mut served_due_timeout = false;
         loop {
             match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) if !served_due_timeout && t <= Instant::now() => {
+                    served_due_timeout = true;
+                    if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+                        warn!("session failed: {e}");
+                        self.rtc.disconnect();
+                        return;
+                    }
+                }
                 Ok(Output::Timeout(t)) => {
                     self.next_timeout = t;
                     return;
@@ -1178,14 +1191,22 @@ impl Driver {
                 if record && let Ok(h) = SframeHeader::parse(&frame) {
                     digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
                 }
-                learn_rotated_key(
-                    &mut self.dec_keys,
-                    &mut self.key_owners,
-                    &self.config.secret,
-                    &frame,
-                );
-                let decrypted =
-                    EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(&self.dec_keys));
+                let decrypt = |keys: &HashMap<u64, DecryptionKey>| {
+                    EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(keys))
+                };
+                let mut decrypted = decrypt(&self.dec_keys);
+                // A key id we have no key for may be a sender's next epoch:
+                // only then is it worth parsing the header and deriving.
+                if decrypted.is_err()
+                    && learn_rotated_key(
+                        &mut self.dec_keys,
+                        &mut self.key_owners,
+                        &self.config.secret,
+                        &frame,
+                    )
+                {
+                    decrypted = decrypt(&self.dec_keys);
+                }
                 let Ok(plain) = decrypted else {
                     remote.decrypt_failures += 1;
                     break 'frame;
@@ -1463,17 +1484,18 @@ impl Driver {
 
 /// A key id we have no key for may be a known sender's next epoch (the low
 /// byte of a key id is its epoch): derive that key, and remember whose it is.
+/// Returns whether it learned a key.
 fn learn_rotated_key(
     dec_keys: &mut HashMap<u64, DecryptionKey>,
     key_owners: &mut HashMap<u64, String>,
     secret: &RoomSecret,
     frame: &[u8],
-) {
+) -> bool {
     let Ok(header) = SframeHeader::parse(frame) else {
-        return;
+        return false;
     };
     if dec_keys.contains_key(&header.key_id) {
-        return;
+        return false;
     }
     let epoch = header.key_id & 0xff;
     let owner = key_owners
@@ -1485,5 +1507,7 @@ fn learn_rotated_key(
     {
         key_owners.insert(key.key_id(), identity);
         dec_keys.insert(key.key_id(), key);
+        return true;
     }
+    false
 }

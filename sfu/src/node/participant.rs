@@ -190,7 +190,6 @@ pub(crate) struct Participant {
     pub data_dropped: u64,
     /// Incoming SSRC → (index in `tracks_in`, layer).
     pub ssrc_map: Vec<(Ssrc, usize, Layer)>,
-    pub next_timeout: Instant,
     pub egress_estimate_bps: Option<u64>,
     /// Cumulative (NACKs, PLIs+FIRs) per (mid, rid, egress) last seen in
     /// str0m's stats, to turn them into metric increments.

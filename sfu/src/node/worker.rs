@@ -156,6 +156,11 @@ struct Worker {
     /// The address in our ICE candidate; str0m matches datagrams against it.
     candidate_addr: SocketAddr,
     slots: Vec<Slot>,
+    /// When each slot's session next needs `handle_timeout` (`None`: empty
+    /// slot). Kept apart from `slots` because the timer scans walk it every
+    /// turn: a `Slot` holds a whole `Rtc` (kilobytes), so reading one
+    /// `Instant` per participant from `slots` cost a cache miss each.
+    deadlines: Vec<Option<Instant>>,
     free: Vec<u32>,
     by_addr: HashMap<SocketAddr, Key>,
     by_ufrag: HashMap<String, Key>,
@@ -199,6 +204,7 @@ impl Worker {
             recycle,
             candidate_addr,
             slots: Vec::new(),
+            deadlines: Vec::new(),
             free: Vec::new(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
@@ -297,10 +303,10 @@ impl Worker {
     }
 
     fn next_deadline(&self) -> Instant {
-        self.slots
+        self.deadlines
             .iter()
-            .filter_map(|s| s.participant.as_ref().map(|p| p.next_timeout))
-            .fold(self.next_housekeeping, Instant::min)
+            .flatten()
+            .fold(self.next_housekeeping, |a, b| a.min(*b))
     }
 
     /// The participant at `key`, unless gone or broken (a broken one waits
@@ -430,7 +436,7 @@ impl Worker {
         // str0m holds at most one received RTP packet until the next
         // poll_output, so the sender is polled right away. Subscribers it
         // writes to are only marked dirty and polled once per batch.
-        self.poll(key);
+        self.poll(key, now);
         self.handle_events(now);
     }
 
@@ -444,9 +450,12 @@ impl Worker {
 
     fn on_timeouts(&mut self, now: Instant) {
         let mut due = Vec::new();
-        for (index, slot) in self.slots.iter_mut().enumerate() {
+        for (index, deadline) in self.deadlines.iter().enumerate() {
+            if deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            let slot = &mut self.slots[index];
             if let Some(p) = slot.participant.as_mut()
-                && p.next_timeout <= now
                 && !p.broken
             {
                 let key = Key {
@@ -478,7 +487,7 @@ impl Worker {
             if let Some(p) = self.get_mut(key) {
                 p.negotiate();
             }
-            self.poll(key);
+            self.poll(key, now);
             self.handle_events(now);
         }
         while let Some(key) = self.dead.pop() {
@@ -486,9 +495,10 @@ impl Worker {
         }
     }
 
-    fn poll(&mut self, key: Key) {
+    fn poll(&mut self, key: Key, now: Instant) {
         let Worker {
             slots,
+            deadlines,
             outbox,
             tcp_outbox,
             events,
@@ -503,6 +513,12 @@ impl Worker {
         else {
             return;
         };
+        // Packets written to a session wait in str0m until its next
+        // `handle_timeout`, so after a write `poll_output` asks for a
+        // timeout that is already due. Serving it here, once, sends them in
+        // this turn instead of the worker's next one (another wake-up, two
+        // timer scans and the added latency).
+        let mut served_due_timeout = false;
         loop {
             if !p.rtc.is_alive() {
                 dead.push(key);
@@ -517,8 +533,17 @@ impl Worker {
                     Protocol::Udp => outbox.push((t.destination, t.contents.into())),
                     _ => tcp_outbox.push((t.destination, t.contents.into())),
                 },
+                Ok(Output::Timeout(t)) if t <= now && !served_due_timeout => {
+                    served_due_timeout = true;
+                    if p.guarded("timeout", |rtc| rtc.handle_input(Input::Timeout(now)))
+                        .is_err()
+                    {
+                        dead.push(key);
+                        return;
+                    }
+                }
                 Ok(Output::Timeout(t)) => {
-                    p.next_timeout = t;
+                    deadlines[key.index as usize] = Some(t);
                     return;
                 }
                 Ok(Output::Event(e)) => events.push((key, e)),
@@ -1527,7 +1552,6 @@ impl Worker {
             data_dropped: 0,
             unsubscribed: Vec::new(),
             ssrc_map: Vec::new(),
-            next_timeout: now,
             egress_estimate_bps: None,
             bwe_goals: (0, 0),
             quality: None,
@@ -1580,11 +1604,13 @@ impl Worker {
                     participant: None,
                     dirty: false,
                 });
+                self.deadlines.push(None);
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.participant = Some(participant);
+        self.deadlines[index as usize] = Some(now);
         let key = Key {
             index,
             generation: slot.generation,
@@ -1616,6 +1642,7 @@ impl Worker {
         let Some(mut p) = slot.participant.take() else {
             return;
         };
+        self.deadlines[key.index as usize] = None;
         self.load.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         slot.generation = slot.generation.wrapping_add(1);
         slot.dirty = false;
