@@ -1037,17 +1037,18 @@ impl Driver {
         let mut served_due_timeout = false;
         loop {
             match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) if !served_due_timeout && t <= Instant::now() => {
+                Ok(Output::Timeout(t)) => {
+                    let now = Instant::now();
+                    if served_due_timeout || t > now {
+                        self.next_timeout = t;
+                        return;
+                    }
                     served_due_timeout = true;
-                    if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+                    if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
                         warn!("session failed: {e}");
                         self.rtc.disconnect();
                         return;
                     }
-                }
-                Ok(Output::Timeout(t)) => {
-                    self.next_timeout = t;
-                    return;
                 }
                 Ok(Output::Transmit(t)) if t.proto == Protocol::Tcp => {
                     self.tcp_out.push(t.contents.into())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use str0m::Rtc;
+use str0m::{Input, Rtc};
 
 /// Bytes in flight on a participant's data channel (SCTP's buffer) above
 /// which relayed messages wait in the SFU's own backlog instead.
@@ -481,6 +481,13 @@ impl Participant {
                 self.tracks_out[i].state = OutState::Open(mid, ssrc);
             }
         }
+    }
+
+    /// Hands `now` to the session's timers under [`guarded`]. Returns false
+    /// when str0m panicked: the participant is then broken.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        self.guarded("timeout", |rtc| rtc.handle_input(Input::Timeout(now)))
+            .is_ok()
     }
 
     /// Runs `f` on this participant's `Rtc` under [`guarded`]; a panic

@@ -462,9 +462,7 @@ impl Worker {
                     index: index as u32,
                     generation: slot.generation,
                 };
-                if p.guarded("timeout", |rtc| rtc.handle_input(Input::Timeout(now)))
-                    .is_err()
-                {
+                if !p.handle_timeout(now) {
                     self.dead.push(key);
                     continue;
                 }
@@ -535,9 +533,7 @@ impl Worker {
                 },
                 Ok(Output::Timeout(t)) if t <= now && !served_due_timeout => {
                     served_due_timeout = true;
-                    if p.guarded("timeout", |rtc| rtc.handle_input(Input::Timeout(now)))
-                        .is_err()
-                    {
+                    if !p.handle_timeout(now) {
                         dead.push(key);
                         return;
                     }
