@@ -117,8 +117,7 @@ impl Transit {
         if count(after) <= count(before) {
             return None;
         }
-        let q =
-            |q| sfu::telemetry::quantile_from_buckets(before, after, q).map(|s| (s * 1e6).round());
+        let q = |q| sfu::telemetry::quantile_us_from_buckets(before, after, q);
         Some(Transit {
             p50: q(0.5),
             p99: q(0.99),

@@ -76,6 +76,16 @@ pub fn buckets_in(text: &str, name: &str) -> Vec<(f64, f64)> {
     sums
 }
 
+/// [`quantile_from_buckets`] in whole microseconds, the unit reports use
+/// for [`TRANSIT_SECONDS`].
+pub fn quantile_us_from_buckets(
+    before: &[(f64, f64)],
+    after: &[(f64, f64)],
+    q: f64,
+) -> Option<f64> {
+    quantile_from_buckets(before, after, q).map(|s| (s * 1e6).round())
+}
+
 /// The `q` quantile (0..=1) of the observations between two snapshots of
 /// the same histogram's cumulative buckets ([`buckets_in`]), as the upper
 /// bound of the bucket it falls in: never an underestimate. `None` when

@@ -385,10 +385,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
             p99: us(report.latency_ms.p99),
         },
         sfu_transit_us: {
-            let q = |q| {
-                sfu::telemetry::quantile_from_buckets(&start.transit, &end.transit, q)
-                    .map(|s| (s * 1e6).round())
-            };
+            let q = |q| sfu::telemetry::quantile_us_from_buckets(&start.transit, &end.transit, q);
             Transit {
                 p50: q(0.5),
                 p99: q(0.99),
