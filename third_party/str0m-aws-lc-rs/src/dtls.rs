@@ -1,6 +1,6 @@
 //! DTLS implementation using dimpl with AWS-LC-RS backend.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use str0m_proto::crypto::CryptoError;
@@ -14,6 +14,36 @@ use str0m_proto::crypto::dtls::{DtlsCert, DtlsImplError, DtlsInstance, DtlsOutpu
 
 #[derive(Debug)]
 pub(super) struct AwsLcRsDtlsProvider;
+
+/// The dimpl settings every session gets; only the MTU varies.
+fn dimpl_config(mtu: Option<usize>) -> dimpl::ConfigBuilder {
+    // ICE verifies return routability before DTLS, making server cookies redundant.
+    let builder = dimpl::Config::builder().use_server_cookie(false);
+    match mtu {
+        Some(mtu) => builder.mtu(mtu),
+        None => builder,
+    }
+}
+
+/// One dimpl `Config` per MTU, built on first use and shared by every
+/// session after it (Veil patch 1, see `VEIL-PATCHES.md`).
+///
+/// `ConfigBuilder::build` validates the whole crypto provider each time it
+/// runs (a key agreement in every group, a signature check), about 1 ms of
+/// CPU: nine tenths of what building an `Rtc` and answering an offer cost.
+/// Its result depends only on the settings, which are the same for every
+/// session with the same MTU, and dimpl seeds each connection's random
+/// numbers itself, so sharing the config shares nothing a connection owns.
+fn shared_config(mtu: Option<usize>) -> Result<Arc<dimpl::Config>, dimpl::Error> {
+    static BUILT: Mutex<Vec<(Option<usize>, Arc<dimpl::Config>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, config)) = built.iter().find(|(m, _)| *m == mtu) {
+        return Ok(config.clone());
+    }
+    let config = Arc::new(dimpl_config(mtu).build()?);
+    built.push((mtu, config.clone()));
+    Ok(config)
+}
 
 impl DtlsProvider for AwsLcRsDtlsProvider {
     fn generate_certificate(&self) -> Option<DtlsCert> {
@@ -39,21 +69,15 @@ impl DtlsProvider for AwsLcRsDtlsProvider {
         };
 
         // Create a default dimpl Config with AWS-LC-RS crypto provider
-        // ICE verifies return routability before DTLS, making server cookies redundant.
-        let mut builder = dimpl::Config::builder().use_server_cookie(false);
-        if let Some(mtu) = mtu {
-            builder = builder.mtu(mtu);
-        }
-        if self.is_test() {
+        let config = if self.is_test() {
             // We need the DTLS impl to be deterministic for the BWE tests.
-            builder = builder.dangerously_set_rng_seed(42);
+            let seeded = dimpl_config(mtu).dangerously_set_rng_seed(42).build();
+            seeded.map(Arc::new)
+        } else {
+            shared_config(mtu)
         }
+        .map_err(|e| CryptoError::Other(format!("dimpl config creation failed: {}", e)))?;
 
-        let config = builder
-            .build()
-            .map_err(|e| CryptoError::Other(format!("dimpl config creation failed: {}", e)))?;
-
-        let config = Arc::new(config);
         let dtls = match dtls_version {
             DtlsVersion::Dtls12 => dimpl::Dtls::new_12(config, dimpl_cert, now),
             DtlsVersion::Dtls13 => dimpl::Dtls::new_13(config, dimpl_cert, now),
