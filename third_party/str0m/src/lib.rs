@@ -2035,8 +2035,18 @@ impl Rtc {
         match input {
             Input::Timeout(now) => self.do_handle_timeout(now)?,
             Input::Receive(recv_time, r) => {
+                // Veil patch 2 (VEIL-PATCHES.md): an RTP packet schedules
+                // whatever it causes (NACKs, TWCC feedback) through
+                // `poll_timeout`, so the whole timeout pass after it is only
+                // needed when something was already due. The timeout
+                // computed last is valid while nothing changed since.
+                let is_rtp = matches!(r.contents.inner, DatagramRecvInner::Rtp(_));
+                let nothing_due =
+                    !self.readiness.wants_timeout() && recv_time < self.cached_timeout;
                 self.do_handle_receive(recv_time, r)?;
-                self.do_handle_timeout(recv_time)?;
+                if !(is_rtp && nothing_due) {
+                    self.do_handle_timeout(recv_time)?;
+                }
             }
         }
         Ok(())
