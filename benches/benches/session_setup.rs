@@ -41,7 +41,9 @@ fn client_offer() -> SdpOffer {
 
 fn setup(c: &mut Criterion) {
     let mut g = c.benchmark_group("session_setup");
-    g.bench_function("client_rtc_and_offer", |b| b.iter(|| black_box(client_offer())));
+    g.bench_function("client_rtc_and_offer", |b| {
+        b.iter(|| black_box(client_offer()))
+    });
     let offer = client_offer().to_sdp_string();
     g.bench_function("server_rtc_and_answer", |b| {
         b.iter_batched(
