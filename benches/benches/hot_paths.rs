@@ -10,7 +10,9 @@ use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
 use sfu::forward::layer::{LayerSelector, choose_layer};
 use sfu::forward::rewrite::StreamRewriter;
 use sfu::forward::speaker::{SpeakerConfig, SpeakerDetector};
+use str0m::rtp::ExtensionValues;
 use veil_client::keys::{self, RoomSecret};
+use veil_media::extensions::DependencyDescriptorBytes;
 use veil_media::packet::dependency_descriptor::{DependencyDescriptor, write_single_layer};
 use veil_media::packet::sframe_header::SframeHeader;
 use veil_media::packet::stun::server_ufrag;
@@ -74,6 +76,25 @@ fn forwarding_decisions(c: &mut Criterion) {
     let rates = [Some(150_000), Some(500_000), Some(1_500_000)];
     g.bench_function("choose_layer", |b| {
         b.iter(|| choose_layer(2, black_box(Some(900_000)), &rates))
+    });
+    // What `Participant::forward` copies from the packet in into every copy
+    // out (and str0m keeps with each sent packet for resends): the header
+    // extension values with a Dependency Descriptor in the user values.
+    let mut received = ExtensionValues::default();
+    received.audio_level = Some(-30);
+    let dd = DependencyDescriptorBytes::new(&[0x80, 0x01, 0x02]).expect("a short descriptor");
+    received.user_values.set(dd);
+    g.bench_function("copy_extension_values", |b| {
+        b.iter(|| {
+            let src = black_box(&received);
+            ExtensionValues {
+                audio_level: src.audio_level,
+                voice_activity: src.voice_activity,
+                video_orientation: src.video_orientation,
+                user_values: src.user_values.clone(),
+                ..Default::default()
+            }
+        })
     });
     g.bench_function("speaker_observe", |b| {
         let mut d = SpeakerDetector::new(SpeakerConfig::default());

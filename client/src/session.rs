@@ -256,6 +256,10 @@ pub struct RemoteTrackStats {
     pub received_at_us: Vec<u64>,
     /// RTP packets received.
     pub packets: u64,
+    /// Of those, packets carrying a Dependency Descriptor (the publisher's
+    /// own, which the SFU must pass on untouched for receivers that decode
+    /// by it).
+    pub packets_with_dependency_descriptor: u64,
     /// Packets that filled a gap after newer ones came: NACK recoveries.
     pub late_packets: u64,
 }
@@ -1182,6 +1186,9 @@ impl Driver {
             .entry((receiver.identity.clone(), kind))
             .or_default();
         remote.packets += 1;
+        if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
+            remote.packets_with_dependency_descriptor += 1;
+        }
         remote.late_packets = late;
         let now_us = unix_micros();
         let mut digests = Vec::new();

@@ -64,6 +64,12 @@ async fn simulcast_switches_down_and_up_at_keyframes() {
         r.frames_received, r.frames_decrypted,
         "every switch landed on a whole frame"
     );
+    // The SFU reads each packet's layer from its Dependency Descriptor and
+    // copies the extension into every forwarded packet unchanged.
+    assert_eq!(
+        r.packets_with_dependency_descriptor, r.packets,
+        "every forwarded video packet carries the publisher's Dependency Descriptor"
+    );
     let stats = sfu.stats(room).await;
     let bob_stats = stats
         .participants

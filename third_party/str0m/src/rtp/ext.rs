@@ -959,7 +959,11 @@ impl ExtensionValues {
 /// Space for storing user extension values via [`ExtensionSerializer`].
 #[derive(Clone, Default)]
 pub struct UserExtensionValues {
-    map: Option<AnyMap>,
+    // Veil patch 3 (VEIL-PATCHES.md): shared behind an `Arc` and copied on
+    // write, so cloning the values (an SFU does for every packet it
+    // forwards, and str0m keeps each sent packet for resends) allocates
+    // nothing.
+    map: Option<Arc<AnyMap>>,
 }
 
 // The "AnyMap" idea is borrowed from the http crate but replacing Box for Any.
@@ -1027,10 +1031,7 @@ impl UserExtensionValues {
     /// exts.user_values.set(MySpecialType(42));
     /// ```
     pub fn set<T: Send + Sync + 'static>(&mut self, val: T) {
-        // TODO: Consider simplifying to "self.set_arc(Arc::new(val))";
-        self.map
-            .get_or_insert_with(HashMap::default)
-            .insert(TypeId::of::<T>(), Arc::new(val));
+        self.set_arc(Arc::new(val));
     }
 
     /// Get a user extension value (by type).
@@ -1058,9 +1059,8 @@ impl UserExtensionValues {
     /// Like .set(), but takes an Arc, which can be nice to avoid cloning
     /// large extension values.
     pub fn set_arc<T: Send + Sync + 'static>(&mut self, val: Arc<T>) {
-        self.map
-            .get_or_insert_with(HashMap::default)
-            .insert(TypeId::of::<T>(), val);
+        let map = self.map.get_or_insert_with(Default::default);
+        Arc::make_mut(map).insert(TypeId::of::<T>(), val);
     }
 
     /// Like .get(), but clones and returns the Arc, which can be nice to
@@ -1077,7 +1077,9 @@ impl UserExtensionValues {
     /// Remove a user extension value (by type).
     pub fn remove<T: Send + Sync + 'static>(&mut self) {
         if let Some(map) = &mut self.map {
-            map.remove(&TypeId::of::<T>());
+            if map.contains_key(&TypeId::of::<T>()) {
+                Arc::make_mut(map).remove(&TypeId::of::<T>());
+            }
         }
     }
 }
