@@ -97,7 +97,11 @@ pub(crate) fn run(setup: WorkerSetup) {
 
 struct Slot {
     generation: u32,
-    participant: Option<Participant>,
+    /// Boxed because a `Participant` is about 11 KB (str0m's `Rtc` alone is
+    /// 10 KB) and `slots` grows by doubling: inline, the spare capacity
+    /// held up to that much per slot never used (11 KB per subscriber in
+    /// `sfu-throughput`), and every growth moved the live sessions.
+    participant: Option<Box<Participant>>,
     dirty: bool,
 }
 
@@ -314,14 +318,14 @@ impl Worker {
     fn get(&self, key: Key) -> Option<&Participant> {
         let slot = self.slots.get(key.index as usize)?;
         (slot.generation == key.generation)
-            .then_some(slot.participant.as_ref()?)
+            .then_some(slot.participant.as_deref()?)
             .filter(|p| !p.broken)
     }
 
     fn get_mut(&mut self, key: Key) -> Option<&mut Participant> {
         let slot = self.slots.get_mut(key.index as usize)?;
         (slot.generation == key.generation)
-            .then_some(slot.participant.as_mut()?)
+            .then_some(slot.participant.as_deref_mut()?)
             .filter(|p| !p.broken)
     }
 
@@ -1605,7 +1609,7 @@ impl Worker {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.participant = Some(participant);
+        slot.participant = Some(Box::new(participant));
         self.deadlines[index as usize] = Some(now);
         let key = Key {
             index,
