@@ -80,8 +80,10 @@ fn forwarding_decisions(c: &mut Criterion) {
     // What `Participant::forward` copies from the packet in into every copy
     // out (and str0m keeps with each sent packet for resends): the header
     // extension values with a Dependency Descriptor in the user values.
-    let mut received = ExtensionValues::default();
-    received.audio_level = Some(-30);
+    let mut received = ExtensionValues {
+        audio_level: Some(-30),
+        ..Default::default()
+    };
     let dd = DependencyDescriptorBytes::new(&[0x80, 0x01, 0x02]).expect("a short descriptor");
     received.user_values.set(dd);
     g.bench_function("copy_extension_values", |b| {
