@@ -874,19 +874,13 @@ impl StreamTx {
         let seq_no = loop {
             let resend = self.resends.pop_front()?;
 
-            let pkt = self.rtx_cache.get_cached_packet_by_seq_no(resend.seq_no);
-
             // The seq_no could simply be too old to exist in the buffer, in which
-            // case we will not do a resend.
-            let Some(pkt) = pkt else {
+            // case we will not do a resend. (Only nackable packets are cached.)
+            if self.rtx_cache.cached_payload_len(resend.seq_no).is_none() {
                 continue;
-            };
+            }
 
-            // Cached packets must be nackable. This is ensured before adding the
-            // entry to the self.rtx_cache.
-            assert!(pkt.nackable);
-
-            break pkt.seq_no;
+            break resend.seq_no;
         };
 
         // Borrow checker gymnastics.
@@ -1064,7 +1058,7 @@ impl StreamTx {
 
         // Schedule all resends. They will be handled on next poll_packet
         for seq_no in iter {
-            let Some(packet) = self.rtx_cache.get_cached_packet_by_seq_no(seq_no) else {
+            let Some(payload_size) = self.rtx_cache.cached_payload_len(seq_no) else {
                 // Packet was not available in RTX cache, it has probably expired.
                 continue;
             };
@@ -1072,7 +1066,7 @@ impl StreamTx {
             let resend = Resend {
                 seq_no,
                 queued_at: now,
-                payload_size: packet.payload.len(),
+                payload_size,
             };
             self.resends.push_back(resend);
         }
