@@ -9,15 +9,18 @@
 //! * [`depacketize`]: frame reassembly from RTP.
 //! * [`session`]: the participant itself ([`Client`]).
 //! * [`impair`]: a seeded lossy UDP proxy for tests and load runs.
+//! * [`pool`]: many sessions driven by a few threads ([`SessionPool`]).
 
 pub mod depacketize;
 pub mod frame;
 pub mod impair;
 pub mod keys;
+pub mod pool;
 pub mod session;
 mod tcp;
 
 pub use keys::RoomSecret;
+pub use pool::SessionPool;
 pub use session::{
     Client, ClientConfig, ClientStats, FromServer, PendingClient, RemoteSamples, ToServer,
     Transport, VideoConfig,

@@ -25,7 +25,7 @@ use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use veil_media::extensions::{DependencyDescriptorBytes, base_rtc_config};
@@ -37,6 +37,7 @@ use veil_media::packet::vp8::Vp8Descriptor;
 use crate::depacketize::Depacketizer;
 use crate::frame::FrameInfo;
 use crate::keys::{self, RoomSecret};
+use crate::pool::SessionPool;
 use crate::tcp::{TcpLink, passive_tcp_candidate};
 
 /// Largest slice of ciphertext per RTP packet (keeps SRTP datagrams under str0m's 1150-byte MTU).
@@ -120,6 +121,10 @@ pub struct ClientConfig {
     /// that would have gone out meanwhile, so receivers count those as lost
     /// instead of seeing the numbers start over.
     pub continue_frames: Option<FrameClock>,
+    /// Drive the session on this shared pool's threads instead of a tokio
+    /// task of its own (UDP only; see [`SessionPool`]). The load tester
+    /// uses it to run thousands of participants on a few cores.
+    pub pool: Option<SessionPool>,
 }
 
 /// The next frame number of each sent track, and when it was read.
@@ -154,6 +159,7 @@ impl ClientConfig {
             // (at most a million frames a second), as the browser does.
             first_counter: unix_micros(),
             continue_frames: None,
+            pool: None,
         }
     }
 }
@@ -338,7 +344,7 @@ pub struct ClientStats {
     pub first_frame_at: Option<Instant>,
 }
 
-enum Command {
+pub(crate) enum Command {
     SetAudioLevel(u8),
     SetEpoch(u64),
     IceRestart,
@@ -361,7 +367,10 @@ pub struct PendingClient {
 pub struct Client {
     stats: Arc<Mutex<ClientStats>>,
     commands: mpsc::Sender<Command>,
+    /// The session's own task, when it has one.
     task: Option<JoinHandle<()>>,
+    /// Closed when a pooled session ends.
+    done: Option<oneshot::Receiver<()>>,
     local_addr: SocketAddr,
 }
 
@@ -529,10 +538,15 @@ impl Client {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
     }
 }
 
 impl Drop for Client {
+    /// A task-driven session is aborted; a pooled one ends when its pool
+    /// sees the command channel close.
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
@@ -559,7 +573,16 @@ impl PendingClient {
             .accept_answer(self.pending, answer)
             .map_err(|e| ClientError::Rtc(e.to_string()))?;
         let local_addr = self.socket.local_addr()?;
-        let socket = UdpSocket::from_std(self.socket)?;
+        // Taken out of the config the session keeps: a pooled session
+        // holding its own pool would keep the pool's threads alive forever.
+        let pool = match self.config.transport {
+            Transport::Udp => self.config.pool.take(),
+            Transport::Tcp => None,
+        };
+        let socket = match pool {
+            Some(_) => MediaSocket::Pooled(self.socket),
+            None => MediaSocket::Task(UdpSocket::from_std(self.socket)?),
+        };
         let enc_key = keys::encryption_key(
             &self.config.secret,
             &self.config.identity,
@@ -609,16 +632,34 @@ impl PendingClient {
             started: now,
             next_timeout: now,
             next_audio: now,
+            outbox: Vec::new(),
         };
         let mut driver = driver;
         if let Some(clock) = continue_frames {
             driver.continue_frames(clock, now);
         }
-        let task = tokio::spawn(driver.run(from_server, to_server, command_rx));
+        let (task, done) = match pool {
+            Some(pool) => {
+                let (done_tx, done) = oneshot::channel();
+                pool.add(crate::pool::PooledSession {
+                    driver,
+                    from_server,
+                    to_server,
+                    commands: command_rx,
+                    _done: done_tx,
+                });
+                (None, Some(done))
+            }
+            None => (
+                Some(tokio::spawn(driver.run(from_server, to_server, command_rx))),
+                None,
+            ),
+        };
         Ok(Client {
             stats,
             commands,
-            task: Some(task),
+            task,
+            done,
             local_addr,
         })
     }
@@ -679,17 +720,54 @@ impl VideoSender {
 }
 
 struct Receiver {
-    identity: String,
+    /// The sender's identity and the stats label (`audio`, `video` for the
+    /// camera, `screen`): the track's key in [`ClientStats::remote`], kept
+    /// whole so that a packet finds its stats without building a key.
+    stats_key: (String, &'static str),
     kind: MediaKind,
-    /// Stats label: `audio`, `video` (camera) or `screen`.
-    label: &'static str,
     depacketizer: Depacketizer,
 }
 
-struct Driver {
+/// The session's UDP socket: registered with tokio for a session with its
+/// own task, or a plain non-blocking socket that a [`SessionPool`] thread
+/// polls.
+pub(crate) enum MediaSocket {
+    Task(UdpSocket),
+    Pooled(std::net::UdpSocket),
+}
+
+impl MediaSocket {
+    /// Sends without waiting; a full socket buffer drops the datagram, as
+    /// a congested network would.
+    fn send_to(&self, data: &[u8], destination: SocketAddr) {
+        let _ = match self {
+            MediaSocket::Task(s) => s.try_send_to(data, destination),
+            MediaSocket::Pooled(s) => s.send_to(data, destination),
+        };
+    }
+
+    /// A new socket of the same kind bound to `bind` (an ICE restart).
+    fn rebind(&self, bind: SocketAddr) -> std::io::Result<MediaSocket> {
+        let socket = std::net::UdpSocket::bind(bind)?;
+        socket.set_nonblocking(true)?;
+        Ok(match self {
+            MediaSocket::Task(_) => MediaSocket::Task(UdpSocket::from_std(socket)?),
+            MediaSocket::Pooled(_) => MediaSocket::Pooled(socket),
+        })
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            MediaSocket::Task(s) => s.local_addr(),
+            MediaSocket::Pooled(s) => s.local_addr(),
+        }
+    }
+}
+
+pub(crate) struct Driver {
     config: ClientConfig,
     rtc: Rtc,
-    socket: UdpSocket,
+    pub(crate) socket: MediaSocket,
     local_addr: SocketAddr,
     /// The SFU's address as str0m knows it, when media goes via a proxy.
     remote_addr: Option<SocketAddr>,
@@ -721,6 +799,8 @@ struct Driver {
     started: Instant,
     next_timeout: Instant,
     next_audio: Instant,
+    /// Messages for the server, sent by whoever drives the session.
+    pub(crate) outbox: Vec<ToServer>,
 }
 
 enum Wake {
@@ -811,10 +891,9 @@ impl Driver {
         let timer = tokio::time::sleep_until(Instant::now().into());
         tokio::pin!(timer);
         loop {
-            if !self.data_queue.is_empty() {
-                self.flush_data();
-            }
-            self.poll();
+            let Some(deadline) = self.settle() else {
+                return;
+            };
             if let Some(link) = self.tcp.as_mut() {
                 for frame in self.tcp_out.drain(..) {
                     if let Err(e) = link.send(&frame).await {
@@ -822,15 +901,18 @@ impl Driver {
                     }
                 }
             }
-            if !self.rtc.is_alive() {
-                return;
+            for message in std::mem::take(&mut self.outbox) {
+                let _ = to_server.send(message).await;
             }
-            let deadline = tokio::time::Instant::from_std(self.next_timeout.min(self.next_media()));
+            let deadline = tokio::time::Instant::from_std(deadline);
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
+            let MediaSocket::Task(socket) = &self.socket else {
+                return;
+            };
             let wake = tokio::select! {
-                r = self.socket.recv_from(&mut buf) => Wake::Datagram(r),
+                r = socket.recv_from(&mut buf) => Wake::Datagram(r),
                 f = next_tcp_frame(&mut self.tcp) => Wake::TcpFrame(f),
                 m = from_server.recv(), if server_open => Wake::Server(m),
                 c = commands.recv() => Wake::Command(c),
@@ -845,95 +927,123 @@ impl Driver {
                     warn!("ICE-TCP connection closed by the server");
                     self.tcp = None;
                 }
-                Wake::Server(Some(FromServer::Offer(offer))) => {
-                    match self.rtc.sdp_api().accept_offer(offer) {
-                        Ok(answer) => {
-                            let _ = to_server.send(ToServer::Answer(answer)).await;
-                        }
-                        Err(e) => warn!("rejecting server offer: {e}"),
-                    }
-                }
-                Wake::Server(Some(FromServer::ActiveSpeakers(list))) => {
-                    self.stats_mut().active_speakers = list
-                }
-                Wake::Server(Some(FromServer::Disconnected(reason))) => {
-                    self.stats_mut().disconnected = Some(reason)
-                }
-                Wake::Server(Some(FromServer::LayersWanted { track, max_layer })) => {
-                    self.on_layers_wanted(&track, max_layer)
-                }
-                Wake::Server(Some(FromServer::ConnectionQuality {
-                    participant,
-                    quality,
-                })) => {
-                    self.stats_mut()
-                        .connection_quality
-                        .insert(participant, quality);
-                }
-                Wake::Server(Some(FromServer::Draining)) => self.stats_mut().draining = true,
-                Wake::Server(Some(FromServer::Error(message))) => {
-                    self.stats_mut().errors.push(message)
-                }
-                Wake::Server(Some(FromServer::ParticipantJoined(identity))) => {
-                    if !self.participants.contains(&identity) {
-                        self.participants.push(identity);
-                    }
-                }
-                Wake::Server(Some(FromServer::TrackUnpublished { participant, track })) => {
-                    self.stats_mut().unpublished.push((participant, track));
-                }
-                Wake::Server(Some(FromServer::Answer(answer))) => {
-                    if let Some(pending) = self.pending.take()
-                        && let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer)
-                    {
-                        warn!("server answer rejected: {e}");
-                    }
-                    if let Some(local) = self.restart_candidate.take()
-                        && let Ok(candidate) = Candidate::host(local, "udp")
-                    {
-                        self.rtc.add_local_candidate(candidate);
-                    }
-                }
-                Wake::Server(Some(_)) => {}
+                Wake::Server(Some(message)) => self.on_server(message),
                 Wake::Server(None) => server_open = false,
-                Wake::Command(Some(Command::SetAudioLevel(level))) => self.audio_level = level,
-                Wake::Command(Some(Command::SetEpoch(epoch))) => self.set_epoch(epoch),
-                Wake::Command(Some(Command::IceRestart)) => {
-                    if let Some(offer) = self.start_ice_restart() {
-                        let _ = to_server.send(ToServer::Offer(offer)).await;
+                Wake::Command(command) => {
+                    if !self.on_command(command) {
+                        return;
                     }
-                }
-                Wake::Command(Some(Command::SendData(plain))) => self.send_data(&plain),
-                Wake::Command(Some(Command::UnpublishVideo)) => {
-                    if let Some(i) = self.videos.iter().position(|v| v.label == "video") {
-                        let video = self.videos.remove(i);
-                        let mut change = self.rtc.sdp_api();
-                        change.set_direction(video.mid, Direction::Inactive);
-                        if let Some((offer, pending)) = change.apply() {
-                            self.pending = Some(pending);
-                            let _ = to_server.send(ToServer::Offer(offer)).await;
-                        }
-                    }
-                }
-                Wake::Command(Some(Command::Stop)) | Wake::Command(None) => {
-                    self.rtc.disconnect();
-                    return;
                 }
                 Wake::Timer => {}
             }
-            let now = Instant::now();
-            if now >= self.next_timeout {
-                let _ = self.rtc.handle_input(Input::Timeout(now));
-            }
-            if self.rtc.is_connected() {
-                self.send_media(now);
-            } else {
-                self.next_audio = now + AUDIO_FRAME;
-                for v in &mut self.videos {
-                    v.next_frame = now + Duration::from_millis(20);
-                }
+            self.after_wake(Instant::now());
+        }
+    }
+
+    /// Before the session waits: writes queued messages, drains str0m's
+    /// output and returns when to wake it next (`None` once it has ended).
+    pub(crate) fn settle(&mut self) -> Option<Instant> {
+        if !self.data_queue.is_empty() {
+            self.flush_data();
+        }
+        self.poll();
+        if !self.rtc.is_alive() {
+            return None;
+        }
+        Some(self.next_timeout.min(self.next_media()))
+    }
+
+    /// After every wake, whatever its cause: serves a due str0m timeout
+    /// and sends the media that is due.
+    pub(crate) fn after_wake(&mut self, now: Instant) {
+        if now >= self.next_timeout {
+            let _ = self.rtc.handle_input(Input::Timeout(now));
+        }
+        if self.rtc.is_connected() {
+            self.send_media(now);
+        } else {
+            self.next_audio = now + AUDIO_FRAME;
+            for v in &mut self.videos {
+                v.next_frame = now + Duration::from_millis(20);
             }
         }
+    }
+
+    /// A message from signalling; replies go to [`Driver::outbox`].
+    pub(crate) fn on_server(&mut self, message: FromServer) {
+        match message {
+            FromServer::Offer(offer) => match self.rtc.sdp_api().accept_offer(offer) {
+                Ok(answer) => self.outbox.push(ToServer::Answer(answer)),
+                Err(e) => warn!("rejecting server offer: {e}"),
+            },
+            FromServer::ActiveSpeakers(list) => self.stats_mut().active_speakers = list,
+            FromServer::Disconnected(reason) => self.stats_mut().disconnected = Some(reason),
+            FromServer::LayersWanted { track, max_layer } => {
+                self.on_layers_wanted(&track, max_layer)
+            }
+            FromServer::ConnectionQuality {
+                participant,
+                quality,
+            } => {
+                self.stats_mut()
+                    .connection_quality
+                    .insert(participant, quality);
+            }
+            FromServer::Draining => self.stats_mut().draining = true,
+            FromServer::Error(message) => self.stats_mut().errors.push(message),
+            FromServer::ParticipantJoined(identity) => {
+                if !self.participants.contains(&identity) {
+                    self.participants.push(identity);
+                }
+            }
+            FromServer::TrackUnpublished { participant, track } => {
+                self.stats_mut().unpublished.push((participant, track));
+            }
+            FromServer::Answer(answer) => {
+                if let Some(pending) = self.pending.take()
+                    && let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer)
+                {
+                    warn!("server answer rejected: {e}");
+                }
+                if let Some(local) = self.restart_candidate.take()
+                    && let Ok(candidate) = Candidate::host(local, "udp")
+                {
+                    self.rtc.add_local_candidate(candidate);
+                }
+            }
+            FromServer::ParticipantLeft(_) => {}
+        }
+    }
+
+    /// A command from the [`Client`] handle (`None`: the handle is gone).
+    /// Returns false when the session ends.
+    pub(crate) fn on_command(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::SetAudioLevel(level)) => self.audio_level = level,
+            Some(Command::SetEpoch(epoch)) => self.set_epoch(epoch),
+            Some(Command::IceRestart) => {
+                if let Some(offer) = self.start_ice_restart() {
+                    self.outbox.push(ToServer::Offer(offer));
+                }
+            }
+            Some(Command::SendData(plain)) => self.send_data(&plain),
+            Some(Command::UnpublishVideo) => {
+                if let Some(i) = self.videos.iter().position(|v| v.label == "video") {
+                    let video = self.videos.remove(i);
+                    let mut change = self.rtc.sdp_api();
+                    change.set_direction(video.mid, Direction::Inactive);
+                    if let Some((offer, pending)) = change.apply() {
+                        self.pending = Some(pending);
+                        self.outbox.push(ToServer::Offer(offer));
+                    }
+                }
+            }
+            Some(Command::Stop) | None => {
+                self.rtc.disconnect();
+                return false;
+            }
+        }
+        true
     }
 
     fn stats_mut(&self) -> std::sync::MutexGuard<'_, ClientStats> {
@@ -951,7 +1061,7 @@ impl Driver {
         t
     }
 
-    fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
+    pub(crate) fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
         self.stats_mut().udp_datagrams_in += 1;
         if self.config.via_proxy == Some(source)
             && let Some(remote) = self.remote_addr
@@ -977,9 +1087,7 @@ impl Driver {
 
     /// Binds a fresh socket, drops the old path and offers new ICE credentials.
     fn start_ice_restart(&mut self) -> Option<SdpOffer> {
-        let std_socket = std::net::UdpSocket::bind(self.config.bind).ok()?;
-        std_socket.set_nonblocking(true).ok()?;
-        let socket = UdpSocket::from_std(std_socket).ok()?;
+        let socket = self.socket.rebind(self.config.bind).ok()?;
         let local = socket.local_addr().ok()?;
         let mut change = self.rtc.sdp_api();
         change.ice_restart(false);
@@ -1065,7 +1173,7 @@ impl Driver {
                         }
                         None => t.destination,
                     };
-                    let _ = self.socket.try_send_to(&t.contents, destination);
+                    self.socket.send_to(&t.contents, destination);
                 }
                 Ok(Output::Event(e)) => self.on_event(e),
                 Err(e) => {
@@ -1139,9 +1247,8 @@ impl Driver {
                 self.receivers.insert(
                     m.mid,
                     Receiver {
-                        identity,
+                        stats_key: (identity, label),
                         kind: m.kind,
-                        label,
                         depacketizer: Depacketizer::default(),
                     },
                 );
@@ -1176,15 +1283,15 @@ impl Driver {
             receiver
                 .depacketizer
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
-        let kind = receiver.label;
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
         let late = receiver.depacketizer.late_packets;
-        let remote = stats
-            .remote
-            .entry((receiver.identity.clone(), kind))
-            .or_default();
+        let remote = if let Some(remote) = stats.remote.get_mut(&receiver.stats_key) {
+            remote
+        } else {
+            stats.remote.entry(receiver.stats_key.clone()).or_default()
+        };
         remote.packets += 1;
         if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
             remote.packets_with_dependency_descriptor += 1;

@@ -19,9 +19,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use loadtest::report::Report;
-use loadtest::run::{Progress, run};
+use loadtest::run::{Progress, default_session_threads, run_on};
 use loadtest::scenario::{Scenario, Shard};
 use loadtest::target::Target;
+use veil_client::SessionPool;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +118,12 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Threads that drive the participants' media, each with one epoll
+    /// loop for many sockets (default: one per core this process may use).
+    /// 0 gives every participant a tokio task of its own instead, which
+    /// costs more per packet.
+    #[arg(long)]
+    session_threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -207,7 +214,12 @@ fn run_command(args: RunArgs) -> anyhow::Result<bool> {
         } else {
             Progress::Bar
         };
-        run(scenario, args.shard, std::sync::Arc::new(target), progress).await
+        let pool = match args.session_threads.unwrap_or_else(default_session_threads) {
+            0 => None,
+            threads => Some(SessionPool::new(threads)?),
+        };
+        let target = std::sync::Arc::new(target);
+        run_on(scenario, args.shard, target, progress, pool).await
     })?;
     finish(
         report,

@@ -17,6 +17,10 @@ pub const SCHEMA: &str = "veil-loadtest/1";
 /// Below this share of the configured frames really sent, a run fails: its
 /// figures describe less load than the scenario claims.
 pub const MIN_SEND_RATIO: f64 = 0.95;
+/// Above this p99 (an upper bound: the true p99 is at least half of it) of
+/// the time datagrams waited in the load generator's own sockets, a run
+/// fails: the generator, not the system under test, added the latency.
+pub const MAX_RECEIVE_WAIT_P99_MS: f64 = 60.0;
 
 /// Percentiles in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,35 @@ impl Percentiles {
             p99: ms(h.quantile(0.99)),
             max: ms(h.max()),
         }
+    }
+
+    /// From counts in log2 buckets of microseconds (bucket `i` holds
+    /// `[2^i, 2^(i+1))`), each figure the upper bound of its bucket;
+    /// `None` when the buckets are empty.
+    pub fn of_log2_us(buckets: &[u64]) -> Option<Self> {
+        let total: u64 = buckets.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let upper_ms = |i: usize| (1u64 << (i + 1)) as f64 / 1000.0;
+        let at = |q: f64| {
+            let rank = (q * total as f64).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (i, &n) in buckets.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return upper_ms(i);
+                }
+            }
+            upper_ms(buckets.len() - 1)
+        };
+        let last = buckets.iter().rposition(|&n| n > 0).unwrap_or(0);
+        Some(Percentiles {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: upper_ms(last),
+        })
     }
 }
 
@@ -135,6 +168,12 @@ pub struct LoadGenerator {
     pub cpu_cores: Option<f64>,
     /// Participants connected at the end per core of that.
     pub participants_per_core: Option<f64>,
+    /// How long datagrams waited in the generator's own sockets before it
+    /// read them, ms (upper bounds of log2 buckets; sessions on a
+    /// `SessionPool` only). A long wait means the generator was saturated
+    /// and the latencies include its own queueing; merged: the worst shard.
+    #[serde(default)]
+    pub receive_wait_ms: Option<Percentiles>,
 }
 
 /// What the built-in impairment proxies did (all zero without impairment).
@@ -369,7 +408,14 @@ impl Report {
             out.load_generator = LoadGenerator {
                 cpu_cores: Some(total),
                 participants_per_core: (total > 0.0).then(|| connected / total),
+                receive_wait_ms: None,
             };
+        }
+        let waits = reports
+            .iter()
+            .filter_map(|r| r.load_generator.receive_wait_ms.clone());
+        if let Some(worst) = waits.max_by(|a, b| a.p99.total_cmp(&b.p99)) {
+            out.load_generator.receive_wait_ms = Some(worst);
         }
         // Every shard sees the same SFU: its figures are not added up.
         out.sfu = reports
@@ -414,6 +460,14 @@ impl Report {
         }
         if self.join_failures > 0 {
             failures.push(format!("{} joins failed", self.join_failures));
+        }
+        if let Some(wait) = &self.load_generator.receive_wait_ms
+            && wait.p99 > MAX_RECEIVE_WAIT_P99_MS
+        {
+            failures.push(format!(
+                "the load generator fell behind on receiving: 1% of datagrams waited {:.0} ms or more in its own sockets before it read them, so the latencies include its own queueing",
+                wait.p99 / 2.0
+            ));
         }
         if self.send_ratio < MIN_SEND_RATIO {
             failures.push(format!(
@@ -555,6 +609,15 @@ impl Report {
                 _ => "n/a".into(),
             },
         );
+        if let Some(wait) = &self.load_generator.receive_wait_ms {
+            row(
+                "load generator receive wait",
+                format!(
+                    "p50 / p99 under {:.2} / {:.2} ms (datagrams queued in its own sockets)",
+                    wait.p50, wait.p99
+                ),
+            );
+        }
         row(
             "SFU memory",
             self.sfu
@@ -622,6 +685,7 @@ mod tests {
             load_generator: LoadGenerator {
                 cpu_cores: Some(cores),
                 participants_per_core: Some(per_core),
+                receive_wait_ms: None,
             },
             ..shard(index, &[], 0, 0)
         };
@@ -648,6 +712,56 @@ mod tests {
         assert!(
             Report::merge(&[shard(1, &[], 0, 0)]).is_err(),
             "shard 0 is missing"
+        );
+    }
+
+    #[test]
+    fn receive_wait_percentiles_come_from_log2_buckets() {
+        assert_eq!(Percentiles::of_log2_us(&[0; 32]), None);
+        // 98 datagrams waited under 2 µs, one 1-2 ms, one 64-128 ms.
+        let mut buckets = [0u64; 32];
+        buckets[0] = 98;
+        buckets[10] = 1;
+        buckets[16] = 1;
+        let p = Percentiles::of_log2_us(&buckets).unwrap();
+        assert_eq!(p.p50, 0.002);
+        assert_eq!(p.p99, 2.048);
+        assert_eq!(p.max, 131.072);
+        buckets[16] = 10;
+        assert_eq!(Percentiles::of_log2_us(&buckets).unwrap().p99, 131.072);
+    }
+
+    #[test]
+    fn a_generator_that_queued_datagrams_fails_and_merges_as_its_worst_shard() {
+        let waited = |index, p99: f64| Report {
+            load_generator: LoadGenerator {
+                receive_wait_ms: Some(Percentiles {
+                    p50: 0.1,
+                    p95: 1.0,
+                    p99,
+                    max: p99,
+                }),
+                ..LoadGenerator::default()
+            },
+            send_ratio: 1.0,
+            ..shard(index, &[], 0, 0)
+        };
+        let mut healthy = waited(0, 4.096);
+        healthy.judge(None, None);
+        assert!(healthy.verdict.passed, "{:?}", healthy.verdict.failures);
+        let mut merged = Report::merge(&[healthy, waited(1, 1048.576)]).unwrap();
+        assert_eq!(
+            merged.load_generator.receive_wait_ms.as_ref().unwrap().p99,
+            1048.576
+        );
+        merged.send_ratio = 1.0;
+        merged.judge(None, None);
+        assert!(!merged.verdict.passed);
+        assert!(
+            merged.verdict.failures[0]
+                .contains("fell behind on receiving: 1% of datagrams waited 524 ms"),
+            "{:?}",
+            merged.verdict.failures
         );
     }
 }

@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use signalling::client::{ConnectOptions, Connection};
 use tokio::task::JoinSet;
 use veil_client::impair::{Impairment, ImpairmentProxy};
-use veil_client::{ClientConfig, RoomSecret, VideoConfig};
+use veil_client::{ClientConfig, RoomSecret, SessionPool, VideoConfig};
 
 use crate::histogram::Histogram;
 use crate::report::{Interruption, Network, Report, SfuFigures, Tick};
@@ -269,6 +269,7 @@ async fn join(
     scenario: &Scenario,
     plan: Plan,
     secret: RoomSecret,
+    pool: Option<SessionPool>,
 ) -> Result<(Live, Duration), String> {
     let started = Instant::now();
     let (token, identity) = target
@@ -276,6 +277,7 @@ async fn join(
         .await
         .map_err(|e| e.to_string())?;
     let mut config = client_config(scenario, &plan, &identity, secret);
+    config.pool = pool;
     let proxy = match (scenario.impaired(), target.media_addr) {
         (true, Some(media)) => {
             let impairment = Impairment {
@@ -332,11 +334,34 @@ async fn join(
 type Joined = Result<(Live, Duration), String>;
 
 /// Runs `scenario` (this shard's part of it) against `target`.
+/// Threads a [`SessionPool`] gets by default: one per core this process
+/// may use.
+pub fn default_session_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs a scenario, its participants' media driven by a [`SessionPool`] of
+/// [`default_session_threads`].
 pub async fn run(
     scenario: Scenario,
     shard: Shard,
     target: Arc<Target>,
     progress: Progress,
+) -> anyhow::Result<Report> {
+    let pool = SessionPool::new(default_session_threads())?;
+    run_on(scenario, shard, target, progress, Some(pool)).await
+}
+
+/// Runs a scenario; the participants' media sessions run on `pool`, or
+/// each in a tokio task of its own when it is `None` (what an application
+/// using the client SDK does by default; slower per packet, see
+/// `veil_client::pool`).
+pub async fn run_on(
+    scenario: Scenario,
+    shard: Shard,
+    target: Arc<Target>,
+    progress: Progress,
+    pool: Option<SessionPool>,
 ) -> anyhow::Result<Report> {
     scenario.validate().map_err(anyhow::Error::msg)?;
     let secrets = Arc::new(Secrets::new(&scenario));
@@ -366,6 +391,7 @@ pub async fn run(
     let sfu_start = target.sfu_sample().await;
     let embedded = target.is_embedded();
     let generator_start = generator_cpu_seconds(embedded, sfu_start.cpu_seconds);
+    let waits_start = pool.as_ref().map(|p| p.receive_waits());
     let mut collector = Collector {
         steady: scenario.warmup_s == 0.0,
         ..Collector::default()
@@ -390,7 +416,8 @@ pub async fn run(
 
     let spawn = |joining: &mut JoinSet<Joined>, plan: Plan| {
         let (target, scenario, secret) = (target.clone(), scenario.clone(), secrets.of(&plan));
-        joining.spawn(async move { join(&target, &scenario, plan, secret).await });
+        let pool = pool.clone();
+        joining.spawn(async move { join(&target, &scenario, plan, secret, pool).await });
     };
 
     loop {
@@ -569,11 +596,17 @@ pub async fn run(
         (Some(a), Some(b)) => Some((b - a).max(0.0) / elapsed),
         _ => None,
     };
+    let receive_waits = pool.as_ref().zip(waits_start).map(|(p, start)| {
+        let end = p.receive_waits();
+        let window: Vec<u64> = end.iter().zip(start).map(|(e, s)| e - s).collect();
+        window
+    });
     let load_generator = crate::report::LoadGenerator {
         cpu_cores: generator_cores,
         participants_per_core: generator_cores
             .filter(|c| *c > 0.0)
             .map(|c| connected_at_end as f64 / c),
+        receive_wait_ms: receive_waits.and_then(|w| crate::report::Percentiles::of_log2_us(&w)),
     };
     let mut report = Report {
         scenario: (*scenario).clone(),

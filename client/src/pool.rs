@@ -1,0 +1,532 @@
+//! Many sessions on a few threads: one level-triggered epoll loop each.
+//!
+//! A session with a tokio task of its own costs, for every datagram it
+//! receives, a task wake-up, a `select!` over five futures, and a second
+//! `recvfrom` that finds the socket empty: tokio's readiness is
+//! edge-triggered, so a socket counts as readable until a read fails. A
+//! load-test participant that listens to one audio track gets one datagram
+//! per wake, so that overhead is paid on every packet.
+//!
+//! A [`SessionPool`] thread owns many sessions' sockets in one
+//! level-triggered epoll set instead. One `epoll_wait` reports every socket
+//! that has data; each gets exactly one `recvfrom` per report (a socket with
+//! more data is simply reported again), and the sessions' timers live in one
+//! heap. Signalling messages and [`Client`](crate::Client) commands still
+//! arrive over the session's tokio channels: each session's waker queues it
+//! for its thread and wakes the thread through an eventfd.
+//!
+//! Every datagram is read with its kernel receive time (`SO_TIMESTAMPNS`),
+//! so the pool knows how long datagrams waited in their sockets before it got
+//! to them ([`SessionPool::receive_waits`]). A load generator whose threads
+//! are saturated shows it there, before its backlog passes for SFU latency.
+//!
+//! Only UDP sessions are pooled; an ICE-TCP session keeps a task of its own.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! use veil_client::{ClientConfig, RoomSecret, SessionPool};
+//!
+//! // Two threads drive every session that is given the pool.
+//! let pool = SessionPool::new(2)?;
+//! let secret = RoomSecret::from_passphrase("standup", "correct horse battery staple");
+//! let mut config = ClientConfig::new("alice", "standup", secret);
+//! config.pool = Some(pool.clone());
+//! // `Client::prepare(config)` and `PendingClient::start(..)` as usual.
+//! # Ok(())
+//! # }
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use crate::session::{Command, Driver, FromServer, MediaSocket, ToServer};
+
+/// The epoll key of a thread's eventfd; sessions' keys are
+/// `generation << 32 | slot`, and generations stop short of `u32::MAX`.
+const WAKE_KEY: u64 = u64::MAX;
+/// Longest sleep without a timer due, so a stop is never missed for long.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Socket reports handled per `epoll_wait`.
+const EVENTS_PER_WAIT: usize = 256;
+/// Buckets of [`SessionPool::receive_waits`]: bucket `i` counts datagrams
+/// that waited `[2^i, 2^(i+1))` µs in their socket (bucket 0: under 2 µs).
+pub const WAIT_BUCKETS: usize = 32;
+
+/// Threads that drive many client sessions; clones share the threads,
+/// which stop when the last clone is dropped (ending their sessions).
+#[derive(Clone)]
+pub struct SessionPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    threads: Vec<Arc<Shared>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for SessionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionPool")
+            .field("threads", &self.inner.threads.len())
+            .finish()
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        for thread in &self.threads {
+            thread.notify(|inbox| inbox.stop = true);
+        }
+    }
+}
+
+impl SessionPool {
+    /// Starts `threads` threads (at least one).
+    pub fn new(threads: usize) -> std::io::Result<SessionPool> {
+        let mut shared = Vec::new();
+        for i in 0..threads.max(1) {
+            let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+            let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+            epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_KEY))?;
+            let thread = Arc::new(Shared {
+                wake,
+                inbox: Mutex::new(Inbox::default()),
+                waits: Default::default(),
+            });
+            let reactor = Reactor {
+                shared: thread.clone(),
+                epoll,
+                slots: Vec::new(),
+                free: Vec::new(),
+                timers: BinaryHeap::new(),
+                due: Vec::new(),
+                buf: vec![0; 2048],
+                cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
+            };
+            std::thread::Builder::new()
+                .name(format!("veil-session-pool-{i}"))
+                .spawn(move || reactor.run())?;
+            shared.push(thread);
+        }
+        Ok(SessionPool {
+            inner: Arc::new(PoolInner {
+                threads: shared,
+                next: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// How many threads drive the sessions.
+    pub fn threads(&self) -> usize {
+        self.inner.threads.len()
+    }
+
+    /// How long the datagrams read so far waited in their sockets before a
+    /// pool thread read them, as counts in log2 buckets of microseconds
+    /// (see [`WAIT_BUCKETS`]). Counts only grow: subtract an earlier
+    /// snapshot for a window.
+    pub fn receive_waits(&self) -> [u64; WAIT_BUCKETS] {
+        let mut total = [0; WAIT_BUCKETS];
+        for thread in &self.inner.threads {
+            for (sum, count) in total.iter_mut().zip(&thread.waits) {
+                *sum += count.load(Ordering::Relaxed);
+            }
+        }
+        total
+    }
+
+    /// Hands a session to the next thread in turn.
+    pub(crate) fn add(&self, session: PooledSession) {
+        let threads = &self.inner.threads;
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % threads.len();
+        threads[i].notify(|inbox| inbox.added.push(session));
+    }
+}
+
+/// A started session and the channels its task would otherwise poll.
+pub(crate) struct PooledSession {
+    pub(crate) driver: Driver,
+    pub(crate) from_server: mpsc::Receiver<FromServer>,
+    pub(crate) to_server: mpsc::Sender<ToServer>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    /// Dropped when the session ends, which [`crate::Client::stop`] waits for.
+    pub(crate) _done: oneshot::Sender<()>,
+}
+
+/// What other threads hand a pool thread.
+struct Shared {
+    wake: EventFd,
+    inbox: Mutex<Inbox>,
+    /// Receive waits, by log2 bucket of µs (written by the thread only).
+    waits: [AtomicU64; WAIT_BUCKETS],
+}
+
+#[derive(Default)]
+struct Inbox {
+    added: Vec<PooledSession>,
+    /// Sessions whose channels have something (or closed).
+    woken: Vec<u64>,
+    stop: bool,
+    /// The eventfd was written and the thread has not taken the inbox yet.
+    signalled: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the inbox and wakes the thread, once per batch of changes.
+    fn notify(&self, change: impl FnOnce(&mut Inbox)) {
+        let mut inbox = self.lock();
+        change(&mut inbox);
+        if !inbox.signalled {
+            inbox.signalled = true;
+            drop(inbox);
+            let _ = self.wake.write(1);
+        }
+    }
+}
+
+/// Wakes a pool thread for one session's channels.
+struct SessionWaker {
+    shared: Arc<Shared>,
+    key: u64,
+}
+
+impl Wake for SessionWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let key = self.key;
+        self.shared.notify(|inbox| inbox.woken.push(key));
+    }
+}
+
+struct Slot {
+    session: Option<PooledSession>,
+    /// Bumped when the slot is emptied, so stale keys find nothing.
+    generation: u32,
+    /// The socket registered with epoll (it changes on an ICE restart).
+    fd: RawFd,
+    /// The deadline in the timer heap that counts; other entries for this
+    /// slot are stale.
+    armed: Option<Instant>,
+    server_open: bool,
+    waker: Waker,
+}
+
+/// One pool thread's state.
+struct Reactor {
+    shared: Arc<Shared>,
+    epoll: Epoll,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Timers taken from the heap this turn.
+    due: Vec<u64>,
+    buf: Vec<u8>,
+    /// Room for the receive timestamp.
+    cmsg: Vec<u8>,
+}
+
+fn split(key: u64) -> (usize, u32) {
+    ((key & 0xffff_ffff) as usize, (key >> 32) as u32)
+}
+
+/// Reads one datagram with the time it waited in the socket (when the
+/// kernel stamped it).
+fn receive(
+    socket: &std::net::UdpSocket,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr, Option<Duration>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let message = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )?;
+    let source = message.address.and_then(|a| match a.family() {
+        Some(nix::sys::socket::AddressFamily::Inet) => a.as_sockaddr_in().map(|a| (*a).into()),
+        Some(nix::sys::socket::AddressFamily::Inet6) => a.as_sockaddr_in6().map(|a| (*a).into()),
+        _ => None,
+    });
+    let Some(source) = source else {
+        return Err(std::io::Error::other("datagram without an IP source"));
+    };
+    let stamped = message.cmsgs().ok().and_then(|mut all| {
+        all.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(t) => {
+                Some(UNIX_EPOCH + Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+            }
+            _ => None,
+        })
+    });
+    let waited = stamped.and_then(|at| SystemTime::now().duration_since(at).ok());
+    Ok((message.bytes, source, waited))
+}
+
+/// The slot `key` names, if it still holds that session.
+fn live(slots: &mut [Slot], key: u64) -> Option<&mut Slot> {
+    let (index, generation) = split(key);
+    slots
+        .get_mut(index)
+        .filter(|s| s.generation == generation && s.session.is_some())
+}
+
+impl Reactor {
+    fn run(mut self) {
+        let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
+        loop {
+            self.fire_timers();
+            let wait = match self.timers.peek() {
+                Some(Reverse((at, _))) => at.saturating_duration_since(Instant::now()),
+                None => IDLE_WAIT,
+            };
+            // epoll counts whole milliseconds; round up so a timer is never
+            // served early and spun on.
+            let wait_ms = wait.min(IDLE_WAIT).as_micros().div_ceil(1000) as u16;
+            let n = match self.epoll.wait(&mut events, wait_ms) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => {
+                    warn!("session pool: epoll_wait failed, its sessions end: {e}");
+                    return;
+                }
+            };
+            for event in &events[..n] {
+                if event.data() == WAKE_KEY {
+                    if self.take_inbox() {
+                        return;
+                    }
+                } else {
+                    self.on_readable(event.data());
+                }
+            }
+        }
+    }
+
+    /// Takes what other threads handed over; true when the pool stopped.
+    fn take_inbox(&mut self) -> bool {
+        let _ = self.shared.wake.read();
+        let (added, woken) = {
+            let mut inbox = self.shared.lock();
+            inbox.signalled = false;
+            if inbox.stop {
+                return true;
+            }
+            (
+                std::mem::take(&mut inbox.added),
+                std::mem::take(&mut inbox.woken),
+            )
+        };
+        for session in added {
+            self.insert(session);
+        }
+        for key in woken {
+            self.poll_channels(key);
+        }
+        false
+    }
+
+    fn insert(&mut self, session: PooledSession) {
+        let MediaSocket::Pooled(socket) = &session.driver.socket else {
+            warn!("session pool: a task-driven session was handed over; ignored");
+            return;
+        };
+        let index = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(Slot {
+                    session: None,
+                    generation: 0,
+                    fd: -1,
+                    armed: None,
+                    server_open: false,
+                    waker: Waker::noop().clone(),
+                });
+                self.slots.len() - 1
+            }
+        };
+        let generation = self.slots[index].generation;
+        let key = (generation as u64) << 32 | index as u64;
+        if let Err(e) = setsockopt(socket, sockopt::ReceiveTimestampns, &true) {
+            debug!("no receive timestamps, so no receive-wait figures: {e}");
+        }
+        if let Err(e) = self
+            .epoll
+            .add(socket.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, key))
+        {
+            warn!("session pool: cannot watch the session's socket: {e}");
+            self.free.push(index as u32);
+            return;
+        }
+        let slot = &mut self.slots[index];
+        slot.fd = socket.as_raw_fd();
+        slot.armed = None;
+        slot.server_open = true;
+        slot.waker = Waker::from(Arc::new(SessionWaker {
+            shared: self.shared.clone(),
+            key,
+        }));
+        slot.session = Some(session);
+        // The first poll registers the waker with both channels.
+        self.poll_channels(key);
+    }
+
+    /// Reads one datagram (level-triggered: more data is reported again).
+    fn on_readable(&mut self, key: u64) {
+        let Some(slot) = live(&mut self.slots, key) else {
+            return;
+        };
+        let Some(session) = slot.session.as_mut() else {
+            return;
+        };
+        let MediaSocket::Pooled(socket) = &session.driver.socket else {
+            return;
+        };
+        match receive(socket, &mut self.buf, &mut self.cmsg) {
+            Ok((n, source, waited)) => {
+                if let Some(waited) = waited {
+                    let us = waited.as_micros().min(u64::MAX as u128) as u64;
+                    let bucket = (63 - (us | 1).leading_zeros() as usize).min(WAIT_BUCKETS - 1);
+                    self.shared.waits[bucket].fetch_add(1, Ordering::Relaxed);
+                }
+                session
+                    .driver
+                    .on_datagram(&self.buf[..n], source, Instant::now());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => debug!("recv: {e}"),
+        }
+        self.finish(key);
+    }
+
+    /// Drains the session's channels; the waker is registered again by the
+    /// poll that finds them empty.
+    fn poll_channels(&mut self, key: u64) {
+        let Some(slot) = live(&mut self.slots, key) else {
+            return;
+        };
+        let mut cx = Context::from_waker(&slot.waker);
+        let Some(session) = slot.session.as_mut() else {
+            return;
+        };
+        while slot.server_open {
+            match session.from_server.poll_recv(&mut cx) {
+                Poll::Ready(Some(message)) => session.driver.on_server(message),
+                Poll::Ready(None) => slot.server_open = false,
+                Poll::Pending => break,
+            }
+        }
+        while let Poll::Ready(command) = session.commands.poll_recv(&mut cx) {
+            if !session.driver.on_command(command) {
+                self.remove(key);
+                return;
+            }
+        }
+        self.finish(key);
+    }
+
+    /// Serves every timer due now; timers armed while serving wait for the
+    /// next turn, so a deadline that stays due cannot spin this loop.
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(slot) = live(&mut self.slots, key)
+                && slot.armed == Some(at)
+            {
+                slot.armed = None;
+                self.due.push(key);
+            }
+        }
+        for key in std::mem::take(&mut self.due) {
+            self.finish(key);
+        }
+    }
+
+    /// After any wake: lets the session act, sends what it has for the
+    /// server, and arms its next timer (or lets it go if it ended).
+    fn finish(&mut self, key: u64) {
+        let Some(slot) = live(&mut self.slots, key) else {
+            return;
+        };
+        let Some(session) = slot.session.as_mut() else {
+            return;
+        };
+        session.driver.after_wake(Instant::now());
+        let deadline = session.driver.settle();
+        for message in session.driver.outbox.drain(..) {
+            if session.to_server.try_send(message).is_err() {
+                warn!("signalling channel full or closed; a message to the server is dropped");
+            }
+        }
+        let Some(deadline) = deadline else {
+            self.remove(key);
+            return;
+        };
+        // An ICE restart replaced the socket; the old one left the epoll
+        // set when it was closed.
+        if let MediaSocket::Pooled(socket) = &session.driver.socket
+            && socket.as_raw_fd() != slot.fd
+        {
+            let _ = setsockopt(socket, sockopt::ReceiveTimestampns, &true);
+            match self
+                .epoll
+                .add(socket.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, key))
+            {
+                Ok(()) => slot.fd = socket.as_raw_fd(),
+                Err(e) => warn!("session pool: cannot watch the new socket: {e}"),
+            }
+        }
+        if slot.armed != Some(deadline) {
+            slot.armed = Some(deadline);
+            self.timers.push(Reverse((deadline, key)));
+        }
+    }
+
+    /// Ends a session: its socket leaves the epoll set and closes, and
+    /// [`crate::Client::stop`] returns.
+    fn remove(&mut self, key: u64) {
+        let (index, _) = split(key);
+        let Some(slot) = live(&mut self.slots, key) else {
+            return;
+        };
+        if let Some(session) = slot.session.take()
+            && let MediaSocket::Pooled(socket) = &session.driver.socket
+        {
+            let _ = self.epoll.delete(socket.as_fd());
+        }
+        slot.generation = (slot.generation + 1) % (u32::MAX - 1);
+        slot.armed = None;
+        slot.fd = -1;
+        slot.waker = Waker::noop().clone();
+        self.free.push(index as u32);
+    }
+}
