@@ -288,6 +288,25 @@ fn receive(
     Ok((message.bytes, source, waited))
 }
 
+/// Runs one session's step; `None` if it panicked. The thread drives many
+/// sessions, so a panic in one (a bug in the WebRTC stack, say) must end
+/// that session, not the thread and everyone on it; the session's state
+/// may be half-updated, so the caller drops it.
+fn unwind_safely<T>(step: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            warn!(%message, "a pooled session panicked; it ends, the others go on");
+            None
+        }
+    }
+}
+
 /// The slot `key` names, if it still holds that session.
 fn live(slots: &mut [Slot], key: u64) -> Option<&mut Slot> {
     let (index, generation) = split(key);
@@ -407,21 +426,27 @@ impl Reactor {
         let MediaSocket::Pooled(socket) = &session.driver.socket else {
             return;
         };
-        match receive(socket, &mut self.buf, &mut self.cmsg) {
+        let (buf, waits) = (&mut self.buf, &self.shared.waits);
+        let read = match receive(socket, buf, &mut self.cmsg) {
             Ok((n, source, waited)) => {
                 if let Some(waited) = waited {
                     let us = waited.as_micros().min(u64::MAX as u128) as u64;
                     let bucket = (63 - (us | 1).leading_zeros() as usize).min(WAIT_BUCKETS - 1);
-                    self.shared.waits[bucket].fetch_add(1, Ordering::Relaxed);
+                    waits[bucket].fetch_add(1, Ordering::Relaxed);
                 }
-                session
-                    .driver
-                    .on_datagram(&self.buf[..n], source, Instant::now());
+                let driver = &mut session.driver;
+                unwind_safely(|| driver.on_datagram(&buf[..n], source, Instant::now()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-            Err(e) => debug!("recv: {e}"),
+            Err(e) => {
+                debug!("recv: {e}");
+                Some(())
+            }
+        };
+        match read {
+            Some(()) => self.finish(key),
+            None => self.remove(key),
         }
-        self.finish(key);
     }
 
     /// Drains the session's channels; the waker is registered again by the
@@ -434,20 +459,26 @@ impl Reactor {
         let Some(session) = slot.session.as_mut() else {
             return;
         };
-        while slot.server_open {
-            match session.from_server.poll_recv(&mut cx) {
-                Poll::Ready(Some(message)) => session.driver.on_server(message),
-                Poll::Ready(None) => slot.server_open = false,
-                Poll::Pending => break,
+        let server_open = &mut slot.server_open;
+        let alive = unwind_safely(|| {
+            while *server_open {
+                match session.from_server.poll_recv(&mut cx) {
+                    Poll::Ready(Some(message)) => session.driver.on_server(message),
+                    Poll::Ready(None) => *server_open = false,
+                    Poll::Pending => break,
+                }
             }
-        }
-        while let Poll::Ready(command) = session.commands.poll_recv(&mut cx) {
-            if !session.driver.on_command(command) {
-                self.remove(key);
-                return;
+            while let Poll::Ready(command) = session.commands.poll_recv(&mut cx) {
+                if !session.driver.on_command(command) {
+                    return false;
+                }
             }
+            true
+        });
+        match alive {
+            Some(true) => self.finish(key),
+            _ => self.remove(key),
         }
-        self.finish(key);
     }
 
     /// Serves every timer due now; timers armed while serving wait for the
@@ -480,14 +511,16 @@ impl Reactor {
         let Some(session) = slot.session.as_mut() else {
             return;
         };
-        session.driver.after_wake(Instant::now());
-        let deadline = session.driver.settle();
+        let settled = unwind_safely(|| {
+            session.driver.after_wake(Instant::now());
+            session.driver.settle()
+        });
         for message in session.driver.outbox.drain(..) {
             if session.to_server.try_send(message).is_err() {
                 warn!("signalling channel full or closed; a message to the server is dropped");
             }
         }
-        let Some(deadline) = deadline else {
+        let Some(Some(deadline)) = settled else {
             self.remove(key);
             return;
         };
@@ -528,5 +561,23 @@ impl Reactor {
         slot.fd = -1;
         slot.waker = Waker::noop().clone();
         self.free.push(index as u32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_step_is_contained_and_a_value_passes_through() {
+        assert_eq!(unwind_safely(|| 7), Some(7));
+        assert_eq!(unwind_safely(|| -> u8 { panic!("str0m bug") }), None);
+    }
+
+    #[test]
+    fn keys_carry_slot_and_generation() {
+        let key = (7u64 << 32) | 42;
+        assert_eq!(split(key), (42, 7));
+        assert_ne!(key, WAKE_KEY);
     }
 }

@@ -391,7 +391,8 @@ pub async fn run_on(
     let sfu_start = target.sfu_sample().await;
     let embedded = target.is_embedded();
     let generator_start = generator_cpu_seconds(embedded, sfu_start.cpu_seconds);
-    let waits_start = pool.as_ref().map(|p| p.receive_waits());
+    // Like the latencies, the receive waits leave out the warm-up.
+    let mut waits_start = pool.as_ref().map(|p| p.receive_waits());
     let mut collector = Collector {
         steady: scenario.warmup_s == 0.0,
         ..Collector::default()
@@ -487,6 +488,9 @@ pub async fn run_on(
         // Once a second: samples, timeline, progress.
         if now >= next_tick {
             next_tick += Duration::from_secs(1);
+            if !collector.steady && now >= steady_from {
+                waits_start = pool.as_ref().map(|p| p.receive_waits());
+            }
             collector.steady = now >= steady_from;
             let mut tick_latency = Histogram::default();
             let mut frames = 0;
