@@ -16,6 +16,7 @@ pub mod batch_io;
 mod guard;
 mod participant;
 mod receiver;
+mod socket_reader;
 mod tcp;
 mod worker;
 
@@ -421,8 +422,12 @@ impl Sfu {
             send = tuned.send_buffer_size().unwrap_or(0),
             "UDP socket buffers"
         );
-        // The receiver blocks in recvmmsg; the timeout lets it notice shutdown.
-        socket.set_read_timeout(Some(std::time::Duration::from_millis(50)))?;
+        let workers_wanted = config.workers.max(1);
+        // A receive thread blocks in recvmmsg; the timeout lets it notice
+        // shutdown. (One worker reads the socket itself, non-blocking.)
+        if workers_wanted > 1 {
+            socket.set_read_timeout(Some(std::time::Duration::from_millis(50)))?;
+        }
         let udp_addr = socket.local_addr()?;
         let candidate_addr = SocketAddr::new(
             config.advertised_ip.unwrap_or(udp_addr.ip()),
@@ -446,9 +451,21 @@ impl Sfu {
         let tcp_candidate = tcp.as_ref().map(|t| t.1);
         let participants = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        let limit = receiver::SourceLimit {
+            packets_per_s: f64::from(config.source_packets_per_s),
+            burst: f64::from(config.source_packet_burst.max(1)),
+        };
+        let mut router = Some(receiver::Router::new(routes_rx, limit));
         let mut workers = Vec::new();
         let mut inbound = Vec::new();
-        for index in 0..config.workers.max(1) {
+        for index in 0..workers_wanted {
+            let own_socket = match workers_wanted {
+                1 => router
+                    .take()
+                    .map(|r| Ok::<_, std::io::Error>((socket.try_clone()?, r))),
+                _ => None,
+            }
+            .transpose()?;
             let (commands, command_rx) = mpsc::channel(1024);
             let (datagrams, datagram_rx) = mpsc::channel(config.worker_queue);
             let setup = worker::WorkerSetup {
@@ -462,6 +479,7 @@ impl Sfu {
                 recycle: recycle_tx.clone(),
                 tcp_candidate,
                 participants: participants.clone(),
+                own_socket,
             };
             thread::Builder::new()
                 .name(format!("sfu-worker-{index}"))
@@ -475,13 +493,11 @@ impl Sfu {
                 .name("sfu-ice-tcp".into())
                 .spawn(move || tcp::run(listener, inbound, routes_rx))?;
         }
-        let limit = receiver::SourceLimit {
-            packets_per_s: f64::from(config.source_packets_per_s),
-            burst: f64::from(config.source_packet_burst.max(1)),
-        };
-        thread::Builder::new()
-            .name("sfu-receiver".into())
-            .spawn(move || receiver::run(socket, inbound, routes_rx, recycle_rx, limit))?;
+        if let Some(router) = router {
+            thread::Builder::new()
+                .name("sfu-receiver".into())
+                .spawn(move || receiver::run(socket, inbound, router, recycle_rx))?;
+        }
         Ok(Sfu {
             workers: workers.into(),
             udp_addr,

@@ -1,5 +1,10 @@
-//! The node's receive thread: reads the one UDP port in batches and hands
+//! The node's receive side: reads the one UDP port in batches and hands
 //! each datagram to the worker that owns the sender's room.
+//!
+//! With several workers this is a thread of its own ([`run`]). A node with
+//! one worker has nothing to hand over: the worker reads the socket itself
+//! through the same [`Router`], which saves a thread hand-off and a second
+//! wake-up per batch.
 //!
 //! All participants share one port, but rooms are pinned to workers (one per
 //! core). The receiver keeps the only map from remote address to worker; it
@@ -166,19 +171,70 @@ impl Drops {
     }
 }
 
+/// Which worker a datagram goes to, if any: the address table, the ufrag
+/// routes the workers announce, and each source's packet budget.
+pub(crate) struct Router {
+    table: Routes,
+    routes: std_mpsc::Receiver<Route>,
+    drops: Drops,
+}
+
+impl Router {
+    pub(crate) fn new(routes: std_mpsc::Receiver<Route>, limit: SourceLimit) -> Self {
+        Router {
+            table: Routes {
+                by_addr: HashMap::new(),
+                by_ufrag: HashMap::new(),
+                limit,
+            },
+            routes,
+            drops: Drops::default(),
+        }
+    }
+
+    /// Applies the routing changes the workers announced.
+    pub(crate) fn update(&mut self) {
+        while let Ok(route) = self.routes.try_recv() {
+            self.table.apply(route);
+        }
+    }
+
+    /// The worker for a datagram from `source`; `None` drops it (counted:
+    /// an unknown source, or a known one over its budget).
+    pub(crate) fn route(&mut self, data: &[u8], source: SocketAddr, now: Instant) -> Option<usize> {
+        let limit = self.table.limit;
+        let worker = match self.table.by_addr.get_mut(&source) {
+            Some(known) => {
+                if !known.admit(now, limit) {
+                    self.drops.over_budget += 1;
+                    return None;
+                }
+                Some(known.worker)
+            }
+            None => {
+                // A join may have registered its ufrag a moment ago.
+                self.update();
+                self.table.learn(data, source)
+            }
+        };
+        if worker.is_none() {
+            self.drops.unknown_source += 1;
+        }
+        worker
+    }
+
+    /// Adds the batch's drops to the metrics.
+    pub(crate) fn flush_drops(&mut self) {
+        self.drops.flush();
+    }
+}
+
 pub(crate) fn run(
     socket: UdpSocket,
     workers: Vec<mpsc::Sender<Datagram>>,
-    routes: std_mpsc::Receiver<Route>,
+    mut router: Router,
     recycled: std_mpsc::Receiver<Vec<u8>>,
-    limit: SourceLimit,
 ) {
-    let mut table = Routes {
-        by_addr: HashMap::new(),
-        by_ufrag: HashMap::new(),
-        limit,
-    };
-    let mut drops = Drops::default();
     let mut bufs: Vec<Vec<u8>> = (0..BATCH)
         .map(|_| Vec::with_capacity(MAX_DATAGRAM))
         .collect();
@@ -188,9 +244,7 @@ pub(crate) fn run(
             info!("all workers stopped; receiver stops");
             return;
         }
-        while let Ok(route) = routes.try_recv() {
-            table.apply(route);
-        }
+        router.update();
         match recv_batch(&socket, &mut bufs, &mut received) {
             Ok(()) => {}
             Err(e)
@@ -211,25 +265,7 @@ pub(crate) fn run(
         metrics::counter!("veil_sfu_datagrams_in_total").increment(received.len() as u64);
         let now = Instant::now();
         for (i, &(len, source)) in received.iter().enumerate() {
-            let data = &bufs[i][..len];
-            let worker = match table.by_addr.get_mut(&source) {
-                Some(known) => {
-                    if !known.admit(now, limit) {
-                        drops.over_budget += 1;
-                        continue;
-                    }
-                    Some(known.worker)
-                }
-                None => {
-                    // A join may have registered its ufrag a moment ago.
-                    while let Ok(route) = routes.try_recv() {
-                        table.apply(route);
-                    }
-                    table.learn(data, source)
-                }
-            };
-            let Some(worker) = worker else {
-                drops.unknown_source += 1;
+            let Some(worker) = router.route(&bufs[i][..len], source, now) else {
                 continue;
             };
             let mut buf = std::mem::replace(
@@ -248,10 +284,10 @@ pub(crate) fn run(
                 })
                 .is_err()
             {
-                drops.queue_full += 1;
+                router.drops.queue_full += 1;
             }
         }
-        drops.flush();
+        router.flush_drops();
     }
 }
 

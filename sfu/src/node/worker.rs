@@ -29,7 +29,8 @@ use super::participant::{
     DATA_LOW_WATER, Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope,
     new_track_out,
 };
-use super::receiver::{Datagram, Route, RouteBus};
+use super::receiver::{Datagram, Route, RouteBus, Router};
+use super::socket_reader::SocketReader;
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, Role, TrackKind};
 use crate::config::SfuConfig;
 use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
@@ -62,6 +63,9 @@ pub(crate) struct WorkerSetup {
     pub tcp_candidate: Option<SocketAddr>,
     /// The node's participant count, shared by all workers.
     pub participants: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// A one-worker node's socket and routing: the worker reads the port
+    /// itself instead of a receive thread (see `socket_reader`).
+    pub own_socket: Option<(std::net::UdpSocket, Router)>,
 }
 
 pub(crate) fn run(setup: WorkerSetup) {
@@ -87,11 +91,20 @@ pub(crate) fn run(setup: WorkerSetup) {
             recycle,
             tcp_candidate,
             participants,
+            own_socket,
         } = setup;
+        let reader = match own_socket.map(|(socket, router)| SocketReader::new(socket, router)) {
+            Some(Ok(reader)) => Some(reader),
+            Some(Err(e)) => {
+                warn!("the SFU worker cannot watch its UDP socket: {e}");
+                return;
+            }
+            None => None,
+        };
         let mut worker = Worker::new(config, index, send_socket, candidate_addr, routes, recycle);
         worker.tcp_candidate = tcp_candidate;
         worker.load = participants;
-        worker.run(inbound, commands).await
+        worker.run(inbound, commands, reader).await
     });
 }
 
@@ -180,8 +193,18 @@ struct Worker {
 
 enum Wake {
     Datagram(Option<Datagram>),
+    /// The worker's own socket gave a batch (one-worker nodes).
+    Read,
     Command(Option<Command>),
     Timer,
+}
+
+/// A batch from the worker's own socket, or never without one.
+async fn read_own(reader: &mut Option<SocketReader>) {
+    match reader {
+        Some(reader) => reader.read().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Worker {
@@ -226,12 +249,22 @@ impl Worker {
         mut self,
         mut inbound: mpsc::Receiver<Datagram>,
         mut commands: mpsc::Receiver<Command>,
+        mut reader: Option<SocketReader>,
     ) {
         let mut pending: Option<Datagram> = None;
+        // Closed when nothing feeds the queue: a one-worker node without
+        // ICE-TCP reads its socket itself and has no receive thread.
+        let mut inbound_open = true;
         loop {
             let now = Instant::now();
             // The batch's oldest datagram, for the transit time.
             let mut oldest: Option<Instant> = None;
+            if let Some(reader) = reader.as_mut() {
+                let udp_addr = self.candidate_addr;
+                oldest = reader.drain(now, |data, source| {
+                    self.on_bytes(data, source, Protocol::Udp, udp_addr, now)
+                });
+            }
             let batch = pending
                 .take()
                 .into_iter()
@@ -263,12 +296,17 @@ impl Worker {
 
             let deadline = self.next_deadline();
             let wake = tokio::select! {
-                d = inbound.recv() => Wake::Datagram(d),
+                d = inbound.recv(), if inbound_open => Wake::Datagram(d),
+                () = read_own(&mut reader) => Wake::Read,
                 c = commands.recv() => Wake::Command(c),
                 _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
-                Wake::Datagram(d) => pending = d,
+                Wake::Datagram(d) => {
+                    inbound_open = d.is_some();
+                    pending = d;
+                }
+                Wake::Read => {}
                 Wake::Command(Some(command)) => self.on_command(command, Instant::now()),
                 Wake::Command(None) => {
                     info!(worker = self.index, "SFU handle dropped; worker stops");

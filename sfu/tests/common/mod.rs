@@ -20,9 +20,16 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// An SFU with one worker, the usual node of one core: its worker reads the
+/// UDP port itself. (`workers.rs` and the signalling tests, a worker per
+/// core, cover the receive thread that feeds several workers.)
 pub fn start_sfu() -> Sfu {
     init_tracing();
-    Sfu::start(SfuConfig::default()).expect("SFU starts on loopback")
+    let config = SfuConfig {
+        workers: 1,
+        ..SfuConfig::default()
+    };
+    Sfu::start(config).expect("SFU starts on loopback")
 }
 
 /// Derives the room secret once per passphrase (PBKDF2 is deliberately slow).
