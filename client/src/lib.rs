@@ -9,7 +9,8 @@
 //! * [`depacketize`]: frame reassembly from RTP.
 //! * [`session`]: the participant itself ([`Client`]).
 //! * [`impair`]: a seeded lossy UDP proxy for tests and load runs.
-//! * [`pool`]: many sessions driven by a few threads ([`SessionPool`]).
+//! * [`pool`]: many sessions driven by a few threads ([`SessionPool`]), on
+//!   loopback optionally sharing one socket per thread.
 
 pub mod depacketize;
 pub mod frame;
@@ -17,6 +18,7 @@ pub mod impair;
 pub mod keys;
 pub mod pool;
 pub mod session;
+mod shared_socket;
 mod tcp;
 
 pub use keys::RoomSecret;

@@ -20,6 +20,11 @@
 //! to them ([`SessionPool::receive_waits`]). A load generator whose threads
 //! are saturated shows it there, before its backlog passes for SFU latency.
 //!
+//! On loopback a pool can go one step further
+//! ([`SessionPool::with_shared_sockets`]): each thread has one socket, every
+//! session an address of its own on it, and the thread reads up to 64
+//! datagrams per `recvmmsg` (see the `shared_socket` module).
+//!
 //! Only UDP sessions are pooled; an ICE-TCP session keeps a task of its own.
 //!
 //! # Example
@@ -40,8 +45,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use std::io::IoSliceMut;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,10 +64,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::session::{Command, Driver, FromServer, MediaSocket, ToServer};
+use crate::shared_socket::{self, BatchReader, SharedLease, SharedSocket};
 
 /// The epoll key of a thread's eventfd; sessions' keys are
 /// `generation << 32 | slot`, and generations stop short of `u32::MAX`.
 const WAKE_KEY: u64 = u64::MAX;
+/// The epoll key of a thread's shared socket.
+const SHARED_KEY: u64 = u64::MAX - 1;
 /// Longest sleep without a timer due, so a stop is never missed for long.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Socket reports handled per `epoll_wait`.
@@ -99,19 +108,48 @@ impl Drop for PoolInner {
 }
 
 impl SessionPool {
-    /// Starts `threads` threads (at least one).
+    /// Starts `threads` threads (at least one); every session keeps a socket
+    /// of its own.
     pub fn new(threads: usize) -> std::io::Result<SessionPool> {
+        SessionPool::start(threads, false)
+    }
+
+    /// Starts `threads` threads (at least one), each with one UDP socket
+    /// that its sessions share when they bind `127.0.0.1:0`: each gets an
+    /// address of its own in 127.64.0.0/10 on that socket, so the server
+    /// still sees one address per participant, and the thread reads many
+    /// sessions' datagrams per system call. Sessions that bind anything
+    /// else get sockets of their own, as with [`SessionPool::new`].
+    pub fn with_shared_sockets(threads: usize) -> std::io::Result<SessionPool> {
+        SessionPool::start(threads, true)
+    }
+
+    fn start(threads: usize, share_sockets: bool) -> std::io::Result<SessionPool> {
         let mut shared = Vec::new();
         for i in 0..threads.max(1) {
             let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
             let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
             epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_KEY))?;
+            let socket = match share_sockets {
+                true => {
+                    let socket = SharedSocket::bind(i)?;
+                    epoll.add(
+                        &socket.socket,
+                        EpollEvent::new(EpollFlags::EPOLLIN, SHARED_KEY),
+                    )?;
+                    Some(socket)
+                }
+                false => None,
+            };
             let thread = Arc::new(Shared {
                 wake,
                 inbox: Mutex::new(Inbox::default()),
                 waits: Default::default(),
+                socket: socket.clone(),
             });
             let reactor = Reactor {
+                shared_socket: socket.clone(),
+                by_ip: HashMap::new(),
                 shared: thread.clone(),
                 epoll,
                 slots: Vec::new(),
@@ -153,10 +191,25 @@ impl SessionPool {
         total
     }
 
-    /// Hands a session to the next thread in turn.
-    pub(crate) fn add(&self, session: PooledSession) {
+    /// An address on the next thread's shared socket for a session that
+    /// would bind `bind`, if this pool shares sockets and `bind` allows it.
+    pub(crate) fn lease(&self, bind: SocketAddr) -> Option<SharedLease> {
+        if !shared_socket::shareable(bind) {
+            return None;
+        }
         let threads = &self.inner.threads;
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % threads.len();
+        threads[i].socket.as_ref().map(|s| s.lease())
+    }
+
+    /// Hands a session to the thread that reads its shared socket, or else
+    /// to the next thread in turn.
+    pub(crate) fn add(&self, session: PooledSession) {
+        let threads = &self.inner.threads;
+        let i = match &session.driver.socket {
+            MediaSocket::Shared(lease) => lease.socket.thread,
+            _ => self.inner.next.fetch_add(1, Ordering::Relaxed),
+        } % threads.len();
         threads[i].notify(|inbox| inbox.added.push(session));
     }
 }
@@ -177,6 +230,8 @@ struct Shared {
     inbox: Mutex<Inbox>,
     /// Receive waits, by log2 bucket of µs (written by the thread only).
     waits: [AtomicU64; WAIT_BUCKETS],
+    /// The socket this thread's sessions share, if the pool shares them.
+    socket: Option<Arc<SharedSocket>>,
 }
 
 #[derive(Default)]
@@ -229,6 +284,9 @@ struct Slot {
     generation: u32,
     /// The socket registered with epoll (it changes on an ICE restart).
     fd: RawFd,
+    /// The session's address on the shared socket (it changes on an ICE
+    /// restart).
+    ip: Option<Ipv4Addr>,
     /// The deadline in the timer heap that counts; other entries for this
     /// slot are stale.
     armed: Option<Instant>,
@@ -239,6 +297,9 @@ struct Slot {
 /// One pool thread's state.
 struct Reactor {
     shared: Arc<Shared>,
+    shared_socket: Option<Arc<SharedSocket>>,
+    /// The session each shared-socket address belongs to.
+    by_ip: HashMap<Ipv4Addr, u64>,
     epoll: Epoll,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -318,6 +379,9 @@ fn live(slots: &mut [Slot], key: u64) -> Option<&mut Slot> {
 impl Reactor {
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
+        // Made on this thread: its headers hold raw pointers, so it cannot
+        // be handed over.
+        let mut reader = self.shared_socket.as_ref().map(|_| BatchReader::new());
         loop {
             self.fire_timers();
             let wait = match self.timers.peek() {
@@ -339,6 +403,10 @@ impl Reactor {
                 if event.data() == WAKE_KEY {
                     if self.take_inbox() {
                         return;
+                    }
+                } else if event.data() == SHARED_KEY {
+                    if let Some(reader) = reader.as_mut() {
+                        self.on_shared_readable(reader);
                     }
                 } else {
                     self.on_readable(event.data());
@@ -371,9 +439,19 @@ impl Reactor {
     }
 
     fn insert(&mut self, session: PooledSession) {
-        let MediaSocket::Pooled(socket) = &session.driver.socket else {
-            warn!("session pool: a task-driven session was handed over; ignored");
-            return;
+        let socket = match &session.driver.socket {
+            MediaSocket::Pooled(socket) => Some(socket),
+            MediaSocket::Shared(lease) if self.owns(lease) => None,
+            MediaSocket::Shared(_) => {
+                warn!(
+                    "session pool: a session on another thread's socket was handed over; ignored"
+                );
+                return;
+            }
+            MediaSocket::Task(_) => {
+                warn!("session pool: a task-driven session was handed over; ignored");
+                return;
+            }
         };
         let index = match self.free.pop() {
             Some(i) => i as usize,
@@ -382,6 +460,7 @@ impl Reactor {
                     session: None,
                     generation: 0,
                     fd: -1,
+                    ip: None,
                     armed: None,
                     server_open: false,
                     waker: Waker::noop().clone(),
@@ -391,19 +470,28 @@ impl Reactor {
         };
         let generation = self.slots[index].generation;
         let key = (generation as u64) << 32 | index as u64;
-        if let Err(e) = setsockopt(socket, sockopt::ReceiveTimestampns, &true) {
-            debug!("no receive timestamps, so no receive-wait figures: {e}");
-        }
-        if let Err(e) = self
-            .epoll
-            .add(socket.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, key))
-        {
-            warn!("session pool: cannot watch the session's socket: {e}");
-            self.free.push(index as u32);
-            return;
-        }
         let slot = &mut self.slots[index];
-        slot.fd = socket.as_raw_fd();
+        match (socket, &session.driver.socket) {
+            (Some(socket), _) => {
+                if let Err(e) = setsockopt(socket, sockopt::ReceiveTimestampns, &true) {
+                    debug!("no receive timestamps, so no receive-wait figures: {e}");
+                }
+                if let Err(e) = self
+                    .epoll
+                    .add(socket.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, key))
+                {
+                    warn!("session pool: cannot watch the session's socket: {e}");
+                    self.free.push(index as u32);
+                    return;
+                }
+                slot.fd = socket.as_raw_fd();
+            }
+            (None, MediaSocket::Shared(lease)) => {
+                self.by_ip.insert(lease.ip, key);
+                slot.ip = Some(lease.ip);
+            }
+            (None, _) => return,
+        }
         slot.armed = None;
         slot.server_open = true;
         slot.waker = Waker::from(Arc::new(SessionWaker {
@@ -430,9 +518,7 @@ impl Reactor {
         let read = match receive(socket, buf, &mut self.cmsg) {
             Ok((n, source, waited)) => {
                 if let Some(waited) = waited {
-                    let us = waited.as_micros().min(u64::MAX as u128) as u64;
-                    let bucket = (63 - (us | 1).leading_zeros() as usize).min(WAIT_BUCKETS - 1);
-                    waits[bucket].fetch_add(1, Ordering::Relaxed);
+                    record_wait(waits, waited);
                 }
                 let driver = &mut session.driver;
                 unwind_safely(|| driver.on_datagram(&buf[..n], source, Instant::now()))
@@ -446,6 +532,50 @@ impl Reactor {
         match read {
             Some(()) => self.finish(key),
             None => self.remove(key),
+        }
+    }
+
+    /// Whether `lease` is on this thread's socket.
+    fn owns(&self, lease: &SharedLease) -> bool {
+        self.shared_socket
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &lease.socket))
+    }
+
+    /// Reads one batch from the shared socket and hands each datagram to the
+    /// session whose address it was sent to (level-triggered: a socket with
+    /// more is reported again). The session acts after each one: str0m
+    /// holds one received packet until it is polled, so a second input
+    /// before the poll would overwrite the first.
+    fn on_shared_readable(&mut self, reader: &mut BatchReader) {
+        let Some(socket) = self.shared_socket.as_ref() else {
+            return;
+        };
+        match reader.read(&socket.socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                debug!("recvmmsg: {e}");
+                return;
+            }
+        }
+        let now = Instant::now();
+        for (i, received) in reader.received.iter().enumerate() {
+            if let Some(waited) = received.waited {
+                record_wait(&self.shared.waits, waited);
+            }
+            let Some(&key) = received.destination.and_then(|ip| self.by_ip.get(&ip)) else {
+                continue;
+            };
+            let Some(session) = live(&mut self.slots, key).and_then(|s| s.session.as_mut()) else {
+                continue;
+            };
+            let driver = &mut session.driver;
+            let data = reader.datagram(i);
+            match unwind_safely(|| driver.on_datagram(data, received.source, now)) {
+                Some(()) => self.finish(key),
+                None => self.remove(key),
+            }
         }
     }
 
@@ -524,6 +654,15 @@ impl Reactor {
             self.remove(key);
             return;
         };
+        // An ICE restart replaced the address on the shared socket.
+        if let MediaSocket::Shared(lease) = &session.driver.socket
+            && slot.ip != Some(lease.ip)
+        {
+            if let Some(old) = slot.ip.replace(lease.ip) {
+                self.by_ip.remove(&old);
+            }
+            self.by_ip.insert(lease.ip, key);
+        }
         // An ICE restart replaced the socket; the old one left the epoll
         // set when it was closed.
         if let MediaSocket::Pooled(socket) = &session.driver.socket
@@ -556,12 +695,24 @@ impl Reactor {
         {
             let _ = self.epoll.delete(socket.as_fd());
         }
+        if let Some(ip) = slot.ip.take()
+            && self.by_ip.get(&ip) == Some(&key)
+        {
+            self.by_ip.remove(&ip);
+        }
         slot.generation = (slot.generation + 1) % (u32::MAX - 1);
         slot.armed = None;
         slot.fd = -1;
         slot.waker = Waker::noop().clone();
         self.free.push(index as u32);
     }
+}
+
+/// Counts one datagram's wait in its log2 bucket.
+fn record_wait(waits: &[AtomicU64; WAIT_BUCKETS], waited: Duration) {
+    let us = waited.as_micros().min(u64::MAX as u128) as u64;
+    let bucket = (63 - (us | 1).leading_zeros() as usize).min(WAIT_BUCKETS - 1);
+    waits[bucket].fetch_add(1, Ordering::Relaxed);
 }
 
 #[cfg(test)]

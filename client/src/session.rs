@@ -38,6 +38,7 @@ use crate::depacketize::Depacketizer;
 use crate::frame::FrameInfo;
 use crate::keys::{self, RoomSecret};
 use crate::pool::SessionPool;
+use crate::shared_socket::SharedLease;
 use crate::tcp::{TcpLink, passive_tcp_candidate};
 
 /// Largest slice of ciphertext per RTP packet (keeps SRTP datagrams under str0m's 1150-byte MTU).
@@ -358,7 +359,7 @@ pub struct PendingClient {
     config: ClientConfig,
     rtc: Rtc,
     pending: SdpPendingOffer,
-    socket: std::net::UdpSocket,
+    socket: PreparedSocket,
     audio_mid: Option<Mid>,
     video_mids: Vec<(Mid, &'static str, VideoConfig)>,
 }
@@ -377,14 +378,24 @@ pub struct Client {
 impl Client {
     /// Builds the session and the SDP offer to send to the server.
     pub fn prepare(config: ClientConfig) -> Result<(PendingClient, SdpOffer), ClientError> {
-        let socket = std::net::UdpSocket::bind(config.bind)?;
-        socket.set_nonblocking(true)?;
-        // Bursts (keyframes, a room's worth of audio) outgrow the default
-        // buffers when many clients share one machine; the kernel caps this
-        // at its own maximum.
-        let tuned = socket2::SockRef::from(&socket);
-        let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER);
-        let _ = tuned.set_send_buffer_size(SOCKET_BUFFER);
+        let lease = match config.transport {
+            Transport::Udp => config.pool.as_ref().and_then(|p| p.lease(config.bind)),
+            Transport::Tcp => None,
+        };
+        let socket = match lease {
+            Some(lease) => PreparedSocket::Shared(lease),
+            None => {
+                let socket = std::net::UdpSocket::bind(config.bind)?;
+                socket.set_nonblocking(true)?;
+                // Bursts (keyframes, a room's worth of audio) outgrow the
+                // default buffers when many clients share one machine; the
+                // kernel caps this at its own maximum.
+                let tuned = socket2::SockRef::from(&socket);
+                let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER);
+                let _ = tuned.set_send_buffer_size(SOCKET_BUFFER);
+                PreparedSocket::Own(socket)
+            }
+        };
         let local = socket.local_addr()?;
         let mut rtc = base_rtc_config().build(Instant::now());
         if config.transport == Transport::Udp {
@@ -579,9 +590,10 @@ impl PendingClient {
             Transport::Udp => self.config.pool.take(),
             Transport::Tcp => None,
         };
-        let socket = match pool {
-            Some(_) => MediaSocket::Pooled(self.socket),
-            None => MediaSocket::Task(UdpSocket::from_std(self.socket)?),
+        let socket = match (pool.is_some(), self.socket) {
+            (_, PreparedSocket::Shared(lease)) => MediaSocket::Shared(lease),
+            (true, PreparedSocket::Own(socket)) => MediaSocket::Pooled(socket),
+            (false, PreparedSocket::Own(socket)) => MediaSocket::Task(UdpSocket::from_std(socket)?),
         };
         let enc_key = keys::encryption_key(
             &self.config.secret,
@@ -728,12 +740,30 @@ struct Receiver {
     depacketizer: Depacketizer,
 }
 
+/// A prepared session's socket: its own, or an address on a pool
+/// thread's shared socket.
+enum PreparedSocket {
+    Own(std::net::UdpSocket),
+    Shared(SharedLease),
+}
+
+impl PreparedSocket {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            PreparedSocket::Own(s) => s.local_addr(),
+            PreparedSocket::Shared(lease) => Ok(lease.local_addr()),
+        }
+    }
+}
+
 /// The session's UDP socket: registered with tokio for a session with its
 /// own task, or a plain non-blocking socket that a [`SessionPool`] thread
 /// polls.
 pub(crate) enum MediaSocket {
     Task(UdpSocket),
     Pooled(std::net::UdpSocket),
+    /// An address on its pool thread's socket.
+    Shared(SharedLease),
 }
 
 impl MediaSocket {
@@ -743,16 +773,24 @@ impl MediaSocket {
         let _ = match self {
             MediaSocket::Task(s) => s.try_send_to(data, destination),
             MediaSocket::Pooled(s) => s.send_to(data, destination),
+            MediaSocket::Shared(lease) => {
+                lease.send_to(data, destination);
+                return;
+            }
         };
     }
 
     /// A new socket of the same kind bound to `bind` (an ICE restart).
     fn rebind(&self, bind: SocketAddr) -> std::io::Result<MediaSocket> {
+        // A new address on the same socket, so the session stays on its thread.
+        if let MediaSocket::Shared(lease) = self {
+            return Ok(MediaSocket::Shared(lease.socket.lease()));
+        }
         let socket = std::net::UdpSocket::bind(bind)?;
         socket.set_nonblocking(true)?;
         Ok(match self {
             MediaSocket::Task(_) => MediaSocket::Task(UdpSocket::from_std(socket)?),
-            MediaSocket::Pooled(_) => MediaSocket::Pooled(socket),
+            MediaSocket::Pooled(_) | MediaSocket::Shared(_) => MediaSocket::Pooled(socket),
         })
     }
 
@@ -760,6 +798,7 @@ impl MediaSocket {
         match self {
             MediaSocket::Task(s) => s.local_addr(),
             MediaSocket::Pooled(s) => s.local_addr(),
+            MediaSocket::Shared(lease) => Ok(lease.local_addr()),
         }
     }
 }

@@ -124,6 +124,11 @@ struct RunArgs {
     /// costs more per packet.
     #[arg(long)]
     session_threads: Option<usize>,
+    /// Give every pooled participant a socket of its own, even against a
+    /// loopback target (by default participants that bind 127.0.0.1 share
+    /// one socket per session thread, each on its own 127.64.x.y address).
+    #[arg(long)]
+    own_sockets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -216,7 +221,8 @@ fn run_command(args: RunArgs) -> anyhow::Result<bool> {
         };
         let pool = match args.session_threads.unwrap_or_else(default_session_threads) {
             0 => None,
-            threads => Some(SessionPool::new(threads)?),
+            threads if args.own_sockets => Some(SessionPool::new(threads)?),
+            threads => Some(SessionPool::with_shared_sockets(threads)?),
         };
         let target = std::sync::Arc::new(target);
         run_on(scenario, args.shard, target, progress, pool).await

@@ -341,14 +341,14 @@ pub fn default_session_threads() -> usize {
 }
 
 /// Runs a scenario, its participants' media driven by a [`SessionPool`] of
-/// [`default_session_threads`].
+/// [`default_session_threads`] (sharing one socket per thread on loopback).
 pub async fn run(
     scenario: Scenario,
     shard: Shard,
     target: Arc<Target>,
     progress: Progress,
 ) -> anyhow::Result<Report> {
-    let pool = SessionPool::new(default_session_threads())?;
+    let pool = SessionPool::with_shared_sockets(default_session_threads())?;
     run_on(scenario, shard, target, progress, Some(pool)).await
 }
 

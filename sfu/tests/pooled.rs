@@ -136,3 +136,79 @@ async fn pooled_sessions_call_task_sessions_restart_ice_and_end_cleanly() {
     assert!(carol.stats().disconnected.is_none());
     assert!(decrypted(&carol, "bob", "video") > 10);
 }
+
+/// A pool that shares one socket per thread: each session has its own
+/// loopback address on it, so the SFU still sees one address per
+/// participant, and an ICE restart moves a session to a new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_sharing_a_socket_are_told_apart_by_address() {
+    let sfu = start_sfu();
+    let room = "shared";
+    let key = secret(room, "s");
+    let pool = SessionPool::with_shared_sockets(1).unwrap();
+    let shared = |name: &str| {
+        let mut config = ClientConfig::new(name, room, key.clone());
+        config.pool = Some(pool.clone());
+        config
+    };
+    let alice = join(&sfu, shared("alice")).await;
+    let bob = join(&sfu, shared("bob")).await;
+    let (a, b) = (alice.local_addr(), bob.local_addr());
+    assert_eq!(a.port(), b.port(), "one socket: {a} {b}");
+    assert_ne!(a.ip(), b.ip(), "one address each: {a} {b}");
+    assert!(a.ip().is_loopback() && a.ip() != std::net::Ipv4Addr::LOCALHOST);
+
+    let carol = join(&sfu, ClientConfig::new("carol", room, key.clone())).await;
+    eventually(
+        Duration::from_secs(20),
+        "shared-socket and task sessions hear each other",
+        || {
+            decrypted(&alice, "bob", "video") > 10
+                && decrypted(&bob, "alice", "audio") > 10
+                && decrypted(&alice, "carol", "audio") > 10
+                && decrypted(&carol, "alice", "video") > 10
+                && decrypted(&carol, "bob", "audio") > 10
+        },
+    )
+    .await;
+
+    bob.ice_restart().await;
+    eventually(Duration::from_secs(5), "bob restarted", || {
+        bob.stats().ice_restarts == 1
+    })
+    .await;
+    let (to_bob, from_bob) = (
+        decrypted(&bob, "carol", "audio"),
+        decrypted(&carol, "bob", "audio"),
+    );
+    eventually(
+        Duration::from_secs(15),
+        "media flows both ways on bob's new address",
+        || {
+            decrypted(&bob, "carol", "audio") > to_bob + 20
+                && decrypted(&carol, "bob", "audio") > from_bob + 20
+        },
+    )
+    .await;
+    let moved = bob.with_stats(|s| s.udp_datagrams_in);
+    for c in [&alice, &bob, &carol] {
+        assert_eq!(failures(c), 0);
+    }
+    let waits = pool.receive_waits();
+    assert!(waits.iter().sum::<u64>() > 500, "{waits:?}");
+
+    // Stopping one session leaves the other on the same socket running.
+    tokio::time::timeout(Duration::from_secs(5), bob.stop())
+        .await
+        .expect("a shared-socket session stops");
+    assert!(moved > 0);
+    let before = decrypted(&alice, "carol", "audio");
+    eventually(Duration::from_secs(5), "alice still hears carol", || {
+        decrypted(&alice, "carol", "audio") > before + 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let heard = decrypted(&carol, "bob", "audio");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(decrypted(&carol, "bob", "audio"), heard, "bob is silent");
+}
