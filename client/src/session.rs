@@ -22,7 +22,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -292,8 +292,9 @@ pub struct RemoteSamples {
 pub struct ClientStats {
     /// ICE+DTLS up.
     pub connected: bool,
-    /// Per remote (identity, "audio" | "video" | "screen").
-    pub remote: HashMap<(String, &'static str), RemoteTrackStats>,
+    /// Per remote (identity, "audio" | "video" | "screen"); a fast hasher,
+    /// since every received packet looks its track up.
+    pub remote: HashMap<(String, &'static str), RemoteTrackStats, foldhash::fast::RandomState>,
     /// Frames encrypted and sent, all tracks and layers.
     pub frames_sent: u64,
     /// Frames that were due but never sent because this client fell behind
@@ -333,7 +334,8 @@ pub struct ClientStats {
     pub messages: Vec<(String, String, Vec<u8>)>,
     /// Data messages that failed to decrypt.
     pub message_failures: u64,
-    /// Datagrams received over UDP.
+    /// Datagrams received over UDP (counted in batches: it can lag the
+    /// socket by a fraction of a second).
     pub udp_datagrams_in: u64,
     /// Frames received over ICE-TCP.
     pub tcp_frames_in: u64,
@@ -645,6 +647,8 @@ impl PendingClient {
             next_timeout: now,
             next_audio: now,
             outbox: Vec::new(),
+            datagrams_in: 0,
+            mid_by_ssrc: Vec::new(),
         };
         let mut driver = driver;
         if let Some(clock) = continue_frames {
@@ -840,6 +844,10 @@ pub(crate) struct Driver {
     next_audio: Instant,
     /// Messages for the server, sent by whoever drives the session.
     pub(crate) outbox: Vec<ToServer>,
+    /// Datagrams not yet added to [`ClientStats::udp_datagrams_in`].
+    datagrams_in: u64,
+    /// Which receiver each remote SSRC feeds, filled on first sight.
+    mid_by_ssrc: Vec<(Ssrc, Mid)>,
 }
 
 enum Wake {
@@ -997,6 +1005,10 @@ impl Driver {
     pub(crate) fn after_wake(&mut self, now: Instant) {
         if now >= self.next_timeout {
             let _ = self.rtc.handle_input(Input::Timeout(now));
+            if self.datagrams_in > 0 {
+                let datagrams = std::mem::take(&mut self.datagrams_in);
+                self.stats_mut().udp_datagrams_in += datagrams;
+            }
         }
         if self.rtc.is_connected() {
             self.send_media(now);
@@ -1012,7 +1024,11 @@ impl Driver {
     pub(crate) fn on_server(&mut self, message: FromServer) {
         match message {
             FromServer::Offer(offer) => match self.rtc.sdp_api().accept_offer(offer) {
-                Ok(answer) => self.outbox.push(ToServer::Answer(answer)),
+                Ok(answer) => {
+                    // Tracks may have moved between SSRCs.
+                    self.mid_by_ssrc.clear();
+                    self.outbox.push(ToServer::Answer(answer))
+                }
                 Err(e) => warn!("rejecting server offer: {e}"),
             },
             FromServer::ActiveSpeakers(list) => self.stats_mut().active_speakers = list,
@@ -1101,7 +1117,9 @@ impl Driver {
     }
 
     pub(crate) fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
-        self.stats_mut().udp_datagrams_in += 1;
+        // Added to the shared stats when their lock is taken anyway (a
+        // media packet, a str0m timeout), not once per datagram.
+        self.datagrams_in += 1;
         if self.config.via_proxy == Some(source)
             && let Some(remote) = self.remote_addr
         {
@@ -1297,13 +1315,21 @@ impl Driver {
     }
 
     fn on_rtp(&mut self, packet: RtpPacket) {
-        let Some(mid) = self
-            .rtc
-            .direct_api()
-            .stream_rx(&packet.header.ssrc)
-            .map(|s| s.mid())
-        else {
-            return;
+        let ssrc = packet.header.ssrc;
+        let mid = match self.mid_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
+            Some(&(_, mid)) => mid,
+            None => {
+                let Some(mid) = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+                    return;
+                };
+                // A handful of tracks; a peer that cycles SSRCs only
+                // restarts the cache.
+                if self.mid_by_ssrc.len() >= 32 {
+                    self.mid_by_ssrc.clear();
+                }
+                self.mid_by_ssrc.push((ssrc, mid));
+                mid
+            }
         };
         let Some(receiver) = self.receivers.get_mut(&mid) else {
             return;
@@ -1323,6 +1349,7 @@ impl Driver {
                 .depacketizer
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.udp_datagrams_in += std::mem::take(&mut self.datagrams_in);
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
         let late = receiver.depacketizer.late_packets;
