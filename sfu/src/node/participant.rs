@@ -411,6 +411,17 @@ impl Participant {
     /// Starts an SDP renegotiation if remote tracks must be added or removed
     /// and none is in flight. Returns true when an offer was sent.
     pub fn negotiate(&mut self) -> bool {
+        // The common case first, on what `forward` just touched: no track
+        // is waiting to open or close, for either kind of session.
+        let changing = self.tracks_out.iter().any(|t| {
+            matches!(
+                t.state,
+                OutState::ToOpen | OutState::ToStop(_) | OutState::NegotiatingStop(_)
+            )
+        });
+        if !changing {
+            return false;
+        }
         if matches!(self.role, super::Role::Viewer { .. }) {
             self.bind_offered_slots();
             return false;

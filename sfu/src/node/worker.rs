@@ -116,6 +116,8 @@ struct Slot {
     /// `sfu-throughput`), and every growth moved the live sessions.
     participant: Option<Box<Participant>>,
     dirty: bool,
+    /// Packets were written to the session since it was last polled.
+    written: bool,
 }
 
 struct Room {
@@ -545,20 +547,31 @@ impl Worker {
             dead,
             ..
         } = self;
-        let Some(p) = slots
+        let Some(slot) = slots
             .get_mut(key.index as usize)
             .filter(|s| s.generation == key.generation)
-            .and_then(|s| s.participant.as_mut())
-            .filter(|p| !p.broken)
         else {
+            return;
+        };
+        let written = std::mem::take(&mut slot.written);
+        let Some(p) = slot.participant.as_mut().filter(|p| !p.broken) else {
             return;
         };
         // Packets written to a session wait in str0m until its next
         // `handle_timeout`, so after a write `poll_output` asks for a
         // timeout that is already due. Serving it here, once, sends them in
         // this turn instead of the worker's next one (another wake-up, two
-        // timer scans and the added latency).
+        // timer scans and the added latency). After a write it is served
+        // first, without the `poll_output` (a walk of every subsystem for
+        // the next deadline) that would only say it is due.
         let mut served_due_timeout = false;
+        if written {
+            served_due_timeout = true;
+            if !p.handle_timeout(now) {
+                dead.push(key);
+                return;
+            }
+        }
         loop {
             if !p.rtc.is_alive() {
                 dead.push(key);
@@ -964,6 +977,9 @@ impl Worker {
             if result.written {
                 written += 1;
                 self.mark_dirty(sub);
+                if let Some(slot) = self.slots.get_mut(sub.index as usize) {
+                    slot.written = true;
+                }
             }
         }
         self.counters.rtp_forwarded.increment(written);
@@ -1641,6 +1657,7 @@ impl Worker {
                     generation: 0,
                     participant: None,
                     dirty: false,
+                    written: false,
                 });
                 self.deadlines.push(None);
                 (self.slots.len() - 1) as u32
@@ -1684,6 +1701,7 @@ impl Worker {
         self.load.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         slot.generation = slot.generation.wrapping_add(1);
         slot.dirty = false;
+        slot.written = false;
         self.free.push(key.index);
         self.by_ufrag.remove(&p.ufrag);
         self.routes.send(Route::Remove {
