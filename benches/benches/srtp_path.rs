@@ -249,7 +249,45 @@ fn egress(c: &mut Criterion) {
             })
         });
     }
+    // The same per packet, but round robin over many sessions, as an SFU's
+    // worker sends: each session's state is cold in the cache by its turn
+    // (2,000 sessions hold far more than the 32 MiB L3 of the machines in
+    // BENCHMARKS.md), which is what per-session costs look like at scale.
+    let sessions = cold_sessions();
+    let mut links: Vec<Link> = (0..sessions).map(|_| Link::new()).collect();
+    let mut out = Vec::new();
+    let mut next = 0;
+    g.bench_function(format!("poll_per_packet_{sessions}_sessions"), |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            let mut sent = 0;
+            for _ in 0..iters {
+                let count = links.len();
+                let link = &mut links[next];
+                next = (next + 1) % count;
+                link.write();
+                link.drain(&mut out);
+                link.now += Duration::from_millis(1);
+                sent += out.len() as u64;
+                out.clear();
+            }
+            let took = started.elapsed();
+            assert!(sent >= iters, "{sent} datagrams for {iters} packets");
+            took
+        })
+    });
     g.finish();
+}
+
+/// Sessions in the cold egress benchmark: `VEIL_BENCH_SESSIONS`, else
+/// 2,000 under `cargo bench` and 20 in `cargo test`'s one quick pass (CI),
+/// which only checks that it runs.
+fn cold_sessions() -> usize {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    std::env::var("VEIL_BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if measuring { 2000 } else { 20 })
 }
 
 fn ingress(c: &mut Criterion) {

@@ -56,6 +56,11 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
+std::thread_local! {
+    /// Where [`Session::poll_packet`] assembles each packet before SRTP.
+    static POLL_PACKET_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 2000]);
+}
+
 pub(crate) struct Session {
     id: SessionId,
 
@@ -107,7 +112,6 @@ pub(crate) struct Session {
     pacer_control: PacerControl,
 
     // temporary buffer when getting the next (unencrypted) RTP packet from Media line.
-    poll_packet_buf: Vec<u8>,
 
     // Next packet for RtpPacket event.
     pending_packet: Option<RtpPacket>,
@@ -207,7 +211,6 @@ impl Session {
             enable_twcc_feedback: false,
             pacer,
             pacer_control: PacerControl::new(),
-            poll_packet_buf: vec![0; 2000],
             pending_packet: None,
             media_bytes_rx: 0,
             media_bytes_tx: 0,
@@ -1239,63 +1242,68 @@ impl Session {
             trace!("Pacer pointed to mid {} which has no media", midrid.mid());
             return None;
         };
-        let buf = &mut self.poll_packet_buf;
-        let twcc_seq = self.twcc;
+        // Veil patch 5: the packet is assembled in one buffer per thread,
+        // not per session. A session's own buffer is cold by the time an SFU
+        // sends its next packet, and the zeroing and header and payload
+        // writes all missed the cache; a shared one stays hot.
+        POLL_PACKET_BUF.with_borrow_mut(|buf| {
+            let twcc_seq = self.twcc;
 
-        let params = &self.codec_config;
-        let exts = media.remote_extmap();
+            let params = &self.codec_config;
+            let exts = media.remote_extmap();
 
-        // TWCC might not be enabled for this m-line. Firefox do use TWCC, but not
-        // for audio. This is indiciated via the SDP.
-        let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
-        let twcc = twcc_enabled.then_some(&mut self.twcc);
+            // TWCC might not be enabled for this m-line. Firefox do use TWCC, but not
+            // for audio. This is indiciated via the SDP.
+            let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
+            let twcc = twcc_enabled.then_some(&mut self.twcc);
 
-        let receipt = stream.poll_packet(now, exts, twcc, params, buf)?;
+            let receipt = stream.poll_packet(now, exts, twcc, params, buf)?;
 
-        let PacketReceipt {
-            header,
-            seq_no,
-            is_padding,
-            payload_size,
-        } = receipt;
+            let PacketReceipt {
+                header,
+                seq_no,
+                is_padding,
+                payload_size,
+            } = receipt;
 
-        trace!(payload_size, is_padding, "Poll RTP: {:?}", header);
+            trace!(payload_size, is_padding, "Poll RTP: {:?}", header);
 
-        #[cfg(feature = "_internal_dont_use_log_stats")]
-        {
-            let kind = if is_padding { "padding" } else { "media" };
+            #[cfg(feature = "_internal_dont_use_log_stats")]
+            {
+                let kind = if is_padding { "padding" } else { "media" };
 
-            crate::log_stat!("PACKET_SENT", header.ssrc, payload_size, kind);
-        }
+                crate::log_stat!("PACKET_SENT", header.ssrc, payload_size, kind);
+            }
 
-        self.pacer.register_send(now, payload_size.into(), midrid);
+            self.pacer.register_send(now, payload_size.into(), midrid);
 
-        if let Some(raw_packets) = &mut self.raw_packets {
-            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
-        }
+            if let Some(raw_packets) = &mut self.raw_packets {
+                raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
+            }
 
-        let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
+            let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
 
-        if twcc_enabled {
-            let packet_id = if let Some(cluster) = cluster_id {
-                TwccPacketId::with_cluster(twcc_seq, cluster)
-            } else {
-                TwccPacketId::new(twcc_seq)
-            };
-            self.twcc_tx_register
-                .register_seq(packet_id, now, payload_size);
-        }
+            if twcc_enabled {
+                let packet_id = if let Some(cluster) = cluster_id {
+                    TwccPacketId::with_cluster(twcc_seq, cluster)
+                } else {
+                    TwccPacketId::new(twcc_seq)
+                };
+                self.twcc_tx_register
+                    .register_seq(packet_id, now, payload_size);
+            }
 
-        // Update BWE subsystem
-        if let Some(bwe) = self.bwe.as_mut() {
-            bwe.on_media_sent(payload_size.into(), is_padding, now);
-        }
+            // Update BWE subsystem
+            if let Some(bwe) = self.bwe.as_mut() {
+                bwe.on_media_sent(payload_size.into(), is_padding, now);
+            }
 
-        if !is_padding && !header.ssrc.is_probe() {
-            self.media_bytes_tx += payload_size as u64;
-        }
+            if !is_padding && !header.ssrc.is_probe() {
+                self.media_bytes_tx += payload_size as u64;
+            }
 
-        Some(protected.into())
+            Some(protected.into())
+        })
     }
 
     pub fn poll_timeout(&mut self) -> (Option<Instant>, Reason) {
