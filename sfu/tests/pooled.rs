@@ -18,6 +18,29 @@ fn decrypted(c: &Client, from: &str, kind: &'static str) -> u64 {
     })
 }
 
+/// Restarts `bob`'s ICE (a new socket or address) and waits until audio
+/// flows both ways between him and `carol` again.
+async fn restart_ice_and_keep_talking(bob: &Client, carol: &Client, path: &str) {
+    bob.ice_restart().await;
+    eventually(Duration::from_secs(5), "bob restarted", || {
+        bob.stats().ice_restarts == 1
+    })
+    .await;
+    let (to_bob, from_bob) = (
+        decrypted(bob, "carol", "audio"),
+        decrypted(carol, "bob", "audio"),
+    );
+    eventually(
+        Duration::from_secs(15),
+        &format!("media flows both ways on {path}"),
+        || {
+            decrypted(bob, "carol", "audio") > to_bob + 20
+                && decrypted(carol, "bob", "audio") > from_bob + 20
+        },
+    )
+    .await;
+}
+
 fn failures(c: &Client) -> u64 {
     c.with_stats(|s| s.remote.values().map(|r| r.decrypt_failures).sum())
 }
@@ -77,24 +100,7 @@ async fn pooled_sessions_call_task_sessions_restart_ice_and_end_cleanly() {
 
     // Bob moves to a new socket: the pool must watch it instead.
     let old_addr = bob.local_addr();
-    bob.ice_restart().await;
-    eventually(Duration::from_secs(5), "bob restarted", || {
-        bob.stats().ice_restarts == 1
-    })
-    .await;
-    let (to_bob, from_bob) = (
-        decrypted(&bob, "carol", "audio"),
-        decrypted(&carol, "bob", "audio"),
-    );
-    eventually(
-        Duration::from_secs(15),
-        "media flows both ways on bob's new socket",
-        || {
-            decrypted(&bob, "carol", "audio") > to_bob + 20
-                && decrypted(&carol, "bob", "audio") > from_bob + 20
-        },
-    )
-    .await;
+    restart_ice_and_keep_talking(&bob, &carol, "bob's new socket").await;
     assert!(
         std::net::UdpSocket::bind(old_addr).is_ok(),
         "bob's old socket is closed"
@@ -172,24 +178,7 @@ async fn sessions_sharing_a_socket_are_told_apart_by_address() {
     )
     .await;
 
-    bob.ice_restart().await;
-    eventually(Duration::from_secs(5), "bob restarted", || {
-        bob.stats().ice_restarts == 1
-    })
-    .await;
-    let (to_bob, from_bob) = (
-        decrypted(&bob, "carol", "audio"),
-        decrypted(&carol, "bob", "audio"),
-    );
-    eventually(
-        Duration::from_secs(15),
-        "media flows both ways on bob's new address",
-        || {
-            decrypted(&bob, "carol", "audio") > to_bob + 20
-                && decrypted(&carol, "bob", "audio") > from_bob + 20
-        },
-    )
-    .await;
+    restart_ice_and_keep_talking(&bob, &carol, "bob's new address").await;
     let moved = bob.with_stats(|s| s.udp_datagrams_in);
     for c in [&alice, &bob, &carol] {
         assert_eq!(failures(c), 0);
