@@ -145,10 +145,9 @@ impl SessionPool {
                 wake,
                 inbox: Mutex::new(Inbox::default()),
                 waits: Default::default(),
-                socket: socket.clone(),
+                socket,
             });
             let reactor = Reactor {
-                shared_socket: socket.clone(),
                 by_ip: HashMap::new(),
                 shared: thread.clone(),
                 epoll,
@@ -297,7 +296,6 @@ struct Slot {
 /// One pool thread's state.
 struct Reactor {
     shared: Arc<Shared>,
-    shared_socket: Option<Arc<SharedSocket>>,
     /// The session each shared-socket address belongs to.
     by_ip: HashMap<Ipv4Addr, u64>,
     epoll: Epoll,
@@ -381,7 +379,7 @@ impl Reactor {
         let mut events = vec![EpollEvent::empty(); EVENTS_PER_WAIT];
         // Made on this thread: its headers hold raw pointers, so it cannot
         // be handed over.
-        let mut reader = self.shared_socket.as_ref().map(|_| BatchReader::new());
+        let mut reader = self.shared.socket.as_ref().map(|_| BatchReader::new());
         loop {
             self.fire_timers();
             let wait = match self.timers.peek() {
@@ -439,9 +437,9 @@ impl Reactor {
     }
 
     fn insert(&mut self, session: PooledSession) {
-        let socket = match &session.driver.socket {
-            MediaSocket::Pooled(socket) => Some(socket),
-            MediaSocket::Shared(lease) if self.owns(lease) => None,
+        match &session.driver.socket {
+            MediaSocket::Pooled(_) => {}
+            MediaSocket::Shared(lease) if self.owns(lease) => {}
             MediaSocket::Shared(_) => {
                 warn!(
                     "session pool: a session on another thread's socket was handed over; ignored"
@@ -452,7 +450,7 @@ impl Reactor {
                 warn!("session pool: a task-driven session was handed over; ignored");
                 return;
             }
-        };
+        }
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -471,8 +469,8 @@ impl Reactor {
         let generation = self.slots[index].generation;
         let key = (generation as u64) << 32 | index as u64;
         let slot = &mut self.slots[index];
-        match (socket, &session.driver.socket) {
-            (Some(socket), _) => {
+        match &session.driver.socket {
+            MediaSocket::Pooled(socket) => {
                 if let Err(e) = setsockopt(socket, sockopt::ReceiveTimestampns, &true) {
                     debug!("no receive timestamps, so no receive-wait figures: {e}");
                 }
@@ -486,11 +484,11 @@ impl Reactor {
                 }
                 slot.fd = socket.as_raw_fd();
             }
-            (None, MediaSocket::Shared(lease)) => {
+            MediaSocket::Shared(lease) => {
                 self.by_ip.insert(lease.ip, key);
                 slot.ip = Some(lease.ip);
             }
-            (None, _) => return,
+            MediaSocket::Task(_) => return,
         }
         slot.armed = None;
         slot.server_open = true;
@@ -537,7 +535,8 @@ impl Reactor {
 
     /// Whether `lease` is on this thread's socket.
     fn owns(&self, lease: &SharedLease) -> bool {
-        self.shared_socket
+        self.shared
+            .socket
             .as_ref()
             .is_some_and(|s| Arc::ptr_eq(s, &lease.socket))
     }
@@ -548,7 +547,7 @@ impl Reactor {
     /// holds one received packet until it is polled, so a second input
     /// before the poll would overwrite the first.
     fn on_shared_readable(&mut self, reader: &mut BatchReader) {
-        let Some(socket) = self.shared_socket.as_ref() else {
+        let Some(socket) = self.shared.socket.as_ref() else {
             return;
         };
         match reader.read(&socket.socket) {
