@@ -714,12 +714,20 @@ async function stats() {
   const outbound = [];
   for (const s of call.pc ? (await call.pc.getStats()).values() : []) {
     if (s.type === 'outbound-rtp' && s.kind === 'video') {
-      outbound.push({ rid: s.rid || null, frameWidth: s.frameWidth || 0, limitation: s.qualityLimitationReason || 'none' });
+      outbound.push({
+        mid: s.mid ?? null,
+        rid: s.rid || null,
+        frameWidth: s.frameWidth || 0,
+        framesEncoded: s.framesEncoded || 0,
+        packetsSent: s.packetsSent || 0,
+        limitation: s.qualityLimitationReason || 'none',
+      });
     }
   }
   return {
     identity: call.identity,
     fingerprint: call.fingerprint,
+    signalingState: call.pc?.signalingState ?? null,
     epoch: call.epoch,
     rotations: call.rotations,
     outbound,

@@ -99,6 +99,14 @@ await runScript(420_000, result, async (context) => {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.screen = remote(await stats(bob), 'alice (screen)') || null;
+  if (!(result.screen?.framesDecoded > 10)) {
+    // Where did the screen's frames stop? Alice's side of it, for the report.
+    const [sa, sb] = await Promise.all([stats(alice), stats(bob)]);
+    result.screen_debug = {
+      alice: { signalingState: sa.signalingState, outbound: sa.outbound, resumes: sa.resumes },
+      bob: { signalingState: sb.signalingState, remotes: Object.keys(sb.remotes) },
+    };
+  }
   // What everyone heard before anyone mutes. Concealment is judged here:
   // a muted microphone leaves its listeners concealing the silence.
   [a, b, c] = await Promise.all([stats(alice), stats(bob), stats(carol)]);
