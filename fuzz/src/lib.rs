@@ -21,10 +21,13 @@ fn cert() -> DtlsCert {
 }
 
 /// An ICE-lite `Rtc` with the SFU's codecs and extensions
-/// (`veil_media::extensions::base_rtc_config`), as a join creates it.
+/// (`veil_media::extensions::base_rtc_config`), as a join of a participant
+/// who receives video creates it: egress estimate on, media unpaced.
 pub fn sfu_rtc(now: Instant) -> Rtc {
     veil_media::extensions::base_rtc_config()
         .set_ice_lite(true)
+        .enable_bwe(Some(str0m::bwe::Bitrate::mbps(3)))
+        .set_bwe_pace_media(false)
         .set_dtls_cert(cert())
         .build(now)
 }

@@ -34,10 +34,15 @@ pub struct SfuConfig {
     /// past any useful resend.
     pub resend_buffer_video: usize,
     /// Estimate each subscriber's downlink from TWCC feedback, so simulcast
-    /// layers follow the bandwidth. str0m paces egress once estimation is
-    /// on, which costs CPU and adds milliseconds per packet; turning it off
-    /// leaves layer choice to the subscribers' requests alone.
+    /// layers follow the bandwidth. Turning it off leaves layer choice to
+    /// the subscribers' requests alone.
     pub bandwidth_estimation: bool,
+    /// With estimation on, hold forwarded media in str0m's leaky-bucket
+    /// pacer as well. Off by default: publishers already pace what they
+    /// send, and queueing it again cost about 1.5× the CPU per packet and
+    /// milliseconds of latency (`BENCHMARKS.md`). Padding and bandwidth
+    /// probes, which raise the estimate, are paced either way.
+    pub pace_media: bool,
     /// Initial egress bandwidth estimate per subscriber (bits/s).
     pub initial_bandwidth_bps: u64,
     /// Queue depth of each participant's event channel.
@@ -73,6 +78,7 @@ impl Default for SfuConfig {
             keyframe_request_interval: Duration::from_millis(500),
             initial_bandwidth_bps: 3_000_000,
             bandwidth_estimation: true,
+            pace_media: false,
             resend_buffer_video: 192,
             event_queue: 1024,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),

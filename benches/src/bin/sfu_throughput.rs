@@ -63,6 +63,10 @@ struct Args {
     /// pacer) off, to see what it costs.
     #[arg(long)]
     no_bwe: bool,
+    /// With the estimate on, hold forwarded media in str0m's pacer too
+    /// (`SfuConfig::pace_media`), to see what pacing media costs.
+    #[arg(long)]
+    pace_media: bool,
     /// Video frames per second per publisher.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -194,6 +198,7 @@ fn serve_sfu(args: &Args) -> anyhow::Result<()> {
                 .resend_buffer_video
                 .unwrap_or(SfuConfig::default().resend_buffer_video),
             bandwidth_estimation: !args.no_bwe,
+            pace_media: args.pace_media,
             ..SfuConfig::default()
         })?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -262,6 +267,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         .args(["--serve-sfu", "--workers", &args.workers.to_string()])
         .args(["--metrics-port", &metrics_port.to_string()])
         .args(args.no_bwe.then_some("--no-bwe"))
+        .args(args.pace_media.then_some("--pace-media"))
         .args(
             args.resend_buffer_video
                 .map(|n| vec!["--resend-buffer-video".to_string(), n.to_string()])

@@ -1544,6 +1544,7 @@ impl Worker {
         let mut rtc = config
             .set_ice_lite(true)
             .enable_bwe(estimates_egress.then(|| Bitrate::bps(self.config.initial_bandwidth_bps)))
+            .set_bwe_pace_media(self.config.pace_media)
             .set_stats_interval(Some(STATS_INTERVAL))
             .set_send_buffer_video(self.config.resend_buffer_video.max(1))
             .build(now);

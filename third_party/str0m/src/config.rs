@@ -63,6 +63,9 @@ pub struct RtcConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct BweConfig {
     pub(crate) initial_bitrate: Bitrate,
+    /// Veil patch 6: whether media waits in the leaky bucket (see
+    /// [`RtcConfig::set_bwe_pace_media`]).
+    pub(crate) pace_media: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -487,6 +490,40 @@ impl RtcConfig {
         self
     }
 
+    /// Whether media waits in the pacer when BWE is on. Defaults to `true`.
+    ///
+    /// With BWE on, str0m sends through a leaky bucket: every packet waits
+    /// for the bucket's budget and for a `handle_timeout` of its own. A
+    /// forwarding server (an SFU) sends media that its publishers already
+    /// paced, so queueing it again only adds latency and a timeout pass per
+    /// packet. With `false`, media leaves on the next `poll_output`, while
+    /// padding and bandwidth probes are still paced: the estimate keeps
+    /// rising by probing. Media still counts against the padding budget, so
+    /// padding only fills what media leaves.
+    ///
+    /// Has no effect until [`Self::enable_bwe()`] turns BWE on.
+    ///
+    /// ```
+    /// # use str0m::Rtc;
+    /// # use str0m::bwe::Bitrate;
+    /// let config = Rtc::builder()
+    ///     .enable_bwe(Some(Bitrate::kbps(1_000)))
+    ///     .set_bwe_pace_media(false);
+    /// assert!(!config.bwe_pace_media());
+    /// ```
+    pub fn set_bwe_pace_media(mut self, pace: bool) -> Self {
+        if let Some(conf) = self.bwe_config.as_mut() {
+            conf.pace_media = pace;
+        }
+        self
+    }
+
+    /// Whether media waits in the pacer, as set by [`Self::set_bwe_pace_media()`].
+    /// `true` when BWE is off.
+    pub fn bwe_pace_media(&self) -> bool {
+        self.bwe_config.as_ref().is_none_or(|c| c.pace_media)
+    }
+
     /// The initial bitrate as set by [`Self::enable_bwe()`].
     ///
     /// ```
@@ -873,7 +910,10 @@ impl RtcConfig {
 
 impl BweConfig {
     fn new(initial_bitrate: Bitrate) -> Self {
-        Self { initial_bitrate }
+        Self {
+            initial_bitrate,
+            pace_media: true,
+        }
     }
 }
 

@@ -171,7 +171,7 @@ impl Session {
         }
         let (pacer, bwe) = if let Some(config) = &config.bwe_config {
             let rate = config.initial_bitrate;
-            let pacer = PacerImpl::leaky_bucket(rate * 2.0);
+            let pacer = PacerImpl::leaky_bucket(rate * 2.0, config.pace_media);
             let bwe = Bwe::new(rate);
             (pacer, Some(bwe))
         } else {

@@ -50,6 +50,13 @@ pub struct LeakyBucketPacer {
     completed_probe: Option<TwccClusterId>,
     /// Gates poll_queue() until handle_timeout() is called after packet emission.
     needs_timeout_before_next_poll: bool,
+    /// Veil patch 6: media leaves on the next poll, without waiting for
+    /// budget or a timeout per packet. Padding and probes are still paced.
+    pass_media: bool,
+    /// With `pass_media`: set when `poll_queue` hands out a queue that
+    /// `register_send` never confirms (the stream had nothing to send after
+    /// all), so the snapshot is stale and wants a fresh `handle_timeout`.
+    unsent_since: Option<Instant>,
 }
 
 impl Pacer for LeakyBucketPacer {
@@ -73,7 +80,9 @@ impl Pacer for LeakyBucketPacer {
             .map(|(t, r)| (Some(t), Reason::Pacer(r)))
             .unwrap_or((None, Reason::NotHappening));
 
-        (next_handle_time, Reason::Pacer(PacerReason::Handle)).soonest(poll_at)
+        (next_handle_time, Reason::Pacer(PacerReason::Handle))
+            .soonest(poll_at)
+            .soonest((self.unsent_since, Reason::Pacer(PacerReason::Handle)))
     }
 
     fn handle_timeout(
@@ -83,6 +92,7 @@ impl Pacer for LeakyBucketPacer {
     ) -> Option<PaddingRequest> {
         // Clear the gate when time advances
         self.needs_timeout_before_next_poll = false;
+        self.unsent_since = None;
 
         // Clear the poll time - it will be recalculated below if needed.
         // This is important because if we return early (e.g., next_poll_queue is already set),
@@ -107,6 +117,13 @@ impl Pacer for LeakyBucketPacer {
             return None;
         }
 
+        if self.pass_media && self.has_queued_media() {
+            // `poll_queue` hands the media out without a poll time; what
+            // is due once the queues are empty (padding, a probe's next
+            // packet) is worked out by the timeout that follows them.
+            return None;
+        }
+
         let (next_poll_time_and_reason, queue) = self.next_poll(now)?;
 
         if now < next_poll_time_and_reason.0 {
@@ -123,6 +140,12 @@ impl Pacer for LeakyBucketPacer {
     }
 
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
+        if self.pass_media {
+            if let Some(next) = self.poll_media() {
+                return Some(next);
+            }
+        }
+
         // GATE: Block if we need timeout first
         if self.needs_timeout_before_next_poll {
             return None;
@@ -142,6 +165,7 @@ impl Pacer for LeakyBucketPacer {
 
     fn register_send(&mut self, now: Instant, packet_size: DataSize, _from: MidRid) {
         self.last_emitted = Some(now);
+        self.unsent_since = None;
 
         self.media_debt += packet_size;
         self.media_debt = self
@@ -182,7 +206,41 @@ impl LeakyBucketPacer {
             probe_queue: VecDeque::new(),
             completed_probe: None,
             needs_timeout_before_next_poll: true,
+            pass_media: false,
+            unsent_since: None,
         }
+    }
+
+    /// Lets media through without pacing it (Veil patch 6). Padding and
+    /// probes are still paced, and media still counts against their budget.
+    pub(crate) fn set_pass_media(&mut self, pass: bool) {
+        self.pass_media = pass;
+    }
+
+    fn has_queued_media(&self) -> bool {
+        self.queue_states
+            .iter()
+            .any(|q| q.snapshot.packet_count > 0)
+    }
+
+    /// With `pass_media`: the next queued media packet, counted off the
+    /// snapshot of the last `handle_timeout`, in the order paced media
+    /// would go (priority, then least recently sent).
+    fn poll_media(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
+        let queue = self
+            .queue_states
+            .iter_mut()
+            .filter(|q| q.snapshot.packet_count > 0)
+            .min_by_key(|q| (q.snapshot.priority, q.snapshot.last_emitted))?;
+        queue.snapshot.packet_count -= 1;
+        let midrid = queue.midrid;
+        self.unsent_since = Some(queue.snapshot.created_at);
+        if !self.has_queued_media() && !self.probe_queue.is_empty() {
+            // A probe is running: its padding is due by its own clock,
+            // which the next timeout works out now the media has gone.
+            self.request_immediate_timeout();
+        }
+        Some((midrid, self.active_cluster()))
     }
 
     /// Start executing a probe cluster.
@@ -522,6 +580,118 @@ mod test {
                 .handle_timeout(deadline, std::iter::once(queue))
                 .is_some()
         );
+    }
+
+    /// Veil patch 6: passed media ignores the budget and needs no timeout
+    /// between packets.
+    #[test]
+    fn passed_media_leaves_at_once_whatever_the_budget() {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        // 2,000 bits per second: paced, one 1,200-byte packet would owe ~5 s.
+        let mut pacer = LeakyBucketPacer::new((10 * 200).into());
+        pacer.set_pass_media(true);
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        for seq_no in 1..=5 {
+            let (header, payload_len, kind) = make_packet(seq_no, 1200, PacketKind::Video);
+            queue.enqueue_packet(QueuedPacket {
+                queued_at: now,
+                header,
+                payload_len,
+                kind,
+            });
+        }
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        for seq_no in 1..=5 {
+            let (qid, _) = pacer.poll_queue().expect("passed media is not held");
+            let packet = queue.next_packet().unwrap();
+            assert_eq!(packet.header.sequence_number, seq_no);
+            pacer.register_send(now, DataSize::from(packet.size()), qid);
+            queue.register_send(qid, now);
+        }
+        assert!(pacer.poll_queue().is_none(), "the snapshot is spent");
+        let (timeout, _) = pacer.poll_timeout();
+        assert!(
+            timeout.unwrap() >= now + PACING,
+            "no immediate timeout per packet: {:?}",
+            timeout.map(|t| t - now)
+        );
+
+        // The same packets, paced: the second waits for budget.
+        let mut queue = Queue::default();
+        let mut paced = LeakyBucketPacer::new((10 * 200).into());
+        handle_timeout_noisy(&mut paced, &mut queue, now);
+        for seq_no in 1..=2 {
+            enqueue_packet_noisy(&mut paced, &mut queue, seq_no, 1200, PacketKind::Video, now);
+        }
+        assert_poll_success(&mut paced, &mut queue, now, "first is free", |_| {});
+        assert!(paced.poll_queue().is_none(), "paced media waits");
+    }
+
+    /// Veil patch 6: media still counts against padding, and padding is
+    /// still paced once the queues are empty.
+    #[test]
+    fn passed_media_still_leaves_padding_paced() {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(Bitrate::kbps(100));
+        pacer.set_pass_media(true);
+        pacer.set_padding_rate(Bitrate::kbps(50));
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        let (header, payload_len, kind) = make_packet(1, 1000, PacketKind::Video);
+        queue.enqueue_packet(QueuedPacket {
+            queued_at: now,
+            header,
+            payload_len,
+            kind,
+        });
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        let (qid, _) = pacer.poll_queue().unwrap();
+        let packet = queue.next_packet().unwrap();
+        pacer.register_send(now, DataSize::from(packet.size()), qid);
+        queue.register_send(qid, now);
+
+        // 1,000 bytes of media owe 160 ms of padding at 50 kbit/s: no
+        // padding before.
+        for ms in [0, 40, 120] {
+            let at = now + duration_ms(ms);
+            assert!(
+                pacer.handle_timeout(at, queue.queue_state(at)).is_none(),
+                "no padding {ms} ms after media"
+            );
+        }
+        let at = now + duration_ms(200);
+        let request = pacer
+            .handle_timeout(at, queue.queue_state(at))
+            .expect("padding once the debt has drained");
+        assert!(request.padding > 0);
+        assert_eq!(pacer.poll_queue().map(|(q, _)| q), Some(request.midrid));
+        assert!(
+            pacer.poll_queue().is_none(),
+            "padding is gated as before: the next waits for a timeout"
+        );
+    }
+
+    /// Veil patch 6: a queue that had nothing to send after all makes the
+    /// snapshot stale, and the pacer asks for a fresh one.
+    #[test]
+    fn passed_media_unsent_asks_for_a_fresh_snapshot() {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(Bitrate::kbps(100));
+        pacer.set_pass_media(true);
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        let (header, payload_len, kind) = make_packet(1, 100, PacketKind::Video);
+        queue.enqueue_packet(QueuedPacket {
+            queued_at: now,
+            header,
+            payload_len,
+            kind,
+        });
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        assert!(pacer.poll_queue().is_some());
+        // No register_send: the stream sent nothing.
+        assert_eq!(pacer.poll_timeout().0, Some(now));
     }
 
     #[test]

@@ -23,8 +23,12 @@ pub(crate) enum PacerImpl {
 }
 
 impl PacerImpl {
-    pub fn leaky_bucket(rate: Bitrate) -> PacerImpl {
-        PacerImpl::LeakyBucket(LeakyBucketPacer::new(rate))
+    /// `pace_media: false` lets media through unpaced (Veil patch 6);
+    /// padding and probes are paced either way.
+    pub fn leaky_bucket(rate: Bitrate, pace_media: bool) -> PacerImpl {
+        let mut pacer = LeakyBucketPacer::new(rate);
+        pacer.set_pass_media(!pace_media);
+        PacerImpl::LeakyBucket(pacer)
     }
 
     pub fn null() -> PacerImpl {
