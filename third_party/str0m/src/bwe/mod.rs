@@ -93,9 +93,9 @@ impl Bwe {
         self.bwe.reset(init_bitrate);
     }
 
-    pub fn update<'t>(
+    pub fn update(
         &mut self,
-        records: impl Iterator<Item = &'t crate::rtp_::TwccSendRecord>,
+        records: impl Iterator<Item = crate::rtp_::TwccSendRecord>,
         now: Instant,
     ) {
         self.bwe.update(records, now);
@@ -188,8 +188,8 @@ impl SendSideBandwidthEstimator {
     }
 
     /// Record a packet from a TWCC report.
-    pub fn update<'t>(&mut self, records: impl Iterator<Item = &'t TwccSendRecord>, now: Instant) {
-        let send_records: Vec<_> = records.collect();
+    pub fn update(&mut self, records: impl Iterator<Item = TwccSendRecord>, now: Instant) {
+        let send_records: Vec<TwccSendRecord> = records.collect();
         if send_records.is_empty() {
             return;
         }
@@ -197,7 +197,7 @@ impl SendSideBandwidthEstimator {
 
         // Feed records to probe estimator for analysis and process any new probe results
         let mut latest_probe_result = None;
-        for (config, bitrate) in self.probe_estimator.update(send_records.iter().copied()) {
+        for (config, bitrate) in self.probe_estimator.update(send_records.iter()) {
             latest_probe_result = Some(bitrate);
 
             // Update link capacity estimator for every successful ALR probe, not just the latest.
@@ -216,7 +216,7 @@ impl SendSideBandwidthEstimator {
         let mut lost = 0;
         for record in send_records.iter() {
             count += 1;
-            let Ok(acked_packet) = (*record).try_into() else {
+            let Ok(acked_packet) = record.try_into() else {
                 lost += 1;
                 continue;
             };
@@ -538,7 +538,7 @@ mod test {
             now,
             Some(now - Duration::from_millis(10)),
         );
-        bwe.update(std::iter::once(&record), now);
+        bwe.update(std::iter::once(record), now);
         let probe = bwe.handle_timeout(desired, true, now).unwrap();
         assert!(probe.is_alr_probe());
 

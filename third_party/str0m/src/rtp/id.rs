@@ -79,6 +79,8 @@ macro_rules! num_id {
     ($id:ident, $t:tt) => {
         impl $id {
             /// Creates a new random id.
+            // Veil patch 7: `TwccClusterId` no longer calls this.
+            #[allow(dead_code)]
             pub fn new() -> Self {
                 loop {
                     let v = NonCryptographicRng::$t();

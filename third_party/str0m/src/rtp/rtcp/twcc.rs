@@ -1,7 +1,5 @@
 use std::collections::VecDeque;
-use std::collections::vec_deque;
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use super::{FeedbackMessageType, RtcpHeader, RtcpPacket, extend_u16};
@@ -1011,13 +1009,27 @@ impl<'a> TryFrom<&'a [u8]> for PacketChunk {
     }
 }
 
+/// The send side of TWCC: a record of every packet sent with a transport-wide
+/// sequence number, which feedback reports fill in.
+///
+/// Veil patch 7: the records are kept compact (40 instead of 88 bytes) and
+/// rebuilt into [`TwccSendRecord`]s when read. Sequence numbers are
+/// contiguous, so a record's number is its place in the queue, and its times
+/// are offsets from one base time. An SFU keeps this register for every
+/// subscriber, 1,000 records each.
 #[derive(Debug)]
 pub struct TwccSendRegister {
     /// How many send records to keep.
     keep: usize,
 
-    /// Circular buffer of send records.
-    queue: VecDeque<TwccSendRecord>,
+    /// Circular buffer of send records, in sequence order with no gaps.
+    queue: VecDeque<CompactSendRecord>,
+
+    /// The sequence number of the record at the front of `queue`.
+    head_seq: TwccSeq,
+
+    /// What the records' times are offsets from: the first send's time.
+    base: Option<Instant>,
 
     /// 0 offset for remote time in Twcc structs.
     time_zero: Option<Instant>,
@@ -1030,12 +1042,71 @@ pub struct TwccSendRegister {
     last_registered: TwccSeq,
 }
 
-impl<'a> IntoIterator for &'a TwccSendRegister {
-    type Item = &'a TwccSendRecord;
-    type IntoIter = vec_deque::Iter<'a, TwccSendRecord>;
+/// A [`TwccSendRecord`] as the register keeps it (Veil patch 7). Times are
+/// nanoseconds from the register's base, so nothing is rounded.
+#[derive(Debug, Clone, Copy)]
+struct CompactSendRecord {
+    /// The probe cluster, if `HAS_CLUSTER`.
+    cluster: u64,
+    /// When the packet was sent.
+    send_ns: u64,
+    /// When feedback about it arrived, if `HAS_REPORT`.
+    local_recv_ns: u64,
+    /// When the other side received it (its clock), if `HAS_REMOTE`. It may
+    /// lie before the base.
+    remote_recv_ns: i64,
+    /// The low bits of the `apply_report` call that first acked it.
+    report_counter: u32,
+    /// Payload size in bytes.
+    size: u16,
+    flags: u8,
+}
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.queue.iter()
+const HAS_CLUSTER: u8 = 1;
+const HAS_REPORT: u8 = 2;
+const HAS_REMOTE: u8 = 4;
+
+fn nanos_since(base: Instant, t: Instant) -> u64 {
+    t.saturating_duration_since(base).as_nanos() as u64
+}
+
+fn signed_nanos_since(base: Instant, t: Instant) -> i64 {
+    match t.checked_duration_since(base) {
+        Some(d) => d.as_nanos() as i64,
+        None => -((base - t).as_nanos() as i64),
+    }
+}
+
+fn at_signed(base: Instant, ns: i64) -> Instant {
+    if ns >= 0 {
+        base + Duration::from_nanos(ns as u64)
+    } else {
+        base - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+impl CompactSendRecord {
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn expand(&self, seq: TwccSeq, base: Instant) -> TwccSendRecord {
+        let packet_id = if self.has(HAS_CLUSTER) {
+            TwccPacketId::with_cluster(seq, self.cluster)
+        } else {
+            TwccPacketId::new(seq)
+        };
+        TwccSendRecord {
+            packet_id,
+            local_send_time: base + Duration::from_nanos(self.send_ns),
+            size: self.size,
+            recv_report: self.has(HAS_REPORT).then(|| TwccRecvReport {
+                local_recv_time: base + Duration::from_nanos(self.local_recv_ns),
+                remote_recv_time: self
+                    .has(HAS_REMOTE)
+                    .then(|| at_signed(base, self.remote_recv_ns)),
+            }),
+        }
     }
 }
 
@@ -1079,7 +1150,7 @@ impl TwccPacketId {
 }
 
 /// Record for a send entry in twcc.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct TwccSendRecord {
     /// Packet identification (sequence + optional probe cluster)
     packet_id: TwccPacketId,
@@ -1150,7 +1221,6 @@ impl TwccSendRecord {
             recv_report: Some(TwccRecvReport {
                 local_recv_time,
                 remote_recv_time,
-                apply_report_counter: 0,
             }),
         }
     }
@@ -1163,9 +1233,6 @@ pub struct TwccRecvReport {
 
     /// The remote time the other side received the seq.
     remote_recv_time: Option<Instant>,
-
-    /// The invocation count of apply_report(). Used for filtering.
-    apply_report_counter: u64,
 }
 
 impl TwccSendRegister {
@@ -1173,6 +1240,8 @@ impl TwccSendRegister {
         TwccSendRegister {
             keep,
             queue: VecDeque::new(),
+            head_seq: 0.into(),
+            base: None,
             time_zero: None,
             apply_report_counter: 0,
             last_registered: 0.into(),
@@ -1180,18 +1249,35 @@ impl TwccSendRegister {
     }
 
     pub fn register_seq(&mut self, packet_id: TwccPacketId, now: Instant, size: usize) {
-        self.last_registered = packet_id.seq();
-        self.queue.push_back(TwccSendRecord {
-            packet_id,
-            local_send_time: now,
+        let seq = packet_id.seq();
+        let next = (*self.head_seq + self.queue.len() as u64).into();
+        if self.queue.is_empty() || seq != next {
+            // Records are found by their place in the queue, so a gap in the
+            // numbers (never seen: every sent packet is registered) starts
+            // a new run.
+            self.queue.clear();
+            self.head_seq = seq;
+        }
+        self.last_registered = seq;
+        let base = *self.base.get_or_insert(now);
+        let (cluster, flags) = match packet_id.cluster() {
+            Some(c) => (*c, HAS_CLUSTER),
+            None => (0, 0),
+        };
+        self.queue.push_back(CompactSendRecord {
+            cluster,
+            send_ns: nanos_since(base, now),
+            local_recv_ns: 0,
+            remote_recv_ns: 0,
+            report_counter: 0,
             // In practice the max sizes is constrained by the MTU and will max out around 1200
             // bytes, hence this cast is fine.
             size: size as u16,
-            // The recv report, derived from TWCC feedback later.
-            recv_report: None,
+            flags,
         });
         while self.queue.len() > self.keep {
             self.queue.pop_front();
+            self.head_seq.inc();
         }
     }
 
@@ -1203,115 +1289,74 @@ impl TwccSendRegister {
         &mut self,
         twcc: Twcc,
         now: Instant,
-    ) -> Option<impl Iterator<Item = &TwccSendRecord>> {
+    ) -> Option<impl Iterator<Item = TwccSendRecord> + '_> {
         if self.time_zero.is_none() {
             self.time_zero = Some(now);
         }
 
         self.apply_report_counter += 1;
-        let apply_report_counter = self.apply_report_counter;
+        let counter = self.apply_report_counter as u32;
 
         let time_zero = self.time_zero.unwrap();
-        let head_seq = self.queue.front().map(|r| r.seq())?;
+        let base = self.base?;
+        if self.queue.is_empty() {
+            return None;
+        }
+        let head_seq = self.head_seq;
 
         let mut iter = twcc
             .into_iter(time_zero, self.last_registered)
-            .skip_while(|(seq, _, _)| seq < &head_seq);
-        let (first_seq_no, _, first_instant) = iter.next()?;
+            .skip_while(|(seq, _, _)| seq < &head_seq)
+            .peekable();
+        let (first_seq_no, _, _) = *iter.peek()?;
 
-        // The queue is in seq order: find the report's first record by
-        // binary search rather than walking every older record.
-        let Ok(first_index) = self.queue.binary_search_by_key(&first_seq_no, |r| r.seq()) else {
-            // Old report for which we no longer have any send records.
+        // The queue is in seq order without gaps: a record's place is its
+        // distance from the head.
+        let first_index = (*first_seq_no - *head_seq) as usize;
+        if first_index >= self.queue.len() {
+            // A report for packets we never sent (or not yet).
             return None;
-        };
-        let mut iter2 = self.queue.range_mut(first_index..);
-        let first_record = iter2.next()?;
-
-        fn update(
-            now: Instant,
-            r: &mut TwccSendRecord,
-            seq: TwccSeq,
-            remote_recv_time: Option<Instant>,
-            apply_report_counter: u64,
-        ) -> bool {
-            if r.seq() != seq {
-                return false;
-            }
-
-            let apply_report_counter = if let Some(rr) = r.recv_report {
-                // This packed was already acked and handled before so carry
-                // over previous apply_report_counter, so it won't be included
-                // in the current apply_report() call result.
-                rr.remote_recv_time
-                    .map(|_| rr.apply_report_counter)
-                    .unwrap_or_else(|| apply_report_counter)
-            } else {
-                apply_report_counter
-            };
-
-            // Carry over remote recv time if this packet was acked before.
-            let remote_recv_time = r.remote_recv_time().or(remote_recv_time);
-            let recv_report = TwccRecvReport {
-                local_recv_time: now,
-                remote_recv_time,
-                apply_report_counter,
-            };
-            r.recv_report = Some(recv_report);
-
-            true
         }
 
-        let mut problematic_seq = None;
-
-        if !update(
-            now,
-            first_record,
-            first_seq_no,
-            first_instant,
-            apply_report_counter,
-        ) {
-            problematic_seq = Some((first_record.seq(), first_seq_no));
-        }
-
+        let local_recv_ns = nanos_since(base, now);
         let mut last_seq_no = first_seq_no;
-        for ((seq, _, instant), record) in iter.zip(iter2) {
-            if problematic_seq.is_some() {
+        let mut expected = first_seq_no;
+        for ((seq, _, remote), r) in iter.zip(self.queue.range_mut(first_index..)) {
+            if seq != expected {
+                // Upstream panics here; a report's sequence numbers come
+                // without gaps, so this is never reached. Stop applying.
+                warn!("TWCC report out of sequence: {seq} where {expected} was due");
                 break;
             }
-
-            if !update(now, record, seq, instant, apply_report_counter) {
-                problematic_seq = Some((record.seq(), seq));
+            expected.inc();
+            // A packet acked before keeps the report it was first acked in,
+            // so it is not returned (and counted by the BWE) twice. One
+            // reported lost before takes this report's.
+            if !(r.has(HAS_REPORT) && r.has(HAS_REMOTE)) {
+                r.report_counter = counter;
+            }
+            r.flags |= HAS_REPORT;
+            r.local_recv_ns = local_recv_ns;
+            // Carry over remote recv time if this packet was acked before.
+            if !r.has(HAS_REMOTE) {
+                if let Some(t) = remote {
+                    r.remote_recv_ns = signed_nanos_since(base, t);
+                    r.flags |= HAS_REMOTE;
+                }
             }
             last_seq_no = seq;
         }
 
-        if let Some((record_seq, report_seq)) = problematic_seq {
-            let queue_tail: Vec<_> = self.queue.iter().rev().take(100).collect();
-            panic!(
-                "Unexpected TWCC sequence when applying TWCC report. \
-                    Send Record Seq({record_seq}) does not match Report Seq({report_seq}).\
-                    \nLast 100 entires in queue: {queue_tail:?}."
-            );
-        }
-
-        let range = first_seq_no..=last_seq_no;
-
+        let count = (*last_seq_no - *first_seq_no) as usize + 1;
+        // We only want the records that were registered in this invocation of
+        // apply_report_counter(). This is to not double count in the BWE,
+        // which is the consumer of this returned iterator.
         Some(
-            TwccSendRecordsIter {
-                range: range.clone(),
-                index: first_index,
-                current: first_seq_no,
-                queue: &self.queue,
-            }
-            // We only want the records that were registered in this invocation of
-            // apply_report_counter(). This is to not double count in the BWE,
-            // which is the consumer of this returned iterator.
-            .filter(move |s| {
-                s.recv_report
-                    .map(|r| r.apply_report_counter == apply_report_counter)
-                    .unwrap_or_default()
-            }),
+            self.queue
+                .range(first_index..first_index + count)
+                .zip(*first_seq_no..)
+                .filter(move |(r, _)| r.has(HAS_REPORT) && r.report_counter == counter)
+                .map(move |(r, seq)| r.expand(seq.into(), base)),
         )
     }
 
@@ -1321,8 +1366,9 @@ impl TwccSendRegister {
     /// larger than ~1-2 seconds is liable to be inaccurate since some packets sent might have already
     /// been evicted from the register.
     pub fn loss(&self, duration: Duration, now: Instant) -> Option<f32> {
+        let base = self.base?;
         // Consider only packets in the span specified by the caller
-        let lower_bound = now - duration;
+        let lower_bound = now.checked_sub(duration).map(|t| nanos_since(base, t));
 
         let packets = self
             .queue
@@ -1331,17 +1377,11 @@ impl TwccSendRegister {
             // If there's ingress loss but no egress loss, there's a chance the TWCC reports
             // themselves are lost. In this case considering packets that haven't been reported as
             // lost will incorrectly conclude that there is in fact egress loss.
-            .filter(|s| s.recv_report.is_some())
-            .take_while(|s| s.local_send_time >= lower_bound);
+            .filter(|s| s.has(HAS_REPORT))
+            .take_while(|s| lower_bound.is_none_or(|l| s.send_ns >= l));
 
         let (total, lost) = packets.fold((0, 0), |(total, lost), s| {
-            let was_lost = s
-                .recv_report
-                .as_ref()
-                .map(|rr| rr.remote_recv_time.is_none())
-                .unwrap_or(true);
-
-            (total + 1, lost + u64::from(was_lost))
+            (total + 1, lost + u64::from(!s.has(HAS_REMOTE)))
         });
 
         if total == 0 {
@@ -1353,32 +1393,10 @@ impl TwccSendRegister {
 
     /// Calculate the RTT for the most recently reported packet.
     pub fn rtt(&self) -> Option<Duration> {
-        self.queue.iter().rev().find_map(|s| s.rtt())
-    }
-}
-
-#[derive()]
-struct TwccSendRecordsIter<'a> {
-    range: RangeInclusive<TwccSeq>,
-    current: TwccSeq,
-    index: usize,
-    queue: &'a VecDeque<TwccSendRecord>,
-}
-
-impl<'a> Iterator for TwccSendRecordsIter<'a> {
-    type Item = &'a TwccSendRecord;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.current > *self.range.end() || self.current < *self.range.start() {
-            return None;
-        }
-
-        let item = &self.queue[self.index];
-        assert!(self.current == item.seq());
-        self.current.inc();
-        self.index += 1;
-
-        Some(item)
+        let r = self.queue.iter().rev().find(|s| s.has(HAS_REPORT))?;
+        Some(Duration::from_nanos(
+            r.local_recv_ns.saturating_sub(r.send_ns),
+        ))
     }
 }
 
@@ -2251,6 +2269,67 @@ mod test {
             iter.map(|r| *r.seq()).collect::<Vec<_>>(),
             (990..998).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn compact_send_register_returns_what_was_registered_once() {
+        // Veil patch 7: the register keeps compact records and rebuilds them.
+        let mut reg = TwccSendRegister::new(100);
+        let start = Instant::now();
+        for i in 0..10u64 {
+            let id = if i % 2 == 0 {
+                TwccPacketId::with_cluster(i, 40 + i)
+            } else {
+                TwccPacketId::new(i)
+            };
+            let sent = start + Duration::from_nanos(1_000_003 * i);
+            reg.register_seq(id, sent, 1000 + i as usize);
+        }
+        let now = start + Duration::from_millis(50);
+        let records: Vec<_> = reg.apply_report(received(2, 5), now).unwrap().collect();
+        assert_eq!(
+            records.iter().map(|r| *r.seq()).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5, 6]
+        );
+        for r in &records {
+            let i = *r.seq();
+            assert_eq!(
+                r.local_send_time(),
+                start + Duration::from_nanos(1_000_003 * i)
+            );
+            assert_eq!(r.size(), 1000 + i as usize);
+            assert_eq!(r.cluster().map(|c| *c), (i % 2 == 0).then_some(40 + i));
+            assert_eq!(r.local_recv_time(), Some(now));
+            assert!(r.remote_recv_time().is_some());
+        }
+        // Remote times are 10 ticks (2.5 ms) apart, as the report says.
+        let gap = records[1].remote_recv_time().unwrap() - records[0].remote_recv_time().unwrap();
+        assert_eq!(gap, Duration::from_micros(2500));
+        assert_eq!(
+            reg.rtt(),
+            Some(now - (start + Duration::from_nanos(1_000_003 * 6)))
+        );
+
+        // The same report again acks nothing new, so the BWE never counts twice.
+        let later = now + Duration::from_millis(10);
+        assert_eq!(reg.apply_report(received(2, 5), later).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn compact_send_register_seq_gap_starts_a_new_run() {
+        let mut reg = TwccSendRegister::new(100);
+        let mut now = Instant::now();
+        for i in (0..10).chain(20..30) {
+            reg.register_seq(TwccPacketId::new(i), now, 0);
+            now += Duration::from_millis(1);
+        }
+        assert!(reg.apply_report(received(0, 8), now).is_none());
+        let seqs: Vec<_> = reg
+            .apply_report(received(20, 8), now)
+            .unwrap()
+            .map(|r| *r.seq())
+            .collect();
+        assert_eq!(seqs, (20..28).collect::<Vec<_>>());
     }
 
     #[test]
