@@ -56,3 +56,44 @@ fn the_macro_benchmark_runs_and_reports_consistent_figures() {
     );
     assert!(f("mean_packet_bytes") > 100.0, "{v}");
 }
+
+#[test]
+fn the_memory_slope_runs_twice_and_divides_the_difference() {
+    let v = common::sfu_throughput(&[
+        "--memory-slope",
+        "--publishers",
+        "1",
+        "--fanout",
+        "5",
+        "--seconds",
+        "1",
+        "--warmup",
+        "1",
+    ]);
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{v}");
+    let run = |i: usize, k: &str| common::number(&runs[i], k);
+    assert_eq!(run(0, "subscribers"), 5.0, "{v}");
+    assert_eq!(run(1, "subscribers"), 10.0, "{v}");
+    for i in 0..2 {
+        assert!(run(i, "loss_ratio") < 0.05, "{v}");
+        let average = run(i, "resident_bytes_added") / run(i, "subscribers");
+        assert!(
+            (average - run(i, "resident_bytes_per_subscriber")).abs() < 1.0,
+            "{v}"
+        );
+    }
+    // Five more sessions, each with its own WebRTC state, cost memory.
+    let marginal = common::number(&v, "marginal_bytes_per_subscriber");
+    assert!(marginal > 0.0, "{v}");
+    assert!(
+        (marginal - (run(1, "resident_bytes_added") - run(0, "resident_bytes_added")) / 5.0).abs()
+            < 1.0,
+        "{v}"
+    );
+    let fixed = common::number(&v, "fixed_bytes");
+    assert!(
+        (fixed + 5.0 * marginal - run(0, "resident_bytes_added")).abs() < 1.0,
+        "{v}"
+    );
+}

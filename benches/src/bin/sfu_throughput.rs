@@ -18,6 +18,13 @@
 //! the subscribers. `added_latency_us` is the end-to-end frame latency on
 //! loopback (encrypt at the publisher to decrypt at the subscriber), so it
 //! is an upper bound on what the SFU adds: both client stacks are in it.
+//!
+//! What one more subscriber costs in memory, without the process's fixed
+//! cost spread over the subscribers (two runs, at 12 and 24 publishers):
+//!
+//! ```text
+//! cargo run --release -p benches --bin sfu-throughput -- --fanout 10 --publishers 12 --seconds 10 --memory-slope
+//! ```
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -74,6 +81,14 @@ struct Args {
     /// makes about 160 packets/s of about 1200 bytes: one HD camera.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u32,
+    /// Measure what one more subscriber costs in memory: run the benchmark
+    /// twice, at `--publishers` and at twice as many, in fresh SFU
+    /// processes, and divide the difference in resident memory by the
+    /// difference in subscribers. The average of a single run also carries
+    /// the process's fixed cost (code, threads, buffers) spread over its
+    /// subscribers.
+    #[arg(long)]
+    memory_slope: bool,
     /// Print one JSON object (for scripts) instead of a summary.
     #[arg(long)]
     json: bool,
@@ -167,12 +182,117 @@ fn main() -> anyhow::Result<()> {
     if args.fanout == 0 || args.publishers == 0 || args.seconds <= 0.0 {
         bail!("--fanout, --publishers and --seconds must be positive");
     }
+    if args.memory_slope {
+        return memory_slope(&args);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(measure(&args))?;
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {
         print_summary(&outcome);
+    }
+    Ok(())
+}
+
+/// One run's memory figures, as `--memory-slope` reads them from a child
+/// run's JSON.
+#[derive(Debug, Serialize)]
+struct MemoryRun {
+    subscribers: usize,
+    /// Resident bytes at the window's end minus before anyone joined.
+    resident_bytes_added: f64,
+    resident_bytes_per_subscriber: f64,
+    packets_out_per_core_s: f64,
+    loss_ratio: f64,
+}
+
+/// What `--memory-slope` prints.
+#[derive(Debug, Serialize)]
+struct MemorySlope {
+    runs: [MemoryRun; 2],
+    /// What one more subscriber adds: the difference in resident memory
+    /// between the runs over the difference in subscribers.
+    marginal_bytes_per_subscriber: f64,
+    /// What the process holds whatever its subscribers: the first run's
+    /// added memory less its subscribers at the marginal cost.
+    fixed_bytes: f64,
+}
+
+/// `--memory-slope`: this benchmark run twice, each in processes of its own.
+fn memory_slope(args: &Args) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for publishers in [args.publishers, 2 * args.publishers] {
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args(["--fanout", &args.fanout.to_string()])
+            .args(["--publishers", &publishers.to_string()])
+            .args(["--seconds", &args.seconds.to_string()])
+            .args(["--warmup", &args.warmup.to_string()])
+            .args(["--workers", &args.workers.to_string()])
+            .args(["--churn", &args.churn.to_string()])
+            .args(["--fps", &args.fps.to_string()])
+            .args(["--video-kbps", &args.video_kbps.to_string()])
+            .args(args.no_bwe.then_some("--no-bwe"))
+            .args(args.pace_media.then_some("--pace-media"))
+            .arg("--json");
+        if let Some(n) = args.resend_buffer_video {
+            command.args(["--resend-buffer-video", &n.to_string()]);
+        }
+        let output = command
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running the benchmark")?;
+        if !output.status.success() {
+            bail!(
+                "the run with {publishers} publishers failed ({})",
+                output.status
+            );
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().last().context("the run printed nothing")?;
+        let o: serde_json::Value = serde_json::from_str(line).context("the run's JSON")?;
+        let number = |key: &str| -> anyhow::Result<f64> {
+            o[key]
+                .as_f64()
+                .with_context(|| format!("`{key}` in the run's JSON"))
+        };
+        runs.push(MemoryRun {
+            subscribers: number("subscribers")? as usize,
+            resident_bytes_added: number("sfu_resident_bytes")?
+                - number("sfu_resident_bytes_idle")?,
+            resident_bytes_per_subscriber: number("resident_bytes_per_subscriber")?,
+            packets_out_per_core_s: number("packets_out_per_core_s")?,
+            loss_ratio: number("loss_ratio")?,
+        });
+    }
+    let [small, large]: [MemoryRun; 2] = runs.try_into().expect("two runs");
+    let marginal = (large.resident_bytes_added - small.resident_bytes_added)
+        / (large.subscribers - small.subscribers) as f64;
+    let slope = MemorySlope {
+        fixed_bytes: small.resident_bytes_added - marginal * small.subscribers as f64,
+        marginal_bytes_per_subscriber: marginal,
+        runs: [small, large],
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&slope)?);
+    } else {
+        for run in &slope.runs {
+            println!(
+                "{:>5} subscribers: +{:.1} MiB ({:.0} KiB per subscriber), {:.0} packets out per core-second, loss {:.4} %",
+                run.subscribers,
+                run.resident_bytes_added / 1048576.0,
+                run.resident_bytes_per_subscriber / 1024.0,
+                run.packets_out_per_core_s,
+                run.loss_ratio * 100.0
+            );
+        }
+        println!(
+            "  one more subscriber: {:.0} KiB; fixed: {:.1} MiB",
+            slope.marginal_bytes_per_subscriber / 1024.0,
+            slope.fixed_bytes / 1048576.0
+        );
     }
     Ok(())
 }
