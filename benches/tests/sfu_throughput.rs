@@ -22,6 +22,7 @@ fn the_macro_benchmark_runs_and_reports_consistent_figures() {
     assert_eq!(f("subscribers"), 3.0);
     assert_eq!(f("join_failures"), 0.0, "{v}");
     assert_eq!(f("decrypt_failures"), 0.0, "{v}");
+    assert!(f("frames_decrypted") > 100.0, "{v}");
     assert!(f("loss_ratio") < 0.05, "{v}");
     // Every packet in goes out to each of the three subscribers.
     let ratio = f("packets_out_per_s") / f("packets_in_per_s");
@@ -96,4 +97,32 @@ fn the_memory_slope_runs_twice_and_divides_the_difference() {
         (fixed + 5.0 * marginal - run(0, "resident_bytes_added")).abs() < 1.0,
         "{v}"
     );
+}
+
+#[test]
+fn sink_subscribers_drop_media_unread_and_the_sfu_still_forwards_it() {
+    let v = common::sfu_throughput(&[
+        "--sink",
+        "--publishers",
+        "1",
+        "--fanout",
+        "3",
+        "--seconds",
+        "2",
+        "--warmup",
+        "1",
+    ]);
+    let f = |k: &str| common::number(&v, k);
+    assert_eq!(v["sink"], true, "{v}");
+    assert_eq!(f("join_failures"), 0.0, "{v}");
+    // Nothing was decrypted, so nothing about frames is claimed.
+    assert!(v["added_latency_us"].is_null(), "{v}");
+    assert!(v["loss_ratio"].is_null(), "{v}");
+    assert_eq!(f("decrypt_failures"), 0.0, "{v}");
+    assert_eq!(f("frames_decrypted"), 0.0, "{v}");
+    // The SFU forwarded every packet in to each of the three subscribers.
+    let ratio = f("packets_out_per_s") / f("packets_in_per_s");
+    assert!((2.4..=3.6).contains(&ratio), "fan-out {ratio}: {v}");
+    assert!(f("packets_in_per_s") > 100.0, "{v}");
+    assert!(f("sfu_cpu_seconds_per_s") > 0.0, "{v}");
 }

@@ -126,6 +126,12 @@ pub struct ClientConfig {
     /// task of its own (UDP only; see [`SessionPool`]). The load tester
     /// uses it to run thousands of participants on a few cores.
     pub pool: Option<SessionPool>,
+    /// Once connected, count received RTP datagrams and drop them unread
+    /// ([`ClientStats::media_datagrams_sunk`]): no SRTP or SFrame decrypt,
+    /// no frames, no NACKs, no feedback about them. STUN, DTLS and RTCP are
+    /// handled as usual. For benchmarks that need the server, not the
+    /// clients, to be the bottleneck; nothing is verified in this mode.
+    pub sink_media: bool,
 }
 
 /// The next frame number of each sent track, and when it was read.
@@ -161,6 +167,7 @@ impl ClientConfig {
             first_counter: unix_micros(),
             continue_frames: None,
             pool: None,
+            sink_media: false,
         }
     }
 }
@@ -339,6 +346,9 @@ pub struct ClientStats {
     pub udp_datagrams_in: u64,
     /// Frames received over ICE-TCP.
     pub tcp_frames_in: u64,
+    /// RTP datagrams counted and dropped unread ([`ClientConfig::sink_media`]);
+    /// also in [`ClientStats::udp_datagrams_in`].
+    pub media_datagrams_sunk: u64,
     /// The SFrame counter the next encrypted frame or message will use.
     pub next_counter: u64,
     /// [`Client::stop_sending`] was called: nothing more is encrypted.
@@ -648,6 +658,7 @@ impl PendingClient {
             next_audio: now,
             outbox: Vec::new(),
             datagrams_in: 0,
+            sunk: 0,
             mid_by_ssrc: Vec::new(),
         };
         let mut driver = driver;
@@ -733,6 +744,12 @@ impl VideoSender {
     fn period(&self) -> Duration {
         Duration::from_micros(1_000_000 / self.config.fps.max(1) as u64)
     }
+}
+
+/// An RTP (not RTCP) datagram, by RFC 7983's first byte and RFC 5761's
+/// payload types: RTCP's 200–206 read as 72–78 without the marker bit.
+fn is_rtp(data: &[u8]) -> bool {
+    data.len() >= 12 && (128..192).contains(&data[0]) && !(64..96).contains(&(data[1] & 0x7f))
 }
 
 struct Receiver {
@@ -846,6 +863,8 @@ pub(crate) struct Driver {
     pub(crate) outbox: Vec<ToServer>,
     /// Datagrams not yet added to [`ClientStats::udp_datagrams_in`].
     datagrams_in: u64,
+    /// Sunk datagrams not yet added to [`ClientStats::media_datagrams_sunk`].
+    sunk: u64,
     /// Which receiver each remote SSRC feeds, filled on first sight.
     mid_by_ssrc: Vec<(Ssrc, Mid)>,
 }
@@ -1006,8 +1025,13 @@ impl Driver {
         if now >= self.next_timeout {
             let _ = self.rtc.handle_input(Input::Timeout(now));
             if self.datagrams_in > 0 {
-                let datagrams = std::mem::take(&mut self.datagrams_in);
-                self.stats_mut().udp_datagrams_in += datagrams;
+                let (datagrams, sunk) = (
+                    std::mem::take(&mut self.datagrams_in),
+                    std::mem::take(&mut self.sunk),
+                );
+                let mut stats = self.stats_mut();
+                stats.udp_datagrams_in += datagrams;
+                stats.media_datagrams_sunk += sunk;
             }
         }
         if self.rtc.is_connected() {
@@ -1120,6 +1144,10 @@ impl Driver {
         // Added to the shared stats when their lock is taken anyway (a
         // media packet, a str0m timeout), not once per datagram.
         self.datagrams_in += 1;
+        if self.config.sink_media && is_rtp(data) && self.rtc.is_connected() {
+            self.sunk += 1;
+            return;
+        }
         if self.config.via_proxy == Some(source)
             && let Some(remote) = self.remote_addr
         {
@@ -1350,6 +1378,7 @@ impl Driver {
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.udp_datagrams_in += std::mem::take(&mut self.datagrams_in);
+        stats.media_datagrams_sunk += std::mem::take(&mut self.sunk);
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
         let late = receiver.depacketizer.late_packets;
@@ -1691,4 +1720,32 @@ fn learn_rotated_key(
         return true;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rtp;
+
+    #[test]
+    fn rtp_is_told_from_rtcp_stun_and_dtls() {
+        let mut rtp = [0u8; 12];
+        rtp[0] = 0x90; // version 2, extension bit
+        for pt in [0u8, 8, 96, 111, 127] {
+            rtp[1] = pt;
+            assert!(is_rtp(&rtp), "pt {pt}");
+            rtp[1] = pt | 0x80; // marker
+            assert!(is_rtp(&rtp), "pt {pt} with marker");
+        }
+        let mut rtcp = [0u8; 12];
+        rtcp[0] = 0x80;
+        for pt in [200u8, 201, 202, 205, 206] {
+            rtcp[1] = pt;
+            assert!(!is_rtp(&rtcp), "rtcp {pt}");
+        }
+        let stun = [0x00u8, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0];
+        assert!(!is_rtp(&stun));
+        let dtls = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(!is_rtp(&dtls));
+        assert!(!is_rtp(&rtp[..11]), "shorter than an RTP header");
+    }
 }

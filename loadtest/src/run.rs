@@ -207,6 +207,7 @@ fn client_config(
 ) -> ClientConfig {
     let mut config = ClientConfig::new(identity, &plan.room, secret);
     config.record_digests = false;
+    config.sink_media = scenario.sink_subscribers && !plan.publisher;
     config.audio = plan.publisher;
     // Publishers speak (-30 dBov in the audio-level extension): an SFU that
     // forwards only the loudest voices of a large room (Veil's default past

@@ -75,6 +75,13 @@ pub struct Scenario {
     /// The rooms' passphrase.
     #[arg(long, default_value = "correct horse battery staple")]
     pub passphrase: String,
+    /// Subscribers count the media they receive and drop it unread
+    /// (`ClientConfig::sink_media`), so the server is the bottleneck.
+    /// Nothing is decrypted or verified then, so it is not a flag of the
+    /// load tester: `sfu-throughput --sink` uses it to load the SFU harder
+    /// than verifying clients can on the same machine.
+    #[arg(skip)]
+    pub sink_subscribers: bool,
 }
 
 impl Default for Scenario {
@@ -98,6 +105,7 @@ impl Default for Scenario {
             seed: 1,
             wrong_key: 0,
             passphrase: "correct horse battery staple".into(),
+            sink_subscribers: false,
         }
     }
 }

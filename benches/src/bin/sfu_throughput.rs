@@ -19,6 +19,13 @@
 //! loopback (encrypt at the publisher to decrypt at the subscriber), so it
 //! is an upper bound on what the SFU adds: both client stacks are in it.
 //!
+//! At higher loads than verifying subscribers can take on the same
+//! machine, subscribers that drop media unread (`--sink`, with `--no-bwe`):
+//!
+//! ```text
+//! cargo run --release -p benches --bin sfu-throughput -- --fanout 10 --publishers 24 --video-kbps 6000 --seconds 10 --sink --no-bwe
+//! ```
+//!
 //! What one more subscriber costs in memory, without the process's fixed
 //! cost spread over the subscribers (two runs, at 12 and 24 publishers):
 //!
@@ -89,6 +96,14 @@ struct Args {
     /// subscribers.
     #[arg(long)]
     memory_slope: bool,
+    /// Subscribers count what they receive and drop it unread, instead of
+    /// decrypting and checking every frame, so one machine can load the SFU
+    /// harder. Latency and loss are then not measured (null in the JSON);
+    /// the SFU's own counters, CPU and transit times still are. Use it with
+    /// `--no-bwe`: sink subscribers send no transport-wide feedback, so an
+    /// estimate would run without its input.
+    #[arg(long)]
+    sink: bool,
     /// Print one JSON object (for scripts) instead of a summary.
     #[arg(long)]
     json: bool,
@@ -130,14 +145,21 @@ struct Outcome {
     sfu_cpu_seconds_per_s: f64,
     /// `packets_out_per_s / sfu_cpu_seconds_per_s`.
     packets_out_per_core_s: f64,
-    /// End-to-end frame latency on loopback, an upper bound on what the SFU adds.
-    added_latency_us: Latency,
+    /// End-to-end frame latency on loopback, an upper bound on what the
+    /// SFU adds; null with `--sink`.
+    added_latency_us: Option<Latency>,
     /// Time in the SFU, from a datagram leaving its socket to its batch's
     /// output reaching the kernel (`veil_sfu_transit_seconds` over the
     /// window), as histogram bucket bounds; null past the last bound.
     sfu_transit_us: Transit,
-    loss_ratio: f64,
+    /// Frames lost on the way to subscribers; null with `--sink`.
+    loss_ratio: Option<f64>,
     decrypt_failures: u64,
+    /// Frames the subscribers decrypted and checked over the whole run
+    /// (none with `--sink`).
+    frames_decrypted: u64,
+    /// Subscribers dropped what they received unread (`--sink`).
+    sink: bool,
     join_failures: usize,
     /// The SFU's resident memory before anyone joined, when the window
     /// opened and at its end (flat over the window means no growth per packet).
@@ -204,7 +226,7 @@ struct MemoryRun {
     resident_bytes_added: f64,
     resident_bytes_per_subscriber: f64,
     packets_out_per_core_s: f64,
-    loss_ratio: f64,
+    loss_ratio: Option<f64>,
 }
 
 /// What `--memory-slope` prints.
@@ -236,6 +258,7 @@ fn memory_slope(args: &Args) -> anyhow::Result<()> {
             .args(["--video-kbps", &args.video_kbps.to_string()])
             .args(args.no_bwe.then_some("--no-bwe"))
             .args(args.pace_media.then_some("--pace-media"))
+            .args(args.sink.then_some("--sink"))
             .arg("--json");
         if let Some(n) = args.resend_buffer_video {
             command.args(["--resend-buffer-video", &n.to_string()]);
@@ -264,7 +287,7 @@ fn memory_slope(args: &Args) -> anyhow::Result<()> {
                 - number("sfu_resident_bytes_idle")?,
             resident_bytes_per_subscriber: number("resident_bytes_per_subscriber")?,
             packets_out_per_core_s: number("packets_out_per_core_s")?,
-            loss_ratio: number("loss_ratio")?,
+            loss_ratio: o["loss_ratio"].as_f64(),
         });
     }
     let [small, large]: [MemoryRun; 2] = runs.try_into().expect("two runs");
@@ -280,12 +303,13 @@ fn memory_slope(args: &Args) -> anyhow::Result<()> {
     } else {
         for run in &slope.runs {
             println!(
-                "{:>5} subscribers: +{:.1} MiB ({:.0} KiB per subscriber), {:.0} packets out per core-second, loss {:.4} %",
+                "{:>5} subscribers: +{:.1} MiB ({:.0} KiB per subscriber), {:.0} packets out per core-second, loss {}",
                 run.subscribers,
                 run.resident_bytes_added / 1048576.0,
                 run.resident_bytes_per_subscriber / 1024.0,
                 run.packets_out_per_core_s,
-                run.loss_ratio * 100.0
+                run.loss_ratio
+                    .map_or("not measured".into(), |l| format!("{:.4} %", l * 100.0))
             );
         }
         println!(
@@ -441,6 +465,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         warmup_s: args.warmup,
         churn: args.churn,
         ramp: 100.0,
+        sink_subscribers: args.sink,
         ..Scenario::default()
     };
     let participants = scenario.rooms * scenario.participants;
@@ -505,11 +530,11 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         } else {
             0.0
         },
-        added_latency_us: Latency {
+        added_latency_us: (!args.sink).then(|| Latency {
             p50: us(report.latency_ms.p50),
             p95: us(report.latency_ms.p95),
             p99: us(report.latency_ms.p99),
-        },
+        }),
         sfu_transit_us: {
             let q = |q| sfu::telemetry::quantile_us_from_buckets(&start.transit, &end.transit, q);
             Transit {
@@ -518,8 +543,10 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
                 p999: q(0.999),
             }
         },
-        loss_ratio: report.loss_ratio,
+        loss_ratio: (!args.sink).then_some(report.loss_ratio),
         decrypt_failures: report.decrypt_failures,
+        frames_decrypted: report.frames_decrypted,
+        sink: args.sink,
         join_failures: report.join_failures,
         sfu_resident_bytes_idle: rss_idle,
         sfu_resident_bytes_window_start: start.rss,
@@ -567,15 +594,29 @@ fn print_summary(o: &Outcome) {
         "  per core        {:>12.0} packets out /s",
         o.packets_out_per_core_s
     );
+    match (&o.added_latency_us, o.loss_ratio) {
+        (Some(latency), Some(loss)) => {
+            println!(
+                "  latency (e2e)   p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs",
+                latency.p50, latency.p95, latency.p99
+            );
+            println!(
+                "  loss            {:.4} %, {} decrypt failures, {} join failures",
+                loss * 100.0,
+                o.decrypt_failures,
+                o.join_failures
+            );
+        }
+        _ => println!(
+            "  subscribers     dropped media unread (--sink): no latency or loss; {} join failures",
+            o.join_failures
+        ),
+    }
+    let (p50, p99) = (o.sfu_transit_us.p50, o.sfu_transit_us.p99);
     println!(
-        "  latency (e2e)   p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs",
-        o.added_latency_us.p50, o.added_latency_us.p95, o.added_latency_us.p99
-    );
-    println!(
-        "  loss            {:.4} %, {} decrypt failures, {} join failures",
-        o.loss_ratio * 100.0,
-        o.decrypt_failures,
-        o.join_failures
+        "  in the SFU      p50 under {} µs, p99 under {} µs",
+        p50.map_or("?".into(), |v| format!("{v:.0}")),
+        p99.map_or("?".into(), |v| format!("{v:.0}"))
     );
     println!(
         "  SFU memory      {:.1} MiB ({:.0} KiB per subscriber; {:+.1} MiB over the window)",
