@@ -18,9 +18,10 @@
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
-/// Time from a datagram leaving the node's socket to the moment the batch
-/// it arrived in has handed its output to the kernel, in seconds
-/// (histogram). Packets that str0m's pacer holds back go out in a later
+/// Time from a datagram reaching the node's UDP socket (the kernel's
+/// receive timestamp, so the wait in the socket's queue counts) to the
+/// moment the batch it was read in has handed its output to the kernel, in
+/// seconds (histogram), one sample per datagram read. Packets that str0m's pacer holds back go out in a later
 /// batch, so with the egress estimate on this is a lower bound for them.
 pub const TRANSIT_SECONDS: &str = "veil_sfu_transit_seconds";
 

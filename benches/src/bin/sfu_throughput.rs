@@ -148,8 +148,8 @@ struct Outcome {
     /// End-to-end frame latency on loopback, an upper bound on what the
     /// SFU adds; null with `--sink`.
     added_latency_us: Option<Latency>,
-    /// Time in the SFU, from a datagram leaving its socket to its batch's
-    /// output reaching the kernel (`veil_sfu_transit_seconds` over the
+    /// Time in the SFU, from a datagram reaching its socket (the kernel's
+    /// stamp) to its batch's output reaching the kernel (`veil_sfu_transit_seconds` over the
     /// window), as histogram bucket bounds; null past the last bound.
     sfu_transit_us: Transit,
     /// Frames lost on the way to subscribers; null with `--sink`.

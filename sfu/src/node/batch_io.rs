@@ -83,6 +83,29 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Has the kernel stamp each datagram the socket receives with the time it
+/// arrived (`SO_TIMESTAMPNS`), which [`recv_batch_stamped`] returns. The
+/// SFU times a datagram's stay from there, so the time it waited in the
+/// socket's queue counts too.
+pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor, and a c_int option value of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Receives up to `bufs.len()` datagrams, waiting (per the socket's read
 /// timeout) for the first. Returns `(length, source)` per filled buffer.
 pub fn recv_batch(
@@ -90,11 +113,38 @@ pub fn recv_batch(
     bufs: &mut [Vec<u8>],
     out: &mut Vec<(usize, SocketAddr)>,
 ) -> io::Result<()> {
+    receive(socket, bufs, out, None)
+}
+
+/// Room for one `SCM_TIMESTAMPNS` control message (a 16-byte header and a
+/// 16-byte `timespec`), as u64s for alignment.
+const CONTROL_WORDS: usize = 6;
+
+/// [`recv_batch`], also saying when each datagram reached the socket:
+/// `arrivals` gets one entry per entry of `out`, `None` where the kernel did
+/// not stamp it ([`enable_receive_timestamps`]).
+pub fn recv_batch_stamped(
+    socket: &UdpSocket,
+    bufs: &mut [Vec<u8>],
+    out: &mut Vec<(usize, SocketAddr)>,
+    arrivals: &mut Vec<Option<std::time::SystemTime>>,
+) -> io::Result<()> {
+    arrivals.clear();
+    receive(socket, bufs, out, Some(arrivals))
+}
+
+fn receive(
+    socket: &UdpSocket,
+    bufs: &mut [Vec<u8>],
+    out: &mut Vec<(usize, SocketAddr)>,
+    mut arrivals: Option<&mut Vec<Option<std::time::SystemTime>>>,
+) -> io::Result<()> {
     out.clear();
     let n = bufs.len().min(BATCH);
     let mut addrs: [MaybeUninit<libc::sockaddr_storage>; BATCH] = [MaybeUninit::uninit(); BATCH];
     let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
     let mut msgs: [MaybeUninit<libc::mmsghdr>; BATCH] = [MaybeUninit::uninit(); BATCH];
+    let mut control = [[0u64; CONTROL_WORDS]; BATCH];
     for i in 0..n {
         bufs[i].resize(MAX_DATAGRAM, 0);
         iovs[i].write(libc::iovec {
@@ -108,13 +158,15 @@ pub fn recv_batch(
         hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdr.msg_iov = iovs[i].as_mut_ptr();
         hdr.msg_iovlen = 1;
+        hdr.msg_control = control[i].as_mut_ptr().cast();
+        hdr.msg_controllen = std::mem::size_of::<[u64; CONTROL_WORDS]>() as _;
         msgs[i].write(libc::mmsghdr {
             msg_hdr: hdr,
             msg_len: 0,
         });
     }
-    // SAFETY: `msgs[..n]` are initialised and point into `bufs`, `iovs` and
-    // `addrs`, all alive and unaliased for the call.
+    // SAFETY: `msgs[..n]` are initialised and point into `bufs`, `iovs`,
+    // `addrs` and `control`, all alive and unaliased for the call.
     let got = unsafe {
         libc::recvmmsg(
             socket.as_raw_fd(),
@@ -133,9 +185,50 @@ pub fn recv_batch(
         let addr = unsafe { addrs[i].assume_init_ref() };
         if let Some(source) = from_sockaddr(addr) {
             out.push((msg.msg_len as usize, source));
+            if let Some(arrivals) = arrivals.as_deref_mut() {
+                arrivals.push(arrival_stamp(&msg.msg_hdr));
+            }
         }
     }
     Ok(())
+}
+
+/// The `SCM_TIMESTAMPNS` a received message carries, if any.
+fn arrival_stamp(hdr: &libc::msghdr) -> Option<std::time::SystemTime> {
+    // SAFETY: `hdr` was filled by recvmmsg, so its control pointer and
+    // length describe control messages the kernel wrote into our buffer;
+    // the CMSG_* helpers stay inside `msg_controllen`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                return Some(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+                );
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    None
+}
+
+/// `now` moved back by how long ago `stamp` (a kernel arrival time) was, so
+/// a wall-clock stamp can be compared with `Instant`s. Falls back to `now`
+/// when the wall clock has stepped (a stamp in the future, or more than
+/// 10 s ago).
+pub fn instant_of(
+    stamp: Option<std::time::SystemTime>,
+    now: std::time::Instant,
+) -> std::time::Instant {
+    stamp
+        .and_then(|s| std::time::SystemTime::now().duration_since(s).ok())
+        .filter(|ago| *ago < std::time::Duration::from_secs(10))
+        .and_then(|ago| now.checked_sub(ago))
+        .unwrap_or(now)
 }
 
 /// Most datagrams one GSO message may carry (the kernel's UDP_MAX_SEGMENTS).
@@ -322,6 +415,59 @@ mod tests {
         for (i, d) in got.iter().enumerate() {
             assert_eq!(d, &vec![i as u8; 10 + i]);
         }
+    }
+
+    #[test]
+    fn stamped_receives_say_when_the_oldest_datagram_arrived() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dest = rx.local_addr().unwrap();
+        let (mut bufs, mut out) = (vec![Vec::new(); BATCH], Vec::new());
+
+        let mut arrivals = Vec::new();
+
+        // Without the option the kernel stamps nothing.
+        tx.send_to(b"plain", dest).unwrap();
+        recv_batch_stamped(&rx, &mut bufs, &mut out, &mut arrivals).unwrap();
+        assert_eq!((out.len(), arrivals.as_slice()), (1, &[None][..]));
+
+        enable_receive_timestamps(&rx).unwrap();
+        let before = std::time::SystemTime::now();
+        tx.send_to(b"first", dest).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        tx.send_to(b"second", dest).unwrap();
+        let read = std::time::SystemTime::now();
+        let mut stamps = Vec::new();
+        while stamps.len() < 2 {
+            recv_batch_stamped(&rx, &mut bufs, &mut out, &mut arrivals).unwrap();
+            assert_eq!(arrivals.len(), out.len());
+            stamps.extend(arrivals.iter().map(|a| a.expect("a kernel stamp")));
+        }
+        // Each datagram carries its own arrival, not the time it was read.
+        assert!(stamps[0] >= before - Duration::from_millis(5), "{stamps:?}");
+        assert!(
+            read.duration_since(stamps[0]).unwrap() >= Duration::from_millis(25),
+            "stamped at arrival, not at the read"
+        );
+        assert!(
+            stamps[1].duration_since(stamps[0]).unwrap() >= Duration::from_millis(25),
+            "{stamps:?}"
+        );
+    }
+
+    #[test]
+    fn kernel_stamps_become_instants_unless_the_clock_stepped() {
+        let now = std::time::Instant::now();
+        assert_eq!(instant_of(None, now), now);
+        let ago = std::time::SystemTime::now() - Duration::from_millis(40);
+        let at = instant_of(Some(ago), now);
+        assert!(now - at >= Duration::from_millis(40), "{:?}", now - at);
+        assert!(now - at < Duration::from_secs(2), "{:?}", now - at);
+        let future = std::time::SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(instant_of(Some(future), now), now);
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        assert_eq!(instant_of(Some(long_ago), now), now);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 use veil_media::packet::stun;
 
-use super::batch_io::{BATCH, MAX_DATAGRAM, recv_batch};
+use super::batch_io::{BATCH, MAX_DATAGRAM, instant_of, recv_batch_stamped};
 
 /// Remote addresses remembered per ufrag (ICE may try several).
 const MAX_ADDRS_PER_UFRAG: usize = 8;
@@ -41,7 +41,8 @@ pub(crate) struct Datagram {
     pub data: Vec<u8>,
     /// For ICE-TCP frames: where to send the replies.
     pub tcp: Option<mpsc::Sender<Vec<u8>>>,
-    /// When it left the socket, for the transit-time histogram.
+    /// When it reached the socket (the kernel's stamp, or when it was read),
+    /// for the transit-time histogram.
     pub received_at: Instant,
 }
 
@@ -239,13 +240,14 @@ pub(crate) fn run(
         .map(|_| Vec::with_capacity(MAX_DATAGRAM))
         .collect();
     let mut received = Vec::with_capacity(BATCH);
+    let mut arrivals = Vec::with_capacity(BATCH);
     loop {
         if workers.iter().all(|w| w.is_closed()) {
             info!("all workers stopped; receiver stops");
             return;
         }
         router.update();
-        match recv_batch(&socket, &mut bufs, &mut received) {
+        match recv_batch_stamped(&socket, &mut bufs, &mut received, &mut arrivals) {
             Ok(()) => {}
             Err(e)
                 if matches!(
@@ -280,7 +282,7 @@ pub(crate) fn run(
                     source,
                     data: buf,
                     tcp: None,
-                    received_at: now,
+                    received_at: instant_of(arrivals[i], now),
                 })
                 .is_err()
             {

@@ -9,12 +9,12 @@
 //! [`Router`]: the same unknown-source and per-source budget checks.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::io::Interest;
 use tracing::{debug, warn};
 
-use super::batch_io::{BATCH, MAX_DATAGRAM, recv_batch};
+use super::batch_io::{BATCH, MAX_DATAGRAM, instant_of, recv_batch_stamped};
 use super::receiver::Router;
 
 /// Most datagrams read per wake-up: as many as the worker takes from its
@@ -32,8 +32,11 @@ pub(crate) struct SocketReader {
     received: Vec<(usize, SocketAddr)>,
     /// One `recvmmsg`'s worth.
     chunk: Vec<(usize, SocketAddr)>,
-    /// When that batch left the socket, for the transit time.
-    read_at: Instant,
+    /// When each datagram of `received` reached the socket (the kernel's
+    /// stamp, or when it was read), for the transit time.
+    arrivals: Vec<Instant>,
+    /// The kernel's stamps for `chunk`.
+    chunk_arrivals: Vec<Option<SystemTime>>,
 }
 
 impl SocketReader {
@@ -48,7 +51,8 @@ impl SocketReader {
             bufs: (0..READ_MAX).map(|_| vec![0; MAX_DATAGRAM]).collect(),
             received: Vec::with_capacity(READ_MAX),
             chunk: Vec::with_capacity(BATCH),
-            read_at: Instant::now(),
+            arrivals: Vec::with_capacity(READ_MAX),
+            chunk_arrivals: Vec::with_capacity(BATCH),
         })
     }
 
@@ -60,13 +64,17 @@ impl SocketReader {
                 warn!("the UDP socket cannot be watched: {e}");
                 return std::future::pending().await;
             }
-            let (socket, bufs, chunk) = (&self.socket, &mut self.bufs, &mut self.chunk);
+            let (socket, bufs, chunk, stamps) = (
+                &self.socket,
+                &mut self.bufs,
+                &mut self.chunk,
+                &mut self.chunk_arrivals,
+            );
             match self.watched.try_io(Interest::READABLE, || {
-                recv_batch(socket, &mut bufs[..BATCH], chunk)
+                recv_batch_stamped(socket, &mut bufs[..BATCH], chunk, stamps)
             }) {
                 Ok(()) => {
-                    self.read_at = Instant::now();
-                    self.received.append(&mut self.chunk);
+                    self.take_chunk();
                     self.read_more();
                     return;
                 }
@@ -88,26 +96,38 @@ impl SocketReader {
     fn read_more(&mut self) {
         while self.received.len().is_multiple_of(BATCH) && self.received.len() < READ_MAX {
             let start = self.received.len();
-            match recv_batch(
+            match recv_batch_stamped(
                 &self.socket,
                 &mut self.bufs[start..start + BATCH],
                 &mut self.chunk,
+                &mut self.chunk_arrivals,
             ) {
-                Ok(()) if !self.chunk.is_empty() => self.received.append(&mut self.chunk),
+                Ok(()) if !self.chunk.is_empty() => self.take_chunk(),
                 _ => return,
             }
         }
     }
 
+    /// Moves the last `recvmmsg`'s datagrams, and when each arrived, to the batch.
+    fn take_chunk(&mut self) {
+        let now = Instant::now();
+        self.arrivals.extend(
+            self.chunk_arrivals
+                .iter()
+                .map(|&stamp| instant_of(stamp, now)),
+        );
+        self.received.append(&mut self.chunk);
+    }
+
     /// Routes the batch read last, handing each admitted datagram to
-    /// `deliver`; returns when the batch was read, if there was one.
+    /// `deliver` with when it reached the socket.
     pub(crate) fn drain(
         &mut self,
         now: Instant,
-        mut deliver: impl FnMut(&[u8], SocketAddr),
-    ) -> Option<Instant> {
+        mut deliver: impl FnMut(&[u8], SocketAddr, Instant),
+    ) {
         if self.received.is_empty() {
-            return None;
+            return;
         }
         metrics::counter!("veil_sfu_datagrams_in_total").increment(self.received.len() as u64);
         self.router.update();
@@ -115,11 +135,11 @@ impl SocketReader {
             let (len, source) = self.received[i];
             let data = &self.bufs[i][..len];
             if self.router.route(data, source, now).is_some() {
-                deliver(data, source);
+                deliver(data, source, self.arrivals[i]);
             }
         }
         self.received.clear();
+        self.arrivals.clear();
         self.router.flush_drops();
-        Some(self.read_at)
     }
 }

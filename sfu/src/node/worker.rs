@@ -164,6 +164,8 @@ struct Worker {
     send_socket: std::net::UdpSocket,
     /// Datagrams produced in this batch, sent with one `sendmmsg` per 32.
     outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// When each datagram read this turn reached the socket.
+    arrivals: Vec<Instant>,
     /// ICE-TCP frames to send, and the connections they go out on.
     tcp_outbox: Vec<(SocketAddr, Vec<u8>)>,
     tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
@@ -225,6 +227,7 @@ impl Worker {
             index,
             send_socket,
             outbox: Vec::new(),
+            arrivals: Vec::new(),
             tcp_outbox: Vec::new(),
             tcp_conns: HashMap::new(),
             tcp_candidate: None,
@@ -259,11 +262,10 @@ impl Worker {
         let mut inbound_open = true;
         loop {
             let now = Instant::now();
-            // The batch's oldest datagram, for the transit time.
-            let mut oldest: Option<Instant> = None;
             if let Some(reader) = reader.as_mut() {
                 let udp_addr = self.candidate_addr;
-                oldest = reader.drain(now, |data, source| {
+                reader.drain(now, |data, source, arrived| {
+                    self.arrivals.push(arrived);
                     self.on_bytes(data, source, Protocol::Udp, udp_addr, now)
                 });
             }
@@ -273,7 +275,7 @@ impl Worker {
                 .chain(std::iter::from_fn(|| inbound.try_recv().ok()))
                 .take(RECV_BATCH + 1);
             for d in batch {
-                oldest = Some(oldest.map_or(d.received_at, |o| o.min(d.received_at)));
+                self.arrivals.push(d.received_at);
                 self.on_datagram(d, now);
             }
             while let Ok(command) = commands.try_recv() {
@@ -285,13 +287,17 @@ impl Worker {
                 self.next_housekeeping = now + HOUSEKEEPING;
             }
             self.drive(now);
-            if self.flush() > 0
-                && let Some(oldest) = oldest
-            {
-                self.counters
-                    .transit_seconds
-                    .record(oldest.elapsed().as_secs_f64());
+            if self.flush() > 0 {
+                // Each datagram read this turn waited for all of the turn's
+                // output: its transit ends here.
+                let sent = Instant::now();
+                for arrived in self.arrivals.drain(..) {
+                    self.counters
+                        .transit_seconds
+                        .record(sent.saturating_duration_since(arrived).as_secs_f64());
+                }
             }
+            self.arrivals.clear();
             self.counters
                 .loop_seconds
                 .record(now.elapsed().as_secs_f64());
