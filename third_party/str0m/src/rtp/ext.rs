@@ -714,22 +714,22 @@ impl Extension {
                 Some(13)
             }
             RtpStreamId => {
-                let v = ev.rid?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                // Veil patch 8: one deref (a trim), not two.
+                let v: &str = &ev.rid?;
+                buf[..v.len()].copy_from_slice(v.as_bytes());
+                Some(v.len())
             }
             RepairedRtpStreamId => {
-                let v = ev.rid_repair?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                // Veil patch 8: one deref (a trim), not two.
+                let v: &str = &ev.rid_repair?;
+                buf[..v.len()].copy_from_slice(v.as_bytes());
+                Some(v.len())
             }
             RtpMid => {
-                let v = ev.mid?;
-                let l = v.len();
-                buf[..l].copy_from_slice(v.as_bytes());
-                Some(l)
+                // Veil patch 8: one deref (a trim), not two.
+                let v: &str = &ev.mid?;
+                buf[..v.len()].copy_from_slice(v.as_bytes());
+                Some(v.len())
             }
             FrameMarking => {
                 let v = ev.frame_mark?;

@@ -43,7 +43,17 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // Veil patch 8: ids are ASCII (`From<&str>` keeps only
+                // alphanumerics), so trim bytes instead of decoding chars.
+                // This runs for every packet that carries a mid or rid.
+                let b = &self.0;
+                if b.is_ascii() {
+                    let ws = |c: &u8| (*c as char).is_whitespace();
+                    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+                    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+                    return from_utf8(&b[start..end]).expect("ascii id");
+                }
+                from_utf8(b).expect("ascii id").trim()
             }
         }
 
@@ -372,5 +382,33 @@ impl MidRid {
 
     pub fn special_equals(&self, other: &MidRid) -> bool {
         self.0 == other.0 && (self.1.is_none() || self.1 == other.1)
+    }
+}
+
+#[cfg(test)]
+mod veil_tests {
+    use super::*;
+
+    #[test]
+    fn ascii_ids_trim_as_str_trim_does() {
+        // Veil patch 8: the byte-wise trim must agree with `str::trim`.
+        let cases: [&[u8; 16]; 6] = [
+            b"0               ",
+            b"  video\t        ",
+            b"\x0b\x0cmid\r\n         ",
+            b"                ",
+            b"abcdefghijklmnop",
+            b"a b             ",
+        ];
+        for bytes in cases {
+            let id = Mid::from_array(*bytes);
+            let want = from_utf8(bytes).unwrap().trim();
+            assert_eq!(&*id, want, "{bytes:?}");
+        }
+        // Not ASCII: the general path.
+        let mut bytes = [b' '; 16];
+        bytes[..3].copy_from_slice("é1".as_bytes());
+        assert_eq!(&*Mid::from_array(bytes), "é1");
+        assert_eq!(&*Mid::from("v1"), "v1");
     }
 }
