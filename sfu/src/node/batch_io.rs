@@ -86,7 +86,8 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// Has the kernel stamp each datagram the socket receives with the time it
 /// arrived (`SO_TIMESTAMPNS`), which [`recv_batch_stamped`] returns. The
 /// SFU times a datagram's stay from there, so the time it waited in the
-/// socket's queue counts too.
+/// socket's queue counts too. (The kernel switches stamping on from deferred
+/// work, so the first datagrams may be stamped when read instead.)
 pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid descriptor, and a c_int option value of the size given.
@@ -216,16 +217,18 @@ fn arrival_stamp(hdr: &libc::msghdr) -> Option<std::time::SystemTime> {
     None
 }
 
-/// `now` moved back by how long ago `stamp` (a kernel arrival time) was, so
-/// a wall-clock stamp can be compared with `Instant`s. Falls back to `now`
-/// when the wall clock has stepped (a stamp in the future, or more than
-/// 10 s ago).
+/// `now` moved back by how long before `wall_now` `stamp` (a kernel arrival
+/// time) was, so a wall-clock stamp can be compared with `Instant`s. The
+/// caller reads both clocks once per `recvmmsg`, not per datagram. Falls
+/// back to `now` when the wall clock has stepped (a stamp in the future, or
+/// more than 10 s ago).
 pub fn instant_of(
     stamp: Option<std::time::SystemTime>,
     now: std::time::Instant,
+    wall_now: std::time::SystemTime,
 ) -> std::time::Instant {
     stamp
-        .and_then(|s| std::time::SystemTime::now().duration_since(s).ok())
+        .and_then(|s| wall_now.duration_since(s).ok())
         .filter(|ago| *ago < std::time::Duration::from_secs(10))
         .and_then(|ago| now.checked_sub(ago))
         .unwrap_or(now)
@@ -418,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn stamped_receives_say_when_the_oldest_datagram_arrived() {
+    fn stamped_receives_say_when_each_datagram_arrived() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -433,6 +436,12 @@ mod tests {
         assert_eq!((out.len(), arrivals.as_slice()), (1, &[None][..]));
 
         enable_receive_timestamps(&rx).unwrap();
+        // The kernel turns arrival stamping on for the first socket that
+        // asks from a deferred work item; until then a datagram is stamped
+        // when it is read. Give it a moment, and read one datagram past it.
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send_to(b"warm-up", dest).unwrap();
+        recv_batch_stamped(&rx, &mut bufs, &mut out, &mut arrivals).unwrap();
         let before = std::time::SystemTime::now();
         tx.send_to(b"first", dest).unwrap();
         std::thread::sleep(Duration::from_millis(30));
@@ -459,15 +468,16 @@ mod tests {
     #[test]
     fn kernel_stamps_become_instants_unless_the_clock_stepped() {
         let now = std::time::Instant::now();
-        assert_eq!(instant_of(None, now), now);
+        let wall = std::time::SystemTime::now();
+        assert_eq!(instant_of(None, now, wall), now);
         let ago = std::time::SystemTime::now() - Duration::from_millis(40);
-        let at = instant_of(Some(ago), now);
+        let at = instant_of(Some(ago), now, std::time::SystemTime::now());
         assert!(now - at >= Duration::from_millis(40), "{:?}", now - at);
         assert!(now - at < Duration::from_secs(2), "{:?}", now - at);
         let future = std::time::SystemTime::now() + Duration::from_secs(60);
-        assert_eq!(instant_of(Some(future), now), now);
+        assert_eq!(instant_of(Some(future), now, wall), now);
         let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
-        assert_eq!(instant_of(Some(long_ago), now), now);
+        assert_eq!(instant_of(Some(long_ago), now, wall), now);
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub(crate) fn run(
             }
         }
         metrics::counter!("veil_sfu_datagrams_in_total").increment(received.len() as u64);
-        let now = Instant::now();
+        let (now, wall_now) = (Instant::now(), std::time::SystemTime::now());
         for (i, &(len, source)) in received.iter().enumerate() {
             let Some(worker) = router.route(&bufs[i][..len], source, now) else {
                 continue;
@@ -282,7 +282,7 @@ pub(crate) fn run(
                     source,
                     data: buf,
                     tcp: None,
-                    received_at: instant_of(arrivals[i], now),
+                    received_at: instant_of(arrivals[i], now, wall_now),
                 })
                 .is_err()
             {

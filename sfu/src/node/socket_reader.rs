@@ -110,11 +110,11 @@ impl SocketReader {
 
     /// Moves the last `recvmmsg`'s datagrams, and when each arrived, to the batch.
     fn take_chunk(&mut self) {
-        let now = Instant::now();
+        let (now, wall_now) = (Instant::now(), SystemTime::now());
         self.arrivals.extend(
             self.chunk_arrivals
                 .iter()
-                .map(|&stamp| instant_of(stamp, now)),
+                .map(|&stamp| instant_of(stamp, now, wall_now)),
         );
         self.received.append(&mut self.chunk);
     }

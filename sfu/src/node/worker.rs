@@ -291,7 +291,7 @@ impl Worker {
                 // Each datagram read this turn waited for all of the turn's
                 // output: its transit ends here.
                 let sent = Instant::now();
-                for arrived in self.arrivals.drain(..) {
+                for &arrived in &self.arrivals {
                     self.counters
                         .transit_seconds
                         .record(sent.saturating_duration_since(arrived).as_secs_f64());
