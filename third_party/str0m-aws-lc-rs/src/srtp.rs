@@ -60,6 +60,31 @@ impl Aes128CmSha1_80Cipher for AwsLcRsAes128CmSha1_80Cipher {
     }
 }
 
+/// Seals `in_out` in place and writes the tag to `tag_out` (Veil patch 2:
+/// shared by `encrypt`, which copies its input in first, and
+/// `encrypt_in_place`, which needs no copy).
+fn seal_in_place(
+    key: &LessSafeKey,
+    iv: &[u8; 12],
+    aad: &[u8],
+    in_out: &mut [u8],
+    tag_out: &mut [u8],
+) -> Result<(), CryptoError> {
+    assert!(
+        aad.len() >= 12,
+        "Associated data length MUST be at least 12 octets"
+    );
+
+    let nonce = Nonce::try_assume_unique_for_key(iv)
+        .map_err(|e| CryptoError::Other(format!("Invalid nonce: {}", e)))?;
+
+    let tag = key
+        .seal_in_place_separate_tag(nonce, Aad::from(aad), in_out)
+        .map_err(|e| CryptoError::Other(format!("AES-GCM encrypt failed: {}", e)))?;
+    tag_out.copy_from_slice(tag.as_ref());
+    Ok(())
+}
+
 // ============================================================================
 // AEAD-AES-128-GCM Cipher
 // ============================================================================
@@ -82,24 +107,26 @@ impl AeadAes128GcmCipher for AwsLcRsAeadAes128GcmCipher {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<(), CryptoError> {
-        assert!(
-            aad.len() >= 12,
-            "Associated data length MUST be at least 12 octets"
-        );
-
-        let nonce = Nonce::try_assume_unique_for_key(iv)
-            .map_err(|e| CryptoError::Other(format!("Invalid nonce: {}", e)))?;
-
         let len = input.len();
         output[..len].copy_from_slice(input);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut output[..len])
-            .map_err(|e| CryptoError::Other(format!("AES-GCM encrypt failed: {}", e)))?;
+        let (body, rest) = output.split_at_mut(len);
+        seal_in_place(
+            &self.key,
+            iv,
+            aad,
+            body,
+            &mut rest[..AeadAes128Gcm::TAG_LEN],
+        )
+    }
 
-        // Copy the result tag to the output
-        output[len..len + AeadAes128Gcm::TAG_LEN].copy_from_slice(tag.as_ref());
-        Ok(())
+    fn encrypt_in_place(
+        &mut self,
+        iv: &[u8; AeadAes128Gcm::IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &mut [u8; 16],
+    ) -> Result<(), CryptoError> {
+        seal_in_place(&self.key, iv, aad, in_out, tag)
     }
 
     fn decrypt(
@@ -158,24 +185,26 @@ impl AeadAes256GcmCipher for AwsLcRsAeadAes256GcmCipher {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<(), CryptoError> {
-        assert!(
-            aad.len() >= 12,
-            "Associated data length MUST be at least 12 octets"
-        );
-
-        let nonce = Nonce::try_assume_unique_for_key(iv)
-            .map_err(|e| CryptoError::Other(format!("Invalid nonce: {}", e)))?;
-
         let len = input.len();
         output[..len].copy_from_slice(input);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut output[..len])
-            .map_err(|e| CryptoError::Other(format!("AES-GCM encrypt failed: {}", e)))?;
+        let (body, rest) = output.split_at_mut(len);
+        seal_in_place(
+            &self.key,
+            iv,
+            aad,
+            body,
+            &mut rest[..AeadAes256Gcm::TAG_LEN],
+        )
+    }
 
-        // Copy the result tag to the output
-        output[len..len + AeadAes256Gcm::TAG_LEN].copy_from_slice(tag.as_ref());
-        Ok(())
+    fn encrypt_in_place(
+        &mut self,
+        iv: &[u8; AeadAes256Gcm::IV_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &mut [u8; 16],
+    ) -> Result<(), CryptoError> {
+        seal_in_place(&self.key, iv, aad, in_out, tag)
     }
 
     fn decrypt(

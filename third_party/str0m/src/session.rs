@@ -1264,7 +1264,11 @@ impl Session {
                 seq_no,
                 is_padding,
                 payload_size,
+                buf_len,
+                tail,
             } = receipt;
+            let head = &buf[..buf_len];
+            let tail = tail.as_deref().unwrap_or_default();
 
             trace!(payload_size, is_padding, "Poll RTP: {:?}", header);
 
@@ -1278,10 +1282,11 @@ impl Session {
             self.pacer.register_send(now, payload_size.into(), midrid);
 
             if let Some(raw_packets) = &mut self.raw_packets {
-                raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
+                let packet = [head, tail].concat();
+                raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), packet)));
             }
 
-            let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
+            let protected = srtp_tx.protect_rtp_parts(head, tail, &header, *seq_no);
 
             if twcc_enabled {
                 let packet_id = if let Some(cluster) = cluster_id {
@@ -1563,6 +1568,11 @@ pub struct PacketReceipt {
     pub seq_no: SeqNo,
     pub is_padding: bool,
     pub payload_size: usize,
+    /// Bytes of the packet in the assembly buffer (Veil patch 9).
+    pub buf_len: usize,
+    /// The payload, when it was not copied into the buffer: the packet is
+    /// the buffer's `buf_len` bytes followed by these (Veil patch 9).
+    pub tail: Option<Arc<[u8]>>,
 }
 
 /// Find the PayloadParams for the given Pt, either when the Pt is the main Pt for the Codec or

@@ -276,6 +276,28 @@ pub trait AeadAes128GcmCipher: CryptoSafe {
         output: &mut [u8],
     ) -> Result<(), CryptoError>;
 
+    /// Encrypt `in_out` in place with the given IV and AAD, and write the
+    /// 16-byte authentication tag to `tag`.
+    ///
+    /// Veil patch 1: the packet is then assembled once, in the buffer that
+    /// is sent, instead of in a scratch buffer that `encrypt` copies from.
+    /// The default goes through `encrypt` and a temporary; backends that can
+    /// seal in place override it.
+    fn encrypt_in_place(
+        &mut self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &mut [u8; 16],
+    ) -> Result<(), CryptoError> {
+        let len = in_out.len();
+        let mut output = vec![0_u8; len + tag.len()];
+        self.encrypt(iv, aad, in_out, &mut output)?;
+        in_out.copy_from_slice(&output[..len]);
+        tag.copy_from_slice(&output[len..]);
+        Ok(())
+    }
+
     /// Decrypt input with the given IV and AADs.
     fn decrypt(
         &mut self,
@@ -296,6 +318,28 @@ pub trait AeadAes256GcmCipher: CryptoSafe {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<(), CryptoError>;
+
+    /// Encrypt `in_out` in place with the given IV and AAD, and write the
+    /// 16-byte authentication tag to `tag`.
+    ///
+    /// Veil patch 1: the packet is then assembled once, in the buffer that
+    /// is sent, instead of in a scratch buffer that `encrypt` copies from.
+    /// The default goes through `encrypt` and a temporary; backends that can
+    /// seal in place override it.
+    fn encrypt_in_place(
+        &mut self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &mut [u8; 16],
+    ) -> Result<(), CryptoError> {
+        let len = in_out.len();
+        let mut output = vec![0_u8; len + tag.len()];
+        self.encrypt(iv, aad, in_out, &mut output)?;
+        in_out.copy_from_slice(&output[..len]);
+        tag.copy_from_slice(&output[len..]);
+        Ok(())
+    }
 
     /// Decrypt input with the given IV and AADs.
     fn decrypt(

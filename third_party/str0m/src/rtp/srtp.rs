@@ -248,9 +248,29 @@ impl DecryptWarnings {
 }
 
 impl SrtpContext {
+    // Veil patch 9: the session sends through `protect_rtp_parts`; this
+    // whole-packet form stays for the tests and the test exports.
+    #[allow(dead_code)]
     pub fn protect_rtp(
         &mut self,
         buf: &[u8],
+        header: &RtpHeader,
+        srtp_index: u64, // same as ext_seq
+    ) -> Vec<u8> {
+        self.protect_rtp_parts(buf, &[], header, srtp_index)
+    }
+
+    /// Protects the RTP packet `head` followed by `tail`.
+    ///
+    /// Veil patch 9: a sender's payload need not be copied next to its
+    /// header first. With AEAD-AES-GCM the packet is assembled once, in the
+    /// datagram that is returned, and sealed there in place; before, the
+    /// payload was copied into an assembly buffer, the datagram zeroed, and
+    /// the payload copied again into it by the cipher.
+    pub fn protect_rtp_parts(
+        &mut self,
+        head: &[u8],
+        tail: &[u8],
         header: &RtpHeader,
         srtp_index: u64, // same as ext_seq
     ) -> Vec<u8> {
@@ -282,10 +302,17 @@ impl SrtpContext {
         //  |                                                                   |
         //  +- Encrypted Portion*                      Authenticated Portion ---+
         let hlen = header.header_len;
-        let input = &buf[hlen..];
 
         match &mut self.rtp {
             Derived::Aes128CmSha1_80 { key, salt, enc, .. } => {
+                let joined;
+                let buf = if tail.is_empty() {
+                    head
+                } else {
+                    joined = [head, tail].concat();
+                    &joined
+                };
+                let input = &buf[hlen..];
                 // arbitrary body lengths are fine: the output buffer below is
                 // allocated with the CTR scratch the ciphers need and truncated
                 // after encryption, so no 16-byte alignment is required.
@@ -314,33 +341,17 @@ impl SrtpContext {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes128Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
-                let aad = &buf[..hlen];
-
-                // Input and output lengths for encryption:
-                // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes128Gcm::TAG_LEN];
-                enc.encrypt(&iv, aad, input, &mut output[hlen..])
-                    .expect("rtp encrypt");
-
-                output[..hlen].copy_from_slice(aad);
-
-                output
+                seal_rtp_in_place(head, tail, hlen, |aad, body, tag| {
+                    enc.encrypt_in_place(&iv, aad, body, tag)
+                })
             }
             Derived::AeadAes256Gcm { salt, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes256Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
-                let aad = &buf[..hlen];
-
-                // Input and output lengths for encryption:
-                // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes256Gcm::TAG_LEN];
-                enc.encrypt(&iv, aad, input, &mut output[hlen..])
-                    .expect("rtp encrypt");
-
-                output[..hlen].copy_from_slice(aad);
-
-                output
+                seal_rtp_in_place(head, tail, hlen, |aad, body, tag| {
+                    enc.encrypt_in_place(&iv, aad, body, tag)
+                })
             }
         }
     }
@@ -848,6 +859,28 @@ impl<const ML: usize, const SL: usize> SrtpKey<ML, SL> {
 }
 
 /// Encryption/decryption derived from the SrtpKey.
+/// Assembles `head` and `tail` in one new datagram and seals it in place
+/// with `seal(aad, body, tag)`: the header is the associated data, the rest
+/// is encrypted, and the 16-byte tag follows (RFC 7714 §5.2.1). Veil patch 9.
+fn seal_rtp_in_place(
+    head: &[u8],
+    tail: &[u8],
+    hlen: usize,
+    seal: impl FnOnce(&[u8], &mut [u8], &mut [u8; 16]) -> Result<(), crate::crypto::CryptoError>,
+) -> Vec<u8> {
+    const TAG_LEN: usize = 16;
+    let len = head.len() + tail.len();
+    let mut output = Vec::with_capacity(len + TAG_LEN);
+    output.extend_from_slice(head);
+    output.extend_from_slice(tail);
+    output.extend_from_slice(&[0; TAG_LEN]);
+    let (aad, rest) = output.split_at_mut(hlen);
+    let (body, tag) = rest.split_at_mut(len - hlen);
+    let tag: &mut [u8; TAG_LEN] = tag.try_into().expect("tag length");
+    seal(aad, body, tag).expect("rtp encrypt");
+    output
+}
+
 enum Derived {
     Aes128CmSha1_80 {
         key: [u8; 20],
@@ -1058,6 +1091,40 @@ mod test {
     fn aead_256_decryption_warnings_are_rate_limited() {
         for rtcp_first in [false, true] {
             check_decryption_warning_rate_limit(SrtpProfile::AEAD_AES_256_GCM, rtcp_first);
+        }
+    }
+
+    #[test]
+    fn veil_patch_9_protecting_head_and_tail_equals_protecting_the_whole_packet() {
+        let profiles = [
+            SrtpProfile::AES128_CM_SHA1_80,
+            SrtpProfile::AEAD_AES_128_GCM,
+            SrtpProfile::AEAD_AES_256_GCM,
+        ];
+        for profile in profiles {
+            let crypto = crate::crypto::test_default_provider();
+            let material: Vec<u8> = (0..profile.keying_material_len())
+                .map(|i| (i * 7 + 3) as u8)
+                .collect();
+            let mat = KeyingMaterial::new(&material);
+            let mut context = SrtpContext::new(crypto, profile, &mat, true);
+            let mut packet = vec![0x80, 111, 0x12, 0x34, 0, 0, 0x10, 0, 0, 0, 0, 9];
+            packet.extend((0..1100_u32).map(|i| (i * 13) as u8));
+            let header = RtpHeader::parse(&packet, &crate::rtp_::ExtensionMap::empty()).unwrap();
+            let whole = context.protect_rtp(&packet, &header, 0x1234);
+            // The split the sender makes (header, payload), one inside the
+            // payload (a resend's original sequence number in the head), and
+            // everything in the head.
+            for split in [header.header_len, header.header_len + 2, packet.len()] {
+                let (head, tail) = packet.split_at(split);
+                let parts = context.protect_rtp_parts(head, tail, &header, 0x1234);
+                assert_eq!(parts, whole, "{profile:?} split at {split}");
+            }
+            assert_eq!(
+                context.unprotect_rtp(&whole, &header, 0x1234).unwrap(),
+                &packet[header.header_len..],
+                "{profile:?}"
+            );
         }
     }
 

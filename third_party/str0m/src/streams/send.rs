@@ -717,6 +717,8 @@ impl StreamTx {
             *twcc += 1;
         }
 
+        // Veil patch 9: `buf` is no longer truncated to the packet, so after
+        // the first packet this is a no-op, not a re-zeroing of its tail.
         buf.resize(DATAGRAM_MAX_PACKET_SIZE, 0);
 
         let header_len = header.write_to(buf, exts);
@@ -734,13 +736,17 @@ impl StreamTx {
 
         let pkt = &next.pkt;
 
+        // Veil patch 9: an unchanged payload is not copied into `buf`. It is
+        // handed on as `tail` and copied once, by SRTP, into the datagram.
+        let mut tail = None;
+
         let body_len = match next.kind {
             NextPacketKind::Regular | NextPacketKind::Resend(_) => {
                 let body_len = pkt.payload.len();
                 if let Some(patch) = pkt.vp8_patch.as_ref() {
                     patch.copy_to(pkt.payload.as_ref(), &mut body_out[..body_len]);
                 } else {
-                    body_out[..body_len].copy_from_slice(pkt.payload.as_ref());
+                    tail = Some(pkt.payload.clone());
                 }
 
                 // media packets are sent unpadded: the SRTP ciphers handle
@@ -766,7 +772,11 @@ impl StreamTx {
             }
         };
 
-        buf.truncate(header_len + body_len);
+        let buf_len = if tail.is_some() {
+            header_len + original_seq_len
+        } else {
+            header_len + body_len
+        };
 
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
@@ -821,6 +831,8 @@ impl StreamTx {
             seq_no,
             is_padding,
             payload_size: body_len,
+            buf_len,
+            tail,
         })
     }
 
@@ -1458,6 +1470,34 @@ mod test {
     }
 
     #[test]
+    fn veil_patch_9_a_regular_payload_follows_the_header_uncopied() {
+        let start = Instant::now();
+        let codecs = CodecConfig::new_with_defaults();
+        let pt = codecs.params()[0].pt();
+        let exts = ExtensionMap::standard();
+        let mut streams = crate::streams::Streams::new(false, 1200, Duration::from_millis(1500));
+        let stream = streams.declare_stream_tx(42.into(), None, MidRid("vid".into(), None));
+        // A dirty buffer from an earlier, longer packet: only `buf_len`
+        // bytes of it belong to the next one.
+        let mut buf = vec![0xEE_u8; 3000];
+        let payload: Arc<[u8]> = (0..700_u32).map(|i| i as u8).collect::<Vec<_>>().into();
+        stream.write_rtp(RtpWrite::new(pt, 7.into(), 0, start, payload.clone()));
+        stream.send_queue.handle_timeout(start);
+        let receipt = stream
+            .poll_packet(start, &exts, None, codecs.params(), &mut buf)
+            .expect("the queued packet");
+        let tail = receipt.tail.expect("the payload is handed on, not copied");
+        assert!(Arc::ptr_eq(&tail, &payload), "the writer's own allocation");
+        assert_eq!(receipt.buf_len, receipt.header.header_len);
+        assert_eq!(receipt.payload_size, 700);
+        let packet = [&buf[..receipt.buf_len], &tail[..]].concat();
+        let header = RtpHeader::parse(&packet, &exts).expect("a valid header");
+        assert_eq!(header.header_len, receipt.header.header_len);
+        assert_eq!(header.sequence_number, 7);
+        assert_eq!(&packet[header.header_len..], &payload[..]);
+    }
+
+    #[test]
     fn padding_accounting_and_sequence_rollover() {
         let now = Instant::now();
         let mut sender = StreamTx::new_probe(1200);
@@ -1482,9 +1522,14 @@ mod test {
         assert_eq!(second.header.sequence_number, 0);
         assert_eq!(second.header.ext_vals.transport_cc, Some(0));
         assert_eq!(second.payload_size, SRTP_BLOCK_SIZE);
-        assert_eq!(buf.len(), second.header.header_len + second.payload_size);
+        // Padding is written into the buffer, so nothing follows it.
+        assert!(second.tail.is_none());
+        assert_eq!(
+            second.buf_len,
+            second.header.header_len + second.payload_size
+        );
         assert!(
-            RtpHeader::unpad_payload(&buf[second.header.header_len..])
+            RtpHeader::unpad_payload(&buf[second.header.header_len..second.buf_len])
                 .unwrap()
                 .is_empty()
         );
