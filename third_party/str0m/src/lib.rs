@@ -942,6 +942,19 @@ pub struct Rtc {
     // Last timeout returned by `poll_output`, reused while the readiness says
     // the timeout is still valid.
     cached_timeout: Instant,
+    // Veil patch 10 (VEIL-PATCHES.md): true while, since the deadlines were
+    // last computed for a connected session, only the media session was
+    // touched: RTP written through `DirectApi::stream_tx`, RTP and RTCP
+    // received, timeouts taken on the fast path. Every other input and every
+    // other mutation clears it. While it holds, ICE, DTLS, SCTP, channels and
+    // stats have nothing new: their outputs were drained, and their timers
+    // are still those of `others_before`/`others_after`.
+    only_media_touched: bool,
+    // The soonest deadline (and its reason) of DTLS and ICE, and of SCTP,
+    // channels and stats, as of the last full computation: the subsystems
+    // `poll_timeout` weighs before and after the media session.
+    others_before: (Option<Instant>, Reason),
+    others_after: (Option<Instant>, Reason),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1315,6 +1328,9 @@ impl Rtc {
             close_dtls_started: false,
             readiness: Readiness::armed(),
             cached_timeout: start,
+            only_media_touched: false,
+            others_before: (None, Reason::NotHappening),
+            others_after: (None, Reason::NotHappening),
         })
     }
 
@@ -1359,6 +1375,7 @@ impl Rtc {
     /// assert!(!rtc.is_alive());
     /// ```
     pub fn disconnect(&mut self) {
+        self.only_media_touched = false;
         self.state = RtcState::Closed;
     }
 
@@ -1619,6 +1636,7 @@ impl Rtc {
 
     /// Conservatively re-poll the whole tree.
     fn wake_all(&mut self) {
+        self.only_media_touched = false;
         drop(self.readiness.wake());
     }
 
@@ -1633,7 +1651,12 @@ impl Rtc {
             return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
-        while let Some(e) = self.ice.poll_event() {
+        // Veil patch 10: ICE and DTLS only produce something after an input,
+        // a timeout of their own or an API change, each of which clears the
+        // flag; their outputs were drained when the deadlines were computed.
+        let others_quiet = self.only_media_touched;
+
+        while !others_quiet && let Some(e) = self.ice.poll_event() {
             match e {
                 IceAgentEvent::IceRestart(_) => {
                     //
@@ -1671,7 +1694,7 @@ impl Rtc {
         // Handle DTLS timeout before polling output so any retransmit packets
         // queued by dimpl and the re-armed flight timer are picked up by the
         // poll loop below in the same iteration.
-        if let Some(timeout) = self.next_dtls_timeout {
+        if !others_quiet && let Some(timeout) = self.next_dtls_timeout {
             if timeout <= self.last_now {
                 self.next_dtls_timeout = None;
 
@@ -1686,7 +1709,7 @@ impl Rtc {
 
         // Poll DTLS output - collect packets, handle events
         let mut just_connected = false;
-        loop {
+        while !others_quiet {
             match self.dtls.poll_output(&mut self.dtls_buf) {
                 DtlsOutput::Packet(_) => {
                     unreachable!("We don't expect DTLS packets here since we use poll_packet");
@@ -1898,18 +1921,44 @@ impl Rtc {
 
     // Called only after the output pipeline has drained.
     fn poll_timeout(&mut self) -> Instant {
-        if self.readiness.wants_timeout() {
+        if self.readiness.wants_timeout() && self.only_media_touched {
+            // Veil patch 10: only the media session can have moved.
+            let time_and_reason = self
+                .others_before
+                .soonest(self.session.poll_timeout())
+                .soonest(self.others_after);
+            let time = time_and_reason.0.unwrap_or_else(not_happening);
+            self.cached_timeout = time.max(self.last_now);
+            self.last_timeout_reason = time_and_reason.1;
+            self.readiness.clear_timeout();
+        } else if self.readiness.wants_timeout() {
             let stats_timeout = self.stats.as_mut().and_then(|s| s.poll_timeout());
+            let ice_timeout = self.ice.poll_timeout();
+            let sctp_timeout = self.sctp.poll_timeout();
+            let chan_timeout = self.chan.poll_timeout(&self.sctp);
             let time_and_reason = (None, Reason::NotHappening)
                 .soonest((self.next_dtls_timeout, Reason::DTLS))
-                .soonest((self.ice.poll_timeout(), Reason::Ice))
+                .soonest((ice_timeout, Reason::Ice))
                 .soonest(self.session.poll_timeout())
-                .soonest((self.sctp.poll_timeout(), Reason::Sctp))
-                .soonest((self.chan.poll_timeout(&self.sctp), Reason::Channel))
+                .soonest((sctp_timeout, Reason::Sctp))
+                .soonest((chan_timeout, Reason::Channel))
                 .soonest((stats_timeout, Reason::Stats));
 
             let time = time_and_reason.0.unwrap_or_else(not_happening);
             self.cached_timeout = time.max(self.last_now);
+
+            // Veil patch 10: what the fast paths may skip, and until when,
+            // in `soonest`'s order (a tie goes to the later). ICE answers
+            // `None` until its first timeout, so a session qualifies only
+            // once connected (and ICE has been driven).
+            self.others_before = (None, Reason::NotHappening)
+                .soonest((self.next_dtls_timeout, Reason::DTLS))
+                .soonest((ice_timeout, Reason::Ice));
+            self.others_after = (None, Reason::NotHappening)
+                .soonest((sctp_timeout, Reason::Sctp))
+                .soonest((chan_timeout, Reason::Channel))
+                .soonest((stats_timeout, Reason::Stats));
+            self.only_media_touched = ice_timeout.is_some() && self.is_connected();
             self.last_timeout_reason = time_and_reason.1;
             self.readiness.clear_timeout();
         }
@@ -2035,6 +2084,13 @@ impl Rtc {
         match input {
             Input::Timeout(now) => self.do_handle_timeout(now)?,
             Input::Receive(recv_time, r) => {
+                // Veil patch 10: RTP and RTCP reach only the media session.
+                if !matches!(
+                    r.contents.inner,
+                    DatagramRecvInner::Rtp(_) | DatagramRecvInner::Rtcp(_)
+                ) {
+                    self.only_media_touched = false;
+                }
                 // Veil patch 2 (VEIL-PATCHES.md): an RTP packet schedules
                 // whatever it causes (NACKs, TWCC feedback) through
                 // `poll_timeout`, so the whole timeout pass after it is only
@@ -2064,6 +2120,7 @@ impl Rtc {
     }
 
     fn start_close(&mut self) -> Result<(), RtcError> {
+        self.only_media_touched = false;
         if self.state == RtcState::Closed {
             return Ok(());
         }
@@ -2107,7 +2164,25 @@ impl Rtc {
         self.need_init_time = false;
     }
 
+    /// Whether no subsystem but the media session has anything due at
+    /// `now` (Veil patch 10).
+    fn only_media_due(&self, now: Instant) -> bool {
+        let before = |d: Option<Instant>| d.is_none_or(|d| now < d);
+        self.only_media_touched
+            && now >= self.last_now
+            && before(self.others_before.0)
+            && before(self.others_after.0)
+    }
+
     fn do_handle_timeout(&mut self, now: Instant) -> Result<(), RtcError> {
+        // Veil patch 10 (VEIL-PATCHES.md): when only the media session was
+        // touched since the deadlines were computed, and no other
+        // subsystem's deadline has come, only the session has work.
+        if self.only_media_due(now) {
+            self.last_now = now;
+            return self.session.handle_timeout(now, &mut self.readiness.wake());
+        }
+        self.only_media_touched = false;
         self.init_time(now);
 
         // Prevent time from going backwards.
@@ -2381,4 +2456,227 @@ pub mod unversioned {
         Depacketizer, H264Depacketizer, H264Packetizer, OpusPacketizer, Packetizer, TelephoneEvent,
         Vp8Depacketizer, Vp8Packetizer,
     };
+}
+
+/// Veil patch 10: a timeout after written media drives only the media
+/// session while nothing else was touched, and everything else still runs.
+#[cfg(test)]
+mod veil_patch_10_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::format::Codec;
+    use crate::media::{Direction, MediaKind};
+    use crate::rtp::RtpWrite;
+
+    const L: &str = "10.0.0.1:5000";
+    const R: &str = "10.0.0.2:6000";
+
+    /// Two sessions over an in-memory wire, `l` sending audio to `r`.
+    struct Wire {
+        l: Rtc,
+        r: Rtc,
+        now: Instant,
+        /// Payloads `r` received, in order.
+        received: Vec<Vec<u8>>,
+        /// ICE disconnects seen by `l` and by `r`.
+        disconnects: [usize; 2],
+        /// Drop everything `r` sends: `l`'s peer goes silent.
+        r_silent: bool,
+    }
+
+    impl Wire {
+        fn connected() -> (Wire, Mid) {
+            crate::init_crypto_default();
+            let now = Instant::now();
+            let mut l = Rtc::builder().set_rtp_mode(true).build(now);
+            let mut r = Rtc::builder().set_rtp_mode(true).build(now);
+            l.add_local_candidate(Candidate::host(L.parse().unwrap(), "udp").unwrap());
+            r.add_local_candidate(Candidate::host(R.parse().unwrap(), "udp").unwrap());
+            let mut change = l.sdp_api();
+            let mid = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            let (offer, pending) = change.apply().unwrap();
+            let answer = r.sdp_api().accept_offer(offer).unwrap();
+            l.sdp_api().accept_answer(pending, answer).unwrap();
+            let mut wire = Wire {
+                l,
+                r,
+                now,
+                received: Vec::new(),
+                disconnects: [0, 0],
+                r_silent: false,
+            };
+            for _ in 0..2000 {
+                if wire.l.is_connected() && wire.r.is_connected() {
+                    break;
+                }
+                wire.step(Duration::from_millis(5));
+            }
+            assert!(wire.l.is_connected() && wire.r.is_connected());
+            // Let the first reports and keepalives settle.
+            wire.step(Duration::from_millis(500));
+            (wire, mid)
+        }
+
+        /// Drains both sessions, delivering what each sends to the other.
+        fn drain(&mut self) {
+            loop {
+                let mut moved = false;
+                for left in [true, false] {
+                    let (from, to) = if left {
+                        (&mut self.l, &mut self.r)
+                    } else {
+                        (&mut self.r, &mut self.l)
+                    };
+                    loop {
+                        match from.poll_output().unwrap() {
+                            Output::Transmit(_) if !left && self.r_silent => {}
+                            Output::Transmit(t) => {
+                                moved = true;
+                                let input = Input::Receive(
+                                    self.now,
+                                    net::Receive::new(
+                                        t.proto,
+                                        t.source,
+                                        t.destination,
+                                        &t.contents,
+                                    )
+                                    .unwrap(),
+                                );
+                                to.handle_input(input).unwrap();
+                            }
+                            Output::Event(Event::RtpPacket(p)) if !left => {
+                                self.received.push(p.payload.to_vec());
+                            }
+                            Output::Event(Event::IceConnectionStateChange(
+                                IceConnectionState::Disconnected,
+                            )) => self.disconnects[usize::from(!left)] += 1,
+                            Output::Event(_) => {}
+                            Output::Timeout(_) => break,
+                        }
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+
+        /// Advances the clock, hands both sessions the timeout, drains.
+        fn step(&mut self, by: Duration) {
+            self.now += by;
+            self.l.handle_input(Input::Timeout(self.now)).unwrap();
+            self.r.handle_input(Input::Timeout(self.now)).unwrap();
+            self.drain();
+        }
+
+        fn write(&mut self, mid: Mid, seq: u64, payload: &[u8]) {
+            let pt = self
+                .l
+                .codec_config()
+                .params()
+                .iter()
+                .find(|p| p.spec().codec == Codec::Opus)
+                .unwrap()
+                .pt();
+            let now = self.now;
+            let mut api = self.l.direct_api();
+            let ssrc = api.stream_tx_by_mid(mid, None).unwrap().ssrc();
+            let stream = api.stream_tx(&ssrc).unwrap();
+            stream.write_rtp(RtpWrite::new(
+                pt,
+                seq.into(),
+                (seq * 960) as u32,
+                now,
+                payload.to_vec(),
+            ));
+        }
+    }
+
+    #[test]
+    fn written_media_leaves_only_the_session_to_drive() {
+        let (mut wire, mid) = Wire::connected();
+        wire.drain();
+        assert!(wire.l.only_media_touched, "a drained, connected session");
+
+        wire.write(mid, 1, b"first");
+        assert!(
+            wire.l.only_media_touched,
+            "writing through stream_tx touches only the media session"
+        );
+        assert!(wire.l.only_media_due(wire.now));
+        wire.l.handle_input(Input::Timeout(wire.now)).unwrap();
+        assert!(wire.l.only_media_touched, "the fast path was taken");
+        wire.drain();
+        assert_eq!(wire.received, vec![b"first".to_vec()]);
+        assert!(
+            wire.r.only_media_touched,
+            "receiving RTP touches only the media session too"
+        );
+
+        // Any other change, or any input, goes back to the full pass.
+        wire.l
+            .add_remote_candidate(Candidate::host(R.parse().unwrap(), "udp").unwrap());
+        assert!(!wire.l.only_media_touched);
+        wire.drain();
+        assert!(wire.l.only_media_touched);
+        let mut change = wire.l.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let _offer = change.apply().unwrap();
+        assert!(!wire.l.only_media_touched, "an applied change clears it");
+        wire.drain();
+        assert!(wire.l.only_media_touched);
+        let ice_due = wire.l.others_before.0.unwrap();
+        assert!(!wire.l.only_media_due(ice_due));
+        wire.l.handle_input(Input::Timeout(ice_due)).unwrap();
+        assert!(
+            !wire.l.only_media_touched,
+            "another subsystem's deadline takes the full pass"
+        );
+    }
+
+    #[test]
+    fn ice_and_reports_still_run_while_media_flows() {
+        // A minute of audio every 20 ms: the timeouts after each write take
+        // the fast path, yet the subsystems it skips are still driven when
+        // their own deadlines come, so ICE keeps the pair alive (its checks
+        // time out after seconds without answers) and no packet is lost.
+        let (mut wire, mid) = Wire::connected();
+        let mut fast = 0;
+        for seq in 1..=3000u64 {
+            wire.now += Duration::from_millis(20);
+            wire.write(mid, seq, &seq.to_be_bytes());
+            let fast_path = wire.l.only_media_due(wire.now);
+            fast += usize::from(fast_path);
+            wire.l.handle_input(Input::Timeout(wire.now)).unwrap();
+            wire.r.handle_input(Input::Timeout(wire.now)).unwrap();
+            wire.drain();
+        }
+        assert!(fast > 2500, "most timeouts took the fast path: {fast}");
+        assert_eq!(wire.disconnects, [0, 0]);
+        assert!(wire.l.is_connected() && wire.r.is_connected());
+        let expected: Vec<Vec<u8>> = (1..=3000u64).map(|s| s.to_be_bytes().to_vec()).collect();
+        assert_eq!(wire.received, expected);
+    }
+
+    #[test]
+    fn a_silent_peer_is_noticed_while_media_flows() {
+        // `l` keeps writing audio, so its timeouts take the fast path, but
+        // its peer goes silent: ICE's own deadlines still come round, its
+        // checks go unanswered, and it reports the connection lost, as it
+        // would without the fast path.
+        let (mut wire, mid) = Wire::connected();
+        wire.r_silent = true;
+        for seq in 1..=3000u64 {
+            wire.now += Duration::from_millis(20);
+            wire.write(mid, seq, &seq.to_be_bytes());
+            wire.l.handle_input(Input::Timeout(wire.now)).unwrap();
+            wire.r.handle_input(Input::Timeout(wire.now)).unwrap();
+            wire.drain();
+            if wire.disconnects[0] > 0 {
+                break;
+            }
+        }
+        assert_eq!(wire.disconnects[0], 1, "ICE noticed the silent peer");
+    }
 }

@@ -64,6 +64,7 @@ impl<'a> RtcMut<'a> {
     /// what methods that don't narrow, or that return a `&mut` borrowed from
     /// the tree (which can't outlive a guard), use instead.
     pub(crate) fn mutate(&mut self) -> Mutation<'_> {
+        self.rtc.only_media_touched = false;
         Mutation {
             rtc: self.rtc,
             events: true,
@@ -82,8 +83,22 @@ impl Deref for RtcMut<'_> {
 
 impl DerefMut for RtcMut<'_> {
     fn deref_mut(&mut self) -> &mut Rtc {
+        self.rtc.only_media_touched = false;
         self.rtc.readiness.wake();
         self.rtc
+    }
+}
+
+impl RtcMut<'_> {
+    /// Mutable access to the media session alone (Veil patch 10).
+    ///
+    /// Arms both halves of the re-poll like `deref_mut`, but keeps
+    /// `Rtc::only_media_touched`: what changes in the session (a written
+    /// packet, a stream's settings) is the session's to handle, so the next
+    /// timeout may skip ICE, DTLS, SCTP, channels and stats.
+    pub(crate) fn session_mut(&mut self) -> &mut crate::session::Session {
+        self.rtc.readiness.wake();
+        &mut self.rtc.session
     }
 }
 
