@@ -2679,4 +2679,22 @@ mod veil_patch_10_tests {
         }
         assert_eq!(wire.disconnects[0], 1, "ICE noticed the silent peer");
     }
+
+    #[test]
+    fn rtp_mode_leaves_the_media_queues_empty() {
+        // Veil patch 11 skips the walks over the m-lines' payload queues and
+        // depacketizing buffers in RTP mode; this is the invariant it rests on.
+        let (mut wire, mid) = Wire::connected();
+        for seq in 1..=100u64 {
+            wire.write(mid, seq, &seq.to_be_bytes());
+            wire.step(Duration::from_millis(20));
+        }
+        assert_eq!(wire.received.len(), 100);
+        for rtc in [&mut wire.l, &mut wire.r] {
+            for media in &mut rtc.session.medias {
+                assert_eq!(media.poll_timeout(), None);
+                assert_eq!(media.poll_receive_timeout(None), None);
+            }
+        }
+    }
 }

@@ -287,8 +287,12 @@ impl Session {
             return Ok(());
         }
 
-        // Payload ready media.
-        self.do_payload(now)?;
+        // Payload ready media. Veil patch 11: in RTP mode nothing is ever
+        // queued for payloading (only the frame-level `Writer` queues, and
+        // it refuses RTP mode), so the walk over every m-line is skipped.
+        if !self.rtp_mode {
+            self.do_payload(now)?;
+        }
 
         let sender_ssrc = self.streams.first_ssrc_local();
 
@@ -1320,17 +1324,30 @@ impl Session {
             };
         }
 
-        self.update_receive_recovery();
+        // Veil patch 11: in RTP mode the m-lines' payload queues and
+        // depacketizing buffers stay empty (received packets go out as
+        // `Event::RtpPacket`, written ones straight to their send streams),
+        // so neither can set a deadline and the walks over them are skipped.
+        let frame_mode = !self.rtp_mode;
+        if frame_mode {
+            self.update_receive_recovery();
+        }
         let feedback_at = self.regular_feedback_at();
         let nack_at = self.nack_at();
         let twcc_at = self.twcc_at();
         let pacing_at = self.pacer.poll_timeout();
-        let packetize_at = self.medias.iter().filter_map(|m| m.poll_timeout()).min();
-        let receive_at = self
-            .medias
-            .iter_mut()
-            .filter_map(|media| media.poll_receive_timeout(self.reordering_timeout_audio))
-            .min();
+        let packetize_at = frame_mode
+            .then(|| self.medias.iter().filter_map(|m| m.poll_timeout()).min())
+            .flatten();
+        let reordering_timeout_audio = self.reordering_timeout_audio;
+        let receive_at = frame_mode
+            .then(|| {
+                self.medias
+                    .iter_mut()
+                    .filter_map(|media| media.poll_receive_timeout(reordering_timeout_audio))
+                    .min()
+            })
+            .flatten();
         let paused_at = self.paused_at();
         let send_stream_at = self.streams.send_stream();
         let request_at = self.streams.pending_request();
