@@ -12,6 +12,10 @@ pub struct Secret {
     salt: Vec<u8>,
     /// The authentication key (only for CTR mode ciphers).
     auth: Option<Vec<u8>>,
+    /// The ring backend's key schedule for `key`, built on first use, so
+    /// that a frame does not expand the AES key again (Veil patch 1).
+    #[cfg(ring_backend)]
+    pub(crate) key_schedule: crate::crypto::ring::KeySchedule,
 }
 
 impl Secret {
@@ -21,6 +25,8 @@ impl Secret {
             key,
             salt,
             auth: None,
+            #[cfg(ring_backend)]
+            key_schedule: Default::default(),
         }
     }
 
@@ -31,6 +37,8 @@ impl Secret {
             key,
             salt,
             auth: Some(auth),
+            #[cfg(ring_backend)]
+            key_schedule: Default::default(),
         }
     }
 

@@ -3,6 +3,8 @@
 mod aead;
 mod key_derivation;
 
+pub(crate) use aead::KeySchedule;
+
 use crate::{CipherSuite, error::SframeError};
 
 /// AEAD implementation using the ring library.
