@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use indexmap::IndexMap;
 use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
 use sframe::key::{DecryptionKey, EncryptionKey};
 use sha2::{Digest, Sha256};
@@ -299,9 +300,10 @@ pub struct RemoteSamples {
 pub struct ClientStats {
     /// ICE+DTLS up.
     pub connected: bool,
-    /// Per remote (identity, "audio" | "video" | "screen"); a fast hasher,
-    /// since every received packet looks its track up.
-    pub remote: HashMap<(String, &'static str), RemoteTrackStats, foldhash::fast::RandomState>,
+    /// Per remote (identity, "audio" | "video" | "screen"), in the order
+    /// the tracks were first heard. Indexed: a received packet finds its
+    /// track's entry by the position it keeps, without hashing the key.
+    pub remote: IndexMap<(String, &'static str), RemoteTrackStats, foldhash::fast::RandomState>,
     /// Frames encrypted and sent, all tracks and layers.
     pub frames_sent: u64,
     /// Frames that were due but never sent because this client fell behind
@@ -643,7 +645,7 @@ impl PendingClient {
                 .into_iter()
                 .map(|(mid, label, config)| VideoSender::new(mid, label, config, now))
                 .collect(),
-            receivers: HashMap::new(),
+            receivers: Vec::new(),
             tcp_remote,
             pending: None,
             restart_candidate: None,
@@ -659,7 +661,7 @@ impl PendingClient {
             outbox: Vec::new(),
             datagrams_in: 0,
             sunk: 0,
-            mid_by_ssrc: Vec::new(),
+            receiver_by_ssrc: Vec::new(),
         };
         let mut driver = driver;
         if let Some(clock) = continue_frames {
@@ -757,6 +759,8 @@ struct Receiver {
     /// camera, `screen`): the track's key in [`ClientStats::remote`], kept
     /// whole so that a packet finds its stats without building a key.
     stats_key: (String, &'static str),
+    /// Where `stats_key` sits in [`ClientStats::remote`], once known.
+    stats_index: Option<usize>,
     kind: MediaKind,
     depacketizer: Depacketizer,
 }
@@ -839,7 +843,9 @@ pub(crate) struct Driver {
     connected: bool,
     audio: Option<AudioSender>,
     videos: Vec<VideoSender>,
-    receivers: HashMap<Mid, Receiver>,
+    /// One per remote track's m-line, by mid; never removed, so an index
+    /// stays valid for the session's life.
+    receivers: Vec<(Mid, Receiver)>,
     /// Our offer awaiting the server's answer (ICE restart).
     pending: Option<SdpPendingOffer>,
     /// The new socket's address, to become our candidate once answered.
@@ -865,8 +871,9 @@ pub(crate) struct Driver {
     datagrams_in: u64,
     /// Sunk datagrams not yet added to [`ClientStats::media_datagrams_sunk`].
     sunk: u64,
-    /// Which receiver each remote SSRC feeds, filled on first sight.
-    mid_by_ssrc: Vec<(Ssrc, Mid)>,
+    /// Which receiver (index into `receivers`) each remote SSRC feeds,
+    /// filled on first sight: a packet finds its receiver without hashing.
+    receiver_by_ssrc: Vec<(Ssrc, usize)>,
 }
 
 enum Wake {
@@ -1050,7 +1057,7 @@ impl Driver {
             FromServer::Offer(offer) => match self.rtc.sdp_api().accept_offer(offer) {
                 Ok(answer) => {
                     // Tracks may have moved between SSRCs.
-                    self.mid_by_ssrc.clear();
+                    self.receiver_by_ssrc.clear();
                     self.outbox.push(ToServer::Answer(answer))
                 }
                 Err(e) => warn!("rejecting server offer: {e}"),
@@ -1329,14 +1336,16 @@ impl Driver {
                     (MediaKind::Video, Some("screen")) => "screen",
                     (MediaKind::Video, _) => "video",
                 };
-                self.receivers.insert(
-                    m.mid,
-                    Receiver {
-                        stats_key: (identity, label),
-                        kind: m.kind,
-                        depacketizer: Depacketizer::default(),
-                    },
-                );
+                let receiver = Receiver {
+                    stats_key: (identity, label),
+                    stats_index: None,
+                    kind: m.kind,
+                    depacketizer: Depacketizer::default(),
+                };
+                match self.receivers.iter_mut().find(|(mid, _)| *mid == m.mid) {
+                    Some((_, old)) => *old = receiver,
+                    None => self.receivers.push((m.mid, receiver)),
+                }
             }
             _ => {}
         }
@@ -1344,22 +1353,25 @@ impl Driver {
 
     fn on_rtp(&mut self, packet: RtpPacket) {
         let ssrc = packet.header.ssrc;
-        let mid = match self.mid_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
-            Some(&(_, mid)) => mid,
+        let index = match self.receiver_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
+            Some(&(_, index)) => index,
             None => {
                 let Some(mid) = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
                     return;
                 };
+                let Some(index) = self.receivers.iter().position(|(m, _)| *m == mid) else {
+                    return;
+                };
                 // A handful of tracks; a peer that cycles SSRCs only
                 // restarts the cache.
-                if self.mid_by_ssrc.len() >= 32 {
-                    self.mid_by_ssrc.clear();
+                if self.receiver_by_ssrc.len() >= 32 {
+                    self.receiver_by_ssrc.clear();
                 }
-                self.mid_by_ssrc.push((ssrc, mid));
-                mid
+                self.receiver_by_ssrc.push((ssrc, index));
+                index
             }
         };
-        let Some(receiver) = self.receivers.get_mut(&mid) else {
+        let Some((_, receiver)) = self.receivers.get_mut(index) else {
             return;
         };
         let (start, data) = match receiver.kind {
@@ -1382,11 +1394,19 @@ impl Driver {
         let record = self.config.record_digests;
         let mut first_frame = stats.first_frame_at;
         let late = receiver.depacketizer.late_packets;
-        let remote = if let Some(remote) = stats.remote.get_mut(&receiver.stats_key) {
-            remote
-        } else {
-            stats.remote.entry(receiver.stats_key.clone()).or_default()
+        // The track's entry is found by key once, then by its index: the
+        // entries are never removed, so the index stays valid.
+        let index = match receiver.stats_index {
+            Some(index) if index < stats.remote.len() => index,
+            _ => {
+                let entry = stats.remote.entry(receiver.stats_key.clone());
+                let index = entry.index();
+                entry.or_default();
+                receiver.stats_index = Some(index);
+                index
+            }
         };
+        let remote = &mut stats.remote[index];
         remote.packets += 1;
         if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
             remote.packets_with_dependency_descriptor += 1;
