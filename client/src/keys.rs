@@ -20,7 +20,9 @@
 
 use hkdf::Hkdf;
 use sframe::CipherSuite;
-use sframe::key::{DecryptionKey, EncryptionKey};
+use sframe::crypto::{Aead, Kdf};
+use sframe::header::KeyId;
+use sframe::key::{DecryptionKey, EncryptionKey, KeyLookup};
 use sha2::{Digest, Sha256};
 
 /// PBKDF2 iterations for the room secret.
@@ -121,6 +123,67 @@ pub fn decryption_key(
         .map_err(|e| KeyError(e.to_string()))
 }
 
+/// The decryption keys a session holds, by key id: one per sender and
+/// epoch, so a handful, and looked up for every frame received.
+///
+/// The ids sit apart from the keys (each several hundred bytes with its
+/// expanded AES key), so a lookup scans one short array instead of hashing
+/// into a map whose buckets are cold by the time the next frame comes.
+///
+/// # Example
+///
+/// ```
+/// use veil_client::keys::{KeyRing, RoomSecret, decryption_key};
+///
+/// let secret = RoomSecret::from_passphrase("standup", "correct horse battery staple");
+/// let mut ring = KeyRing::default();
+/// let key = decryption_key(&secret, "alice", 0).unwrap();
+/// let id = key.key_id();
+/// ring.insert(key);
+/// assert!(ring.contains(id));
+/// ```
+#[derive(Default)]
+pub struct KeyRing {
+    ids: Vec<u64>,
+    keys: Vec<DecryptionKey>,
+}
+
+impl KeyRing {
+    /// Whether a key with this id is held.
+    pub fn contains(&self, key_id: u64) -> bool {
+        self.ids.contains(&key_id)
+    }
+
+    /// Adds a key, replacing one with the same id.
+    pub fn insert(&mut self, key: DecryptionKey) {
+        match self.ids.iter().position(|&id| id == key.key_id()) {
+            Some(i) => self.keys[i] = key,
+            None => {
+                self.ids.push(key.key_id());
+                self.keys.push(key);
+            }
+        }
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl KeyLookup<Aead, Kdf> for KeyRing {
+    fn get_key<K: Into<KeyId>>(&self, key_id: K) -> Option<&DecryptionKey> {
+        let key_id = key_id.into();
+        let i = self.ids.iter().position(|&id| id == key_id)?;
+        self.keys.get(i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +220,35 @@ mod tests {
             s,
             RoomSecret::from_passphrase("other room", "correct horse")
         );
+    }
+
+    #[test]
+    fn a_key_ring_finds_each_sender_by_key_id() {
+        use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
+        let s = RoomSecret::from_passphrase("r", "correct horse");
+        let mut ring = KeyRing::default();
+        for (who, epoch) in [("alice", 0), ("bob", 0), ("alice", 1)] {
+            ring.insert(decryption_key(&s, who, epoch).unwrap());
+        }
+        // The same key again replaces, not adds.
+        ring.insert(decryption_key(&s, "bob", 0).unwrap());
+        assert_eq!(ring.len(), 3);
+        assert!(ring.contains(key_id("alice", 1)));
+        assert!(!ring.contains(key_id("carol", 0)));
+        let mut counter = MonotonicCounter::default();
+        for (who, epoch, held) in [("alice", 1, true), ("bob", 0, true), ("carol", 0, false)] {
+            let enc = encryption_key(&s, who, epoch).unwrap();
+            let sealed = MediaFrameView::try_new(&mut counter, b"hello")
+                .unwrap()
+                .encrypt(&enc)
+                .unwrap();
+            let opened = EncryptedFrameView::try_new(sealed.as_ref())
+                .and_then(|f| f.decrypt(&ring))
+                .map(|plain| plain.payload().to_vec());
+            match held {
+                true => assert_eq!(opened.unwrap(), b"hello"),
+                false => assert!(opened.is_err()),
+            }
+        }
     }
 }

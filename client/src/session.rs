@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
-use sframe::key::{DecryptionKey, EncryptionKey};
+use sframe::key::EncryptionKey;
 use sha2::{Digest, Sha256};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -37,7 +37,7 @@ use veil_media::packet::vp8::Vp8Descriptor;
 
 use crate::depacketize::Depacketizer;
 use crate::frame::FrameInfo;
-use crate::keys::{self, RoomSecret};
+use crate::keys::{self, KeyRing, RoomSecret};
 use crate::pool::SessionPool;
 use crate::shared_socket::SharedLease;
 use crate::tcp::{TcpLink, passive_tcp_candidate};
@@ -632,7 +632,7 @@ impl PendingClient {
             stats: stats.clone(),
             enc_key,
             counter: MonotonicCounter::with_start_value(first_counter, u64::MAX),
-            dec_keys: HashMap::new(),
+            dec_keys: KeyRing::default(),
             connected: false,
             audio: self.audio_mid.map(|mid| AudioSender {
                 mid,
@@ -838,7 +838,7 @@ pub(crate) struct Driver {
     stats: Arc<Mutex<ClientStats>>,
     enc_key: EncryptionKey,
     counter: MonotonicCounter,
-    dec_keys: HashMap<u64, DecryptionKey>,
+    dec_keys: KeyRing,
     /// ICE and DTLS are up.
     connected: bool,
     audio: Option<AudioSender>,
@@ -1314,13 +1314,12 @@ impl Driver {
                     .unwrap_or(stream_id);
                 if !self
                     .dec_keys
-                    .values()
-                    .any(|k| k.key_id() == keys::key_id(&identity, self.config.epoch))
+                    .contains(keys::key_id(&identity, self.config.epoch))
                 {
                     match keys::decryption_key(&self.config.secret, &identity, self.config.epoch) {
                         Ok(k) => {
                             self.key_owners.insert(k.key_id(), identity.clone());
-                            self.dec_keys.insert(k.key_id(), k);
+                            self.dec_keys.insert(k);
                         }
                         Err(e) => warn!("no key for {identity}: {e}"),
                     }
@@ -1421,7 +1420,7 @@ impl Driver {
                 if record && let Ok(h) = SframeHeader::parse(&frame) {
                     digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
                 }
-                let decrypt = |keys: &HashMap<u64, DecryptionKey>| {
+                let decrypt = |keys: &KeyRing| {
                     EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(keys))
                 };
                 let mut decrypted = decrypt(&self.dec_keys);
@@ -1716,7 +1715,7 @@ impl Driver {
 /// byte of a key id is its epoch): derive that key, and remember whose it is.
 /// Returns whether it learned a key.
 fn learn_rotated_key(
-    dec_keys: &mut HashMap<u64, DecryptionKey>,
+    dec_keys: &mut KeyRing,
     key_owners: &mut HashMap<u64, String>,
     secret: &RoomSecret,
     frame: &[u8],
@@ -1724,7 +1723,7 @@ fn learn_rotated_key(
     let Ok(header) = SframeHeader::parse(frame) else {
         return false;
     };
-    if dec_keys.contains_key(&header.key_id) {
+    if dec_keys.contains(header.key_id) {
         return false;
     }
     let epoch = header.key_id & 0xff;
@@ -1736,7 +1735,7 @@ fn learn_rotated_key(
         && let Ok(key) = keys::decryption_key(secret, &identity, epoch)
     {
         key_owners.insert(key.key_id(), identity);
-        dec_keys.insert(key.key_id(), key);
+        dec_keys.insert(key);
         return true;
     }
     false
