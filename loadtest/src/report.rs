@@ -124,6 +124,10 @@ pub struct SfuFigures {
     pub nacks: f64,
     /// CPU cores the SFU used on average (1.0 = one core busy).
     pub cpu_cores: Option<f64>,
+    /// The same over the steady window only (after the ramp and the
+    /// warm-up): no joins' handshakes in it, so runs of one scenario compare.
+    #[serde(default)]
+    pub steady_cpu_cores: Option<f64>,
     /// Resident memory at the end, bytes (the whole process when embedded).
     pub resident_bytes: Option<f64>,
     /// Time inside the SFU over the run (`veil_sfu_transit_seconds`); absent
@@ -166,6 +170,10 @@ pub struct LoadGenerator {
     /// process, less the embedded SFU's threads when `--embedded`); summed
     /// over shards.
     pub cpu_cores: Option<f64>,
+    /// The same over the steady window only (after the ramp and the
+    /// warm-up), without the joins' handshakes; summed over shards.
+    #[serde(default)]
+    pub steady_cpu_cores: Option<f64>,
     /// Participants connected at the end per core of that.
     pub participants_per_core: Option<f64>,
     /// How long datagrams waited in the generator's own sockets before it
@@ -405,8 +413,13 @@ impl Report {
                 })
                 .sum();
             let total: f64 = cores.iter().sum();
+            let steady: Option<f64> = reports
+                .iter()
+                .map(|r| r.load_generator.steady_cpu_cores)
+                .sum();
             out.load_generator = LoadGenerator {
                 cpu_cores: Some(total),
+                steady_cpu_cores: steady,
                 participants_per_core: (total > 0.0).then(|| connected / total),
                 receive_wait_ms: None,
             };
@@ -592,11 +605,12 @@ impl Report {
                 format!("{} / {} (socket in to kernel out)", us(t.p50), us(t.p99)),
             );
         }
+        let steady = |c: Option<f64>| c.map_or(String::new(), |c| format!(", {c:.2} steady"));
         row(
             "SFU CPU",
-            self.sfu
-                .cpu_cores
-                .map_or("n/a".into(), |c| format!("{c:.2} cores")),
+            self.sfu.cpu_cores.map_or("n/a".into(), |c| {
+                format!("{c:.2} cores{}", steady(self.sfu.steady_cpu_cores))
+            }),
         );
         row(
             "load generator CPU",
@@ -604,8 +618,14 @@ impl Report {
                 self.load_generator.cpu_cores,
                 self.load_generator.participants_per_core,
             ) {
-                (Some(c), Some(p)) => format!("{c:.2} cores ({p:.0} participants per core)"),
-                (Some(c), None) => format!("{c:.2} cores"),
+                (Some(c), Some(p)) => format!(
+                    "{c:.2} cores{} ({p:.0} participants per core)",
+                    steady(self.load_generator.steady_cpu_cores)
+                ),
+                (Some(c), None) => format!(
+                    "{c:.2} cores{}",
+                    steady(self.load_generator.steady_cpu_cores)
+                ),
                 _ => "n/a".into(),
             },
         );
@@ -684,6 +704,7 @@ mod tests {
         let costly = |index, cores: f64, per_core: f64| Report {
             load_generator: LoadGenerator {
                 cpu_cores: Some(cores),
+                steady_cpu_cores: Some(cores * 0.9),
                 participants_per_core: Some(per_core),
                 receive_wait_ms: None,
             },
@@ -693,6 +714,7 @@ mod tests {
             .unwrap()
             .load_generator;
         assert_eq!(generators.cpu_cores, Some(1.5));
+        assert!((generators.steady_cpu_cores.unwrap() - 1.35).abs() < 1e-9);
         assert!((generators.participants_per_core.unwrap() - 1000.0).abs() < 1e-9);
         merged.judge(Some(0.001), Some(100.0));
         assert!(!merged.verdict.passed);

@@ -394,6 +394,9 @@ pub async fn run_on(
     let generator_start = generator_cpu_seconds(embedded, sfu_start.cpu_seconds);
     // Like the latencies, the receive waits leave out the warm-up.
     let mut waits_start = pool.as_ref().map(|p| p.receive_waits());
+    // When the steady window began, with the SFU's and the generator's CPU
+    // seconds then.
+    let mut steady_start: Option<(Instant, Option<f64>, Option<f64>)> = None;
     let mut collector = Collector {
         steady: scenario.warmup_s == 0.0,
         ..Collector::default()
@@ -512,6 +515,10 @@ pub async fn run_on(
                 }
             }
             let sfu = target.sfu_sample().await;
+            if collector.steady && steady_start.is_none() {
+                let generator = generator_cpu_seconds(embedded, sfu.cpu_seconds);
+                steady_start = Some((Instant::now(), sfu.cpu_seconds, generator));
+            }
             let tick = Tick {
                 t: started.elapsed().as_secs_f64().round(),
                 connected: live.len(),
@@ -542,6 +549,11 @@ pub async fn run_on(
     let elapsed = started.elapsed().as_secs_f64();
     let sfu_end = target.sfu_sample().await;
     let generator_end = generator_cpu_seconds(embedded, sfu_end.cpu_seconds);
+    let steady_cores = |start: Option<f64>, end: Option<f64>| {
+        let (at, _, _) = steady_start?;
+        let window = at.elapsed().as_secs_f64();
+        (window > 0.0).then_some((end? - start?).max(0.0) / window)
+    };
     let connected_at_end = live.len();
     let mut tail = Histogram::default();
     let mut leaving = Vec::new();
@@ -594,6 +606,7 @@ pub async fn run_on(
             (Some(a), Some(b)) => Some((b - a) / elapsed),
             _ => None,
         },
+        steady_cpu_cores: steady_cores(steady_start.and_then(|s| s.1), sfu_end.cpu_seconds),
         resident_bytes: sfu_end.resident_bytes,
         transit_us: crate::report::Transit::between(&sfu_start.transit, &sfu_end.transit),
     };
@@ -608,6 +621,7 @@ pub async fn run_on(
     });
     let load_generator = crate::report::LoadGenerator {
         cpu_cores: generator_cores,
+        steady_cpu_cores: steady_cores(steady_start.and_then(|s| s.2), generator_end),
         participants_per_core: generator_cores
             .filter(|c| *c > 0.0)
             .map(|c| connected_at_end as f64 / c),

@@ -63,6 +63,21 @@ async fn a_small_scenario_passes_its_thresholds_and_measures_everything() {
         "{:?}",
         report.sfu
     );
+    // CPU over the steady window too (after the ramp), for both sides.
+    assert!(
+        report.sfu.steady_cpu_cores.is_some_and(|c| c > 0.0),
+        "{:?}",
+        report.sfu
+    );
+    assert!(
+        report
+            .load_generator
+            .steady_cpu_cores
+            .is_some_and(|c| c > 0.0),
+        "{:?}",
+        report.load_generator
+    );
+    assert!(report.table().contains("steady"));
     // The SFU's own transit time, read from its histogram over the run.
     let transit = report
         .sfu
