@@ -149,14 +149,19 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// Where the key with this id sits, if it is held.
+    fn position(&self, key_id: u64) -> Option<usize> {
+        self.ids.iter().position(|&id| id == key_id)
+    }
+
     /// Whether a key with this id is held.
     pub fn contains(&self, key_id: u64) -> bool {
-        self.ids.contains(&key_id)
+        self.position(key_id).is_some()
     }
 
     /// Adds a key, replacing one with the same id.
     pub fn insert(&mut self, key: DecryptionKey) {
-        match self.ids.iter().position(|&id| id == key.key_id()) {
+        match self.position(key.key_id()) {
             Some(i) => self.keys[i] = key,
             None => {
                 self.ids.push(key.key_id());
@@ -178,9 +183,7 @@ impl KeyRing {
 
 impl KeyLookup<Aead, Kdf> for KeyRing {
     fn get_key<K: Into<KeyId>>(&self, key_id: K) -> Option<&DecryptionKey> {
-        let key_id = key_id.into();
-        let i = self.ids.iter().position(|&id| id == key_id)?;
-        self.keys.get(i)
+        self.keys.get(self.position(key_id.into())?)
     }
 }
 

@@ -618,13 +618,12 @@ impl Report {
                 self.load_generator.cpu_cores,
                 self.load_generator.participants_per_core,
             ) {
-                (Some(c), Some(p)) => format!(
-                    "{c:.2} cores{} ({p:.0} participants per core)",
-                    steady(self.load_generator.steady_cpu_cores)
-                ),
-                (Some(c), None) => format!(
-                    "{c:.2} cores{}",
-                    steady(self.load_generator.steady_cpu_cores)
+                (Some(c), per_core) => format!(
+                    "{c:.2} cores{}{}",
+                    steady(self.load_generator.steady_cpu_cores),
+                    per_core.map_or(String::new(), |p| format!(
+                        " ({p:.0} participants per core)"
+                    ))
                 ),
                 _ => "n/a".into(),
             },
