@@ -16,7 +16,7 @@ use crate::rtp_::{Bitrate, Pt};
 use crate::rtp_::{DlrrItem, Rtcp, RtcpFb, RtpHeader};
 use crate::rtp_::{MediaTime, SenderInfo};
 use crate::rtp_::{Mid, Rid, SeqNo};
-use crate::util::already_happened;
+use crate::util::{SsrcMap, already_happened};
 
 pub use self::receive::StreamRx;
 pub use self::send::{RtpWrite, StreamTx, StreamTxQueueInfo};
@@ -124,11 +124,11 @@ impl RtpPacket {
 #[derive(Debug)]
 pub(crate) struct Streams {
     /// All incoming encoded streams.
-    streams_rx: HashMap<Ssrc, StreamRx>,
+    streams_rx: SsrcMap<StreamRx>,
 
     /// Each incoming SSRC is mapped to a Mid/Ssrc. The Ssrc in the value is for the case
     /// where the incoming SSRC is for an RTX and we want the "main".
-    rx_lookup: HashMap<Ssrc, RxLookup>,
+    rx_lookup: SsrcMap<RxLookup>,
 
     /// Time we last cleaned up unused entries from source_keys_rx.
     last_rx_lookup_cleanup: Instant,
@@ -306,10 +306,9 @@ impl Streams {
         midrid: MidRid,
         suppress_nack: bool,
     ) -> &mut StreamRx {
-        let stream = self
-            .streams_rx
-            .entry(ssrc)
-            .or_insert_with(|| StreamRx::new(ssrc, midrid, suppress_nack, self.pause_threshold));
+        let stream = self.streams_rx.get_or_insert_with(ssrc, || {
+            StreamRx::new(ssrc, midrid, suppress_nack, self.pause_threshold)
+        });
 
         if let Some(rtx) = rtx {
             stream.maybe_reset_rtx(rtx);

@@ -13,6 +13,9 @@ pub(crate) use time_tricks::{already_happened, epoch_to_beginning};
 mod average;
 pub(crate) use average::MovingAverage;
 
+mod ssrc_map;
+pub(crate) use ssrc_map::SsrcMap;
+
 pub(crate) trait Soonest {
     fn soonest(self, other: Self) -> Self;
 }
