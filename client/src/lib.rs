@@ -24,6 +24,6 @@ mod tcp;
 pub use keys::RoomSecret;
 pub use pool::SessionPool;
 pub use session::{
-    Client, ClientConfig, ClientStats, FromServer, PendingClient, RemoteSamples, ToServer,
-    Transport, VideoConfig,
+    Client, ClientConfig, ClientStats, FrameSample, FromServer, PendingClient, RemoteSamples,
+    ToServer, Transport, VideoConfig,
 };

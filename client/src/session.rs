@@ -262,13 +262,11 @@ pub struct RemoteTrackStats {
     pub frames_per_layer: [u64; 3],
     /// Layer of the latest decrypted frame.
     pub last_layer: Option<u8>,
-    /// Sender frame sequence numbers that decrypted, per layer (for gap checks).
-    pub sequences: [Vec<u32>; 3],
-    /// End-to-end latency of decrypted frames, microseconds.
-    pub latencies_us: Vec<u64>,
-    /// When each of those frames was decrypted (wall clock, µs since the
-    /// Unix epoch): gaps in it are interruptions.
-    pub received_at_us: Vec<u64>,
+    /// Each decrypted test frame since the last
+    /// [`Client::drain_samples`], in arrival order. One vector, not one per
+    /// figure: a received frame appends to one place, which matters when a
+    /// load generator's thread serves thousands of sessions in turn.
+    pub samples: Vec<FrameSample>,
     /// RTP packets received.
     pub packets: u64,
     /// Of those, packets carrying a Dependency Descriptor (the publisher's
@@ -277,6 +275,50 @@ pub struct RemoteTrackStats {
     pub packets_with_dependency_descriptor: u64,
     /// Packets that filled a gap after newer ones came: NACK recoveries.
     pub late_packets: u64,
+}
+
+impl RemoteTrackStats {
+    /// Sender frame sequence numbers of `layer` that decrypted since the
+    /// last drain (for gap checks).
+    pub fn sequences(&self, layer: u8) -> impl Iterator<Item = u32> + '_ {
+        self.samples
+            .iter()
+            .filter(move |s| s.layer == layer)
+            .map(|s| s.sequence)
+    }
+
+    /// Moves the samples out, one vector per figure. The samples vector is
+    /// cleared, not taken: the session thread goes on appending into the
+    /// capacity it already has instead of growing a new one every drain.
+    fn drain_samples(&mut self, identity: &str, kind: &'static str) -> RemoteSamples {
+        let mut out = RemoteSamples {
+            identity: identity.to_string(),
+            kind,
+            latencies_us: Vec::with_capacity(self.samples.len()),
+            received_at_us: Vec::with_capacity(self.samples.len()),
+            sequences: Default::default(),
+        };
+        for sample in self.samples.drain(..) {
+            out.latencies_us.push(sample.latency_us);
+            out.received_at_us.push(sample.received_at_us);
+            out.sequences[usize::from(sample.layer.min(2))].push(sample.sequence);
+        }
+        out
+    }
+}
+
+/// One decrypted test frame of a remote track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSample {
+    /// The sender's frame sequence number on its layer.
+    pub sequence: u32,
+    /// Simulcast layer (0 for audio), at most 2.
+    pub layer: u8,
+    /// End-to-end latency, microseconds.
+    pub latency_us: u64,
+    /// When it was decrypted (wall clock, µs since the Unix epoch): gaps
+    /// are interruptions.
+    pub received_at_us: u64,
 }
 
 /// Per-frame samples of one remote track, from [`Client::drain_samples`].
@@ -516,13 +558,7 @@ impl Client {
         stats
             .remote
             .iter_mut()
-            .map(|((identity, kind), r)| RemoteSamples {
-                identity: identity.clone(),
-                kind,
-                latencies_us: std::mem::take(&mut r.latencies_us),
-                received_at_us: std::mem::take(&mut r.received_at_us),
-                sequences: std::mem::take(&mut r.sequences),
-            })
+            .map(|((identity, kind), r)| r.drain_samples(identity, kind))
             .collect()
     }
 
@@ -1446,14 +1482,15 @@ impl Driver {
                 // browser's are real codec frames, counted as decrypted only.
                 match FrameInfo::decode(plain.payload()) {
                     Some(info) => {
-                        let layer = info.layer.min(2) as usize;
-                        remote.frames_per_layer[layer] += 1;
+                        let layer = info.layer.min(2);
+                        remote.frames_per_layer[usize::from(layer)] += 1;
                         remote.last_layer = Some(info.layer);
-                        remote.sequences[layer].push(info.sequence);
-                        remote
-                            .latencies_us
-                            .push(now_us.saturating_sub(info.sent_at_us));
-                        remote.received_at_us.push(now_us);
+                        remote.samples.push(FrameSample {
+                            sequence: info.sequence,
+                            layer,
+                            latency_us: now_us.saturating_sub(info.sent_at_us),
+                            received_at_us: now_us,
+                        });
                     }
                     None => remote.opaque_frames += 1,
                 }
@@ -1743,7 +1780,39 @@ fn learn_rotated_key(
 
 #[cfg(test)]
 mod tests {
-    use super::is_rtp;
+    use super::{FrameSample, RemoteTrackStats, is_rtp};
+
+    #[test]
+    fn a_drain_splits_samples_by_figure_and_layer_and_keeps_the_capacity() {
+        let sample = |sequence, layer, latency_us| FrameSample {
+            sequence,
+            layer,
+            latency_us,
+            received_at_us: 1_000 + latency_us,
+        };
+        let mut track = RemoteTrackStats {
+            samples: vec![sample(7, 0, 10), sample(3, 2, 20), sample(8, 0, 30)],
+            ..Default::default()
+        };
+        assert_eq!(track.sequences(0).collect::<Vec<_>>(), vec![7, 8]);
+        assert_eq!(track.sequences(2).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(track.sequences(1).count(), 0);
+
+        let drained = track.drain_samples("alice", "video");
+        assert_eq!(drained.identity, "alice");
+        assert_eq!(drained.kind, "video");
+        assert_eq!(drained.latencies_us, vec![10, 20, 30]);
+        assert_eq!(drained.received_at_us, vec![1_010, 1_020, 1_030]);
+        assert_eq!(drained.sequences, [vec![7, 8], vec![], vec![3]]);
+        assert!(track.samples.is_empty());
+        assert!(track.samples.capacity() >= 3);
+        assert!(
+            track
+                .drain_samples("alice", "video")
+                .latencies_us
+                .is_empty()
+        );
+    }
 
     #[test]
     fn rtp_is_told_from_rtcp_stun_and_dtls() {

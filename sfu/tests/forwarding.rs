@@ -129,7 +129,7 @@ async fn nack_recovers_five_percent_loss_through_a_lossy_proxy() {
     .await;
 
     let r = bob.stats().remote[&("alice".to_string(), "video")].clone();
-    let mut seqs = r.sequences[0].clone();
+    let mut seqs: Vec<u32> = r.sequences(0).collect();
     seqs.sort_unstable();
     seqs.dedup();
     // The steady part: the last 300 distinct frames and the gaps among them.

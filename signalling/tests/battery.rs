@@ -109,7 +109,7 @@ fn frames_missing(c: &Connection) -> Vec<String> {
             if !HONEST.contains(&from.as_str()) {
                 continue;
             }
-            let gaps = gap_count(r.sequences[0].iter().copied());
+            let gaps = gap_count(r.sequences(0));
             if gaps > 0 {
                 missing.push(format!("{gaps} {kind} frames of {from}"));
             }
@@ -133,7 +133,7 @@ fn missing_per_stream(c: &Connection) -> usize {
         s.remote
             .iter()
             .filter(|((from, _), _)| HONEST.contains(&from.as_str()))
-            .map(|(_, r)| gap_count(r.sequences[0].iter().copied()))
+            .map(|(_, r)| gap_count(r.sequences(0)))
             .max()
             .unwrap_or(0)
     })
