@@ -8,10 +8,21 @@
 //! hash table touches its control bytes and a bucket. Iteration follows
 //! insertion order, except that a removal moves the last entry into the gap.
 //!
+//! A peer decides how many SSRCs it sends, and every one that passes SRTP
+//! gets an entry in the session's sequence-number map. Past
+//! [`SCAN_LIMIT`] keys the map therefore also keeps a hash index, so a peer
+//! that sprays SSRCs costs one hash probe per packet, as before the patch,
+//! and never a scan of thousands of keys.
+//!
 //! Outgoing streams stay in a `HashMap`: an SFU's subscriber sends one per
 //! forwarded track, which can be hundreds.
 
+use std::collections::HashMap;
+
 use crate::rtp_::Ssrc;
+
+/// Up to this many keys a lookup scans them; past it, it asks the index.
+const SCAN_LIMIT: usize = 32;
 
 /// Values by SSRC, the keys kept apart from the values so a lookup scans
 /// only keys.
@@ -19,6 +30,9 @@ use crate::rtp_::Ssrc;
 pub(crate) struct SsrcMap<V> {
     keys: Vec<Ssrc>,
     values: Vec<V>,
+    /// Position of each key, kept only while there are more than
+    /// [`SCAN_LIMIT`] of them.
+    index: HashMap<Ssrc, usize>,
 }
 
 impl<V> Default for SsrcMap<V> {
@@ -26,13 +40,42 @@ impl<V> Default for SsrcMap<V> {
         SsrcMap {
             keys: Vec::new(),
             values: Vec::new(),
+            index: HashMap::new(),
         }
     }
 }
 
 impl<V> SsrcMap<V> {
     fn position(&self, key: Ssrc) -> Option<usize> {
-        self.keys.iter().position(|k| *k == key)
+        if self.keys.len() > SCAN_LIMIT {
+            self.index.get(&key).copied()
+        } else {
+            self.keys.iter().position(|k| *k == key)
+        }
+    }
+
+    fn push(&mut self, key: Ssrc, value: V) -> usize {
+        self.keys.push(key);
+        self.values.push(value);
+        let at = self.keys.len() - 1;
+        if self.keys.len() == SCAN_LIMIT + 1 {
+            self.reindex();
+        } else if self.keys.len() > SCAN_LIMIT {
+            self.index.insert(key, at);
+        }
+        at
+    }
+
+    /// After a removal moved entries: the index again matches the keys, or
+    /// is dropped when a scan will do.
+    fn reindex(&mut self) {
+        self.index.clear();
+        if self.keys.len() > SCAN_LIMIT {
+            self.index
+                .extend(self.keys.iter().enumerate().map(|(i, k)| (*k, i)));
+        } else {
+            self.index.shrink_to_fit();
+        }
     }
 
     pub fn get(&self, key: &Ssrc) -> Option<&V> {
@@ -52,8 +95,7 @@ impl<V> SsrcMap<V> {
         match self.position(key) {
             Some(i) => Some(std::mem::replace(&mut self.values[i], value)),
             None => {
-                self.keys.push(key);
-                self.values.push(value);
+                self.push(key, value);
                 None
             }
         }
@@ -63,11 +105,7 @@ impl<V> SsrcMap<V> {
     pub fn get_or_insert_with(&mut self, key: Ssrc, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.position(key) {
             Some(i) => i,
-            None => {
-                self.keys.push(key);
-                self.values.push(make());
-                self.values.len() - 1
-            }
+            None => self.push(key, make()),
         };
         &mut self.values[i]
     }
@@ -75,12 +113,16 @@ impl<V> SsrcMap<V> {
     pub fn remove(&mut self, key: &Ssrc) -> Option<V> {
         let i = self.position(*key)?;
         self.keys.swap_remove(i);
-        Some(self.values.swap_remove(i))
+        let value = self.values.swap_remove(i);
+        if !self.index.is_empty() {
+            self.reindex();
+        }
+        Some(value)
     }
 
     /// Keeps the entries for which `keep` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Ssrc, &mut V) -> bool) {
-        let mut i = 0;
+        let (mut i, before) = (0, self.keys.len());
         while i < self.keys.len() {
             if keep(&self.keys[i], &mut self.values[i]) {
                 i += 1;
@@ -88,6 +130,9 @@ impl<V> SsrcMap<V> {
                 self.keys.swap_remove(i);
                 self.values.swap_remove(i);
             }
+        }
+        if self.keys.len() != before && !self.index.is_empty() {
+            self.reindex();
         }
     }
 
@@ -155,5 +200,40 @@ mod test {
         }
         assert_eq!(map.values_mut().count(), 6);
         assert_eq!(map.values().count(), 6);
+    }
+
+    #[test]
+    fn many_keys_are_found_through_the_index_and_it_follows_removals() {
+        let mut map = SsrcMap::default();
+        for n in 0..1000u32 {
+            assert_eq!(map.insert(ssrc(n * 7), n), None);
+        }
+        assert_eq!(map.index.len(), 1000);
+        for n in (0..1000u32).step_by(37) {
+            assert_eq!(map.get(&ssrc(n * 7)), Some(&n));
+        }
+        assert!(!map.contains_key(&ssrc(1)));
+        assert_eq!(map.insert(ssrc(14), 99), Some(2));
+
+        // A removal moves the last entry into the gap; the index follows.
+        assert_eq!(map.remove(&ssrc(0)), Some(0));
+        assert_eq!(map.get(&ssrc(999 * 7)), Some(&999));
+        assert_eq!(map.get(&ssrc(0)), None);
+
+        map.retain(|k, _| **k % 2 == 0);
+        for n in 1..1000u32 {
+            let expected = match n {
+                2 => Some(99),
+                n if (n * 7) % 2 == 0 => Some(n),
+                _ => None,
+            };
+            assert_eq!(map.get(&ssrc(n * 7)).copied(), expected, "ssrc {}", n * 7);
+        }
+
+        // Back under the limit, lookups scan again and the index is gone.
+        map.retain(|k, _| **k < 100);
+        assert!(map.index.is_empty());
+        assert_eq!(map.get(&ssrc(98)), Some(&14));
+        assert_eq!(map.keys().count(), 7);
     }
 }
