@@ -1,9 +1,5 @@
 use crate::header::Counter;
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
-/// The longest salt kept: every cipher suite's nonce (`AEAD.Nn`) is 12
-/// bytes, and a nonce uses only as many salt bytes as it has.
-const MAX_SALT_LEN: usize = 12;
+use zeroize::ZeroizeOnDrop;
 
 /// Secret key material used by the built-in crypto backends, derived from base key material as
 /// defined in [RFC 9605 Section 4.4.2](https://www.rfc-editor.org/rfc/rfc9605.html#section-4.4.2).
@@ -12,12 +8,8 @@ const MAX_SALT_LEN: usize = 12;
 pub struct Secret {
     /// The encryption key (`sframe_key`).
     key: Vec<u8>,
-    /// The salt for nonce generation (`sframe_salt`), kept inline: it is
-    /// read for every frame, and a separate allocation cost a cache miss
-    /// each time (Veil patch 2).
-    salt: [u8; MAX_SALT_LEN],
-    /// How many bytes of `salt` are the salt.
-    salt_len: u8,
+    /// The salt for nonce generation (`sframe_salt`).
+    salt: Vec<u8>,
     /// The authentication key (only for CTR mode ciphers).
     auth: Option<Vec<u8>>,
     /// The ring backend's key schedule for `key`, built on first use, so
@@ -29,11 +21,9 @@ pub struct Secret {
 impl Secret {
     /// Builds an AEAD (AES-GCM) secret.
     pub(crate) fn aead(key: Vec<u8>, salt: Vec<u8>) -> Self {
-        let (salt, salt_len) = inline_salt(salt);
         Self {
             key,
             salt,
-            salt_len,
             auth: None,
             #[cfg(ring_backend)]
             key_schedule: Default::default(),
@@ -43,11 +33,9 @@ impl Secret {
     /// Builds an AES-CTR + HMAC secret.
     #[cfg(aes_ctr)]
     pub(crate) fn aes_ctr(key: Vec<u8>, salt: Vec<u8>, auth: Vec<u8>) -> Self {
-        let (salt, salt_len) = inline_salt(salt);
         Self {
             key,
             salt,
-            salt_len,
             auth: Some(auth),
             #[cfg(ring_backend)]
             key_schedule: Default::default(),
@@ -61,7 +49,7 @@ impl Secret {
 
     /// The salt used for nonce generation (`sframe_salt`).
     pub(crate) fn salt(&self) -> &[u8] {
-        &self.salt[..self.salt_len as usize]
+        &self.salt
     }
 
     /// The HMAC authentication key, present only for CTR-mode secrets.
@@ -99,17 +87,6 @@ impl Secret {
 }
 
 // Redacts key material to not leak any secrets via a derived Debug trait
-/// Copies a derived salt inline and wipes the vector it came in. A salt
-/// longer than any nonce keeps its first [`MAX_SALT_LEN`] bytes, which are
-/// all that [`Secret::create_nonce`] ever used of it.
-fn inline_salt(mut salt: Vec<u8>) -> ([u8; MAX_SALT_LEN], u8) {
-    let len = salt.len().min(MAX_SALT_LEN);
-    let mut inline = [0u8; MAX_SALT_LEN];
-    inline[..len].copy_from_slice(&salt[..len]);
-    salt.zeroize();
-    (inline, len as u8)
-}
-
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secret").finish_non_exhaustive()
@@ -137,18 +114,5 @@ mod test {
 
         let nonce: [u8; NONCE_LEN] = secret.create_nonce(test_vec.counter);
         assert_bytes_eq(&nonce, &test_vec.nonce);
-    }
-
-    #[test]
-    fn the_salt_is_kept_inline_up_to_a_nonce_length() {
-        let short = Secret::aead(vec![1u8; 16], vec![9u8; 8]);
-        assert_eq!(short.salt(), &[9u8; 8]);
-        let salt: Vec<u8> = (0..16).collect();
-        let long = Secret::aead(vec![1u8; 16], salt.clone());
-        assert_eq!(long.salt(), &salt[..12]);
-        let nonce: [u8; NONCE_LEN] = long.create_nonce(1);
-        let mut expected: [u8; NONCE_LEN] = salt[..12].try_into().unwrap();
-        expected[11] ^= 1;
-        assert_eq!(nonce, expected);
     }
 }
