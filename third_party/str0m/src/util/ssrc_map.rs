@@ -14,8 +14,10 @@
 //! that sprays SSRCs costs one hash probe per packet, as before the patch,
 //! and never a scan of thousands of keys.
 //!
-//! Outgoing streams stay in a `HashMap`: an SFU's subscriber sends one per
-//! forwarded track, which can be hundreds.
+//! Outgoing streams use it too (Veil patch 13): an SFU writes every
+//! forwarded packet to its subscriber's send stream by SSRC, and a
+//! subscriber in a small room has a few of them. One in a large room can
+//! have hundreds, and then it is the hash index that finds them.
 
 use std::collections::HashMap;
 
