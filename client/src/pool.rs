@@ -811,8 +811,8 @@ mod tests {
         assert_eq!(timer.set(ms(20)), None);
         assert_eq!(timer.came_up(ms(20), ms(21)), Entry::Due);
         assert_eq!(timer.came_up(ms(30), ms(30)), Entry::Stale);
-        // A due deadline fires even if the entry came up a little early
-        // relative to it, as long as it is due at `now`.
+        // An entry served late, after the deadline it stands for moved
+        // but is already past too, wakes the session instead of re-arming.
         assert_eq!(timer.set(ms(50)), Some(ms(50)));
         assert_eq!(timer.set(ms(55)), None);
         assert_eq!(timer.came_up(ms(50), ms(56)), Entry::Due);
