@@ -756,8 +756,8 @@ mod tests {
         assert_eq!(drained_by(ms(500), 2000), 1000);
         assert_eq!(drained_by(ms(1), 2000), 1998);
         assert_eq!(drained_by(ms(0), 2000), 2000);
-        // A tick that is late (more than a second left is impossible, but
-        // a clock step must not drain more than there is).
+        // More than a second left cannot happen, but drains nothing rather
+        // than wrapping; with nobody live there is nothing to drain.
         assert_eq!(drained_by(ms(1500), 2000), 0);
         assert_eq!(drained_by(ms(0), 0), 0);
         // Every step drains at least the share of its time, so a loop that
