@@ -332,9 +332,8 @@ impl Streams {
         rtx: Option<Ssrc>,
         midrid: MidRid,
     ) -> &mut StreamTx {
-        let (enable_stats, mtu_warn) = (self.enable_stats, self.mtu_warn);
         self.streams_tx.get_or_insert_with(ssrc, || {
-            StreamTx::new(ssrc, rtx, midrid, enable_stats, mtu_warn)
+            StreamTx::new(ssrc, rtx, midrid, self.enable_stats, self.mtu_warn)
         })
     }
 
