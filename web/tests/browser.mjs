@@ -42,10 +42,7 @@ export async function launch() {
  */
 export async function runScript(timeoutMs, result, body) {
   const { context, close } = await launch();
-  const deadline = setTimeout(() => {
-    console.log(JSON.stringify({ ...result, error: 'timed out' }));
-    process.exit(1);
-  }, timeoutMs);
+  const deadline = setTimeout(() => printAndExit({ ...result, error: 'timed out' }, 1), timeoutMs);
   try {
     await body(context);
   } catch (e) {
@@ -54,6 +51,15 @@ export async function runScript(timeoutMs, result, body) {
     clearTimeout(deadline);
     await close();
   }
-  console.log(JSON.stringify(result));
-  process.exit(result.error ? 1 : 0);
+  printAndExit(result, result.error ? 1 : 0);
+}
+
+/**
+ * Prints `value` as one JSON line, then exits. On a pipe Node writes stdout
+ * asynchronously, and `process.exit` right after `console.log` cut a result
+ * of more than 64 KiB short (a long call's chat log), so the Rust test
+ * found no JSON; the exit waits for the write instead.
+ */
+function printAndExit(value, code) {
+  process.stdout.write(JSON.stringify(value) + '\n', () => process.exit(code));
 }
