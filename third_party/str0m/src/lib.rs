@@ -1709,82 +1709,87 @@ impl Rtc {
 
         // Poll DTLS output - collect packets, handle events
         let mut just_connected = false;
-        while !others_quiet {
-            match self.dtls.poll_output(&mut self.dtls_buf) {
-                DtlsOutput::Packet(_) => {
-                    unreachable!("We don't expect DTLS packets here since we use poll_packet");
-                }
-                DtlsOutput::Connected => {
-                    if !self.dtls_connected {
-                        debug!("DTLS connected");
-                        self.dtls_connected = true;
-                        just_connected = true;
+        // Veil patch 10: media-only wake-ups skip DTLS output.
+        if !others_quiet {
+            loop {
+                match self.dtls.poll_output(&mut self.dtls_buf) {
+                    DtlsOutput::Packet(_) => {
+                        unreachable!("We don't expect DTLS packets here since we use poll_packet");
                     }
-                }
-                DtlsOutput::KeyingMaterial(km, profile) => {
-                    use config::KeyingMaterial;
-                    let km_bytes = km.as_ref().to_vec();
-                    debug!("DTLS set SRTP keying material and profile: {}", profile);
-                    let active = self.dtls.is_active().expect("DTLS must be inited by now");
-                    self.session.set_keying_material(
-                        KeyingMaterial::new(&km_bytes),
-                        &self.crypto_provider,
-                        profile,
-                        active,
-                    );
-                }
-                DtlsOutput::PeerCert(der) => {
-                    debug!("DTLS verify remote fingerprint");
-                    // Compute the fingerprint of the peer's DER certificate with the hash
-                    // function of the expected one (RFC 8122 §5): sha-256, or sha-1 as some
-                    // endpoints still announce. sha-256 when there is none to compare with.
-                    let provider = &self.crypto_provider;
-                    let matching = self.remote_fingerprint.as_ref().and_then(|expected| {
-                        crate::crypto::Fingerprint::of_certificate(
-                            der,
-                            &expected.hash_func,
-                            provider,
-                        )
-                    });
-                    let fingerprint = matching.clone().unwrap_or_else(|| {
-                        crate::crypto::Fingerprint::of_certificate(der, "sha-256", provider)
-                            .expect("sha-256 is supported")
-                    });
-                    self.dtls.set_remote_fingerprint(fingerprint.clone());
-                    if let Some(expected) = &self.remote_fingerprint {
-                        if !self.fingerprint_verification {
-                            debug!("DTLS fingerprint verification disabled");
-                        } else if matching.is_none() {
-                            let message = format!(
-                                "unsupported fingerprint hash function: {}",
-                                expected.hash_func
-                            );
-                            self.disconnect();
-                            return Err(RtcError::RemoteSdp(message));
-                        } else if fingerprint != *expected {
-                            self.disconnect();
-                            return Err(RtcError::RemoteSdp("remote fingerprint no match".into()));
+                    DtlsOutput::Connected => {
+                        if !self.dtls_connected {
+                            debug!("DTLS connected");
+                            self.dtls_connected = true;
+                            just_connected = true;
                         }
-                    } else {
-                        self.disconnect();
-                        return Err(RtcError::RemoteSdp("no a=fingerprint before dtls".into()));
                     }
-                }
-                DtlsOutput::ApplicationData(data) => {
-                    self.sctp.handle_input(self.last_now, data);
-                }
-                DtlsOutput::Timeout(t) => {
-                    self.next_dtls_timeout = Some(t);
-                    break;
-                }
-                DtlsOutput::CloseNotify => {
-                    self.start_close()?;
-                    return Ok(Some(Output::Event(Event::Closed)));
-                }
-                other => {
-                    return Err(RtcError::Dtls(DtlsError::Io(std::io::Error::other(
-                        format!("Unexpected DTLS output: {other:?}"),
-                    ))));
+                    DtlsOutput::KeyingMaterial(km, profile) => {
+                        use config::KeyingMaterial;
+                        let km_bytes = km.as_ref().to_vec();
+                        debug!("DTLS set SRTP keying material and profile: {}", profile);
+                        let active = self.dtls.is_active().expect("DTLS must be inited by now");
+                        self.session.set_keying_material(
+                            KeyingMaterial::new(&km_bytes),
+                            &self.crypto_provider,
+                            profile,
+                            active,
+                        );
+                    }
+                    DtlsOutput::PeerCert(der) => {
+                        debug!("DTLS verify remote fingerprint");
+                        // Compute the fingerprint of the peer's DER certificate with the hash
+                        // function of the expected one (RFC 8122 §5): sha-256, or sha-1 as some
+                        // endpoints still announce. sha-256 when there is none to compare with.
+                        let provider = &self.crypto_provider;
+                        let matching = self.remote_fingerprint.as_ref().and_then(|expected| {
+                            crate::crypto::Fingerprint::of_certificate(
+                                der,
+                                &expected.hash_func,
+                                provider,
+                            )
+                        });
+                        let fingerprint = matching.clone().unwrap_or_else(|| {
+                            crate::crypto::Fingerprint::of_certificate(der, "sha-256", provider)
+                                .expect("sha-256 is supported")
+                        });
+                        self.dtls.set_remote_fingerprint(fingerprint.clone());
+                        if let Some(expected) = &self.remote_fingerprint {
+                            if !self.fingerprint_verification {
+                                debug!("DTLS fingerprint verification disabled");
+                            } else if matching.is_none() {
+                                let message = format!(
+                                    "unsupported fingerprint hash function: {}",
+                                    expected.hash_func
+                                );
+                                self.disconnect();
+                                return Err(RtcError::RemoteSdp(message));
+                            } else if fingerprint != *expected {
+                                self.disconnect();
+                                return Err(RtcError::RemoteSdp(
+                                    "remote fingerprint no match".into(),
+                                ));
+                            }
+                        } else {
+                            self.disconnect();
+                            return Err(RtcError::RemoteSdp("no a=fingerprint before dtls".into()));
+                        }
+                    }
+                    DtlsOutput::ApplicationData(data) => {
+                        self.sctp.handle_input(self.last_now, data);
+                    }
+                    DtlsOutput::Timeout(t) => {
+                        self.next_dtls_timeout = Some(t);
+                        break;
+                    }
+                    DtlsOutput::CloseNotify => {
+                        self.start_close()?;
+                        return Ok(Some(Output::Event(Event::Closed)));
+                    }
+                    other => {
+                        return Err(RtcError::Dtls(DtlsError::Io(std::io::Error::other(
+                            format!("Unexpected DTLS output: {other:?}"),
+                        ))));
+                    }
                 }
             }
         }

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::time::Instant;
 
 use super::Pacer;
@@ -9,12 +8,22 @@ use crate::pacer::PacerReason;
 use crate::rtp_::{Bitrate, DataSize, MidRid, TwccClusterId};
 
 /// A null pacer that doesn't pace.
+///
+/// VEIL PATCH 14: the round robin reads each queue's `last_emitted` from its
+/// snapshot (as the leaky-bucket pacer does) and moves it forward on every
+/// send, instead of keeping its own `HashMap<MidRid, Instant>` of last sends.
+/// An SFU forwarding audio polls one packet at a time for each of thousands
+/// of sessions; hashing the `MidRid` and touching that map's cold memory on
+/// every poll and every send was 4–5% of its worker.
 #[derive(Debug, Default)]
 pub struct NullPacer {
-    last_sends: HashMap<MidRid, Instant>,
     /// Snapshots from the last `handle_timeout`. `poll_queue` counts off
-    /// each packet it hands out.
+    /// each packet it hands out, and `register_send` stamps the queue it
+    /// came from, so the round robin sees sends made since the snapshot.
     queue_states: Vec<QueueState>,
+    /// Where in `queue_states` the queue `poll_queue` last handed out is:
+    /// the one `register_send` is about to confirm.
+    handed_out: Option<usize>,
     /// Set when `poll_queue` hands out a queue that `register_send` never confirms:
     /// the stream had nothing to send after all, so the snapshot is stale.
     unsent_since: Option<Instant>,
@@ -41,6 +50,7 @@ impl Pacer for NullPacer {
         iter: impl Iterator<Item = QueueState>,
     ) -> Option<PaddingRequest> {
         self.unsent_since = None;
+        self.handed_out = None;
         self.queue_states.clear();
         self.queue_states.extend(iter);
 
@@ -48,23 +58,40 @@ impl Pacer for NullPacer {
     }
 
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
-        // Pick a queue using round robin, prioritize the least recently sent on queue.
-        let queue = self
+        // Pick a queue using round robin, prioritize the least recently sent on queue
+        // (never sent sorts first).
+        let mut ready = self
             .queue_states
             .iter_mut()
-            .filter(|q| q.snapshot.packet_count > 0)
-            .min_by_key(|q| self.last_sends.get(&q.midrid))?;
+            .enumerate()
+            .filter(|(_, q)| q.snapshot.packet_count > 0);
+        let first = ready.next()?;
+        let (index, queue) = match ready.next() {
+            None => first,
+            Some(second) => [first, second]
+                .into_iter()
+                .chain(ready)
+                .min_by_key(|(_, q)| q.snapshot.last_emitted)?,
+        };
 
         queue.snapshot.packet_count -= 1;
         self.unsent_since = Some(queue.snapshot.created_at);
+        self.handed_out = Some(index);
 
         Some((queue.midrid, None))
     }
 
     fn register_send(&mut self, now: Instant, _packet_size: DataSize, from: MidRid) {
         self.unsent_since = None;
-        let e = self.last_sends.entry(from).or_insert(now);
-        *e = now;
+        let states = &mut self.queue_states;
+        let index = self
+            .handed_out
+            .take()
+            .filter(|&i| states.get(i).is_some_and(|q| q.midrid == from))
+            .or_else(|| states.iter().position(|q| q.midrid == from));
+        if let Some(i) = index {
+            states[i].snapshot.last_emitted = Some(now);
+        }
     }
 }
 
@@ -124,18 +151,70 @@ mod test {
         assert_eq!(pacer.poll_timeout().0, None);
     }
 
+    fn sent_at(mid: &str, packet_count: u32, now: Instant, ms: u64) -> QueueState {
+        let mut q = queue(mid, packet_count, now);
+        q.snapshot.last_emitted = Some(now + std::time::Duration::from_millis(ms));
+        q
+    }
+
     #[test]
     fn round_robin_by_least_recently_sent() {
         let now = Instant::now();
         let mut pacer = NullPacer::default();
-        pacer.register_send(now, DataSize::bytes(100), MidRid("a".into(), None));
-        let later = now + std::time::Duration::from_millis(1);
-        pacer.register_send(later, DataSize::bytes(100), MidRid("b".into(), None));
+        let later = now + std::time::Duration::from_millis(5);
         pacer.handle_timeout(
             later,
-            [queue("a", 1, later), queue("b", 1, later)].into_iter(),
+            [sent_at("a", 1, now, 1), sent_at("b", 1, now, 2)].into_iter(),
         );
 
         assert_eq!(pacer.poll_queue(), Some((MidRid("a".into(), None), None)));
+    }
+
+    #[test]
+    fn least_recently_sent_wins_among_three_and_a_lone_queue_needs_no_history() {
+        let now = Instant::now();
+        let mut pacer = NullPacer::default();
+        let queues = [
+            sent_at("a", 1, now, 2),
+            sent_at("b", 1, now, 3),
+            sent_at("c", 1, now, 1),
+        ];
+        pacer.handle_timeout(now, queues.into_iter());
+        assert_eq!(pacer.poll_queue(), Some((MidRid("c".into(), None), None)));
+
+        // "d" never sent and is the only queue with a packet.
+        let queues = [
+            sent_at("a", 0, now, 2),
+            queue("d", 1, now),
+            sent_at("c", 0, now, 1),
+        ];
+        pacer.handle_timeout(now, queues.into_iter());
+        assert_eq!(pacer.poll_queue(), Some((MidRid("d".into(), None), None)));
+        assert_eq!(pacer.poll_queue(), None);
+    }
+
+    #[test]
+    fn sends_since_the_snapshot_move_a_queue_to_the_back() {
+        let now = Instant::now();
+        let mut pacer = NullPacer::default();
+        // The snapshot says "a" sent longest ago, so it goes first ...
+        let queues = [sent_at("a", 2, now, 1), sent_at("b", 2, now, 2)];
+        pacer.handle_timeout(now, queues.into_iter());
+        let later = now + std::time::Duration::from_millis(10);
+        let mut sent = vec![];
+        for _ in 0..4 {
+            let (midrid, _) = pacer.poll_queue().expect("queued packet");
+            pacer.register_send(later, DataSize::bytes(100), midrid);
+            sent.push(midrid.mid().to_string());
+        }
+        // ... and then they alternate: each send counts, not only the snapshot's.
+        assert_eq!(sent, ["a", "b", "a", "b"]);
+
+        // A send confirmed for another queue than the one handed out is
+        // still stamped on that queue.
+        let queues = [sent_at("a", 1, now, 1), sent_at("b", 1, now, 2)];
+        pacer.handle_timeout(now, queues.into_iter());
+        pacer.register_send(later, DataSize::bytes(100), MidRid("a".into(), None));
+        assert_eq!(pacer.poll_queue(), Some((MidRid("b".into(), None), None)));
     }
 }

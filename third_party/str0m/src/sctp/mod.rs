@@ -742,7 +742,11 @@ impl RtcSctp {
         // `handle_timeout`, so "a timeout was handled" says nothing. Only a
         // stream in transition, a due association timer or an endpoint
         // event can give `do_poll()` something new to return.
-        if self.entries.iter().any(|e| e.state != StreamEntryState::Open) {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.state != StreamEntryState::Open)
+        {
             self.needs_poll = true;
         }
 
