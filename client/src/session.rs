@@ -431,6 +431,22 @@ pub struct Client {
     local_addr: SocketAddr,
 }
 
+/// A non-blocking UDP socket of a session's own, set up for media.
+fn bind_media_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let socket = std::net::UdpSocket::bind(bind)?;
+    socket.set_nonblocking(true)?;
+    // Bursts (keyframes, a room's worth of audio) outgrow the default
+    // buffers when many clients share one machine; the kernel caps this at
+    // its own maximum.
+    let tuned = socket2::SockRef::from(&socket);
+    let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = tuned.set_send_buffer_size(SOCKET_BUFFER);
+    if let Err(e) = crate::shared_socket::set_dont_fragment(&socket) {
+        debug!("datagrams leave without Don't Fragment: {e}");
+    }
+    Ok(socket)
+}
+
 impl Client {
     /// Builds the session and the SDP offer to send to the server.
     pub fn prepare(config: ClientConfig) -> Result<(PendingClient, SdpOffer), ClientError> {
@@ -440,17 +456,7 @@ impl Client {
         };
         let socket = match lease {
             Some(lease) => PreparedSocket::Shared(lease),
-            None => {
-                let socket = std::net::UdpSocket::bind(config.bind)?;
-                socket.set_nonblocking(true)?;
-                // Bursts (keyframes, a room's worth of audio) outgrow the
-                // default buffers when many clients share one machine; the
-                // kernel caps this at its own maximum.
-                let tuned = socket2::SockRef::from(&socket);
-                let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER);
-                let _ = tuned.set_send_buffer_size(SOCKET_BUFFER);
-                PreparedSocket::Own(socket)
-            }
+            None => PreparedSocket::Own(bind_media_socket(config.bind)?),
         };
         let local = socket.local_addr()?;
         let mut rtc = base_rtc_config().build(Instant::now());
@@ -847,8 +853,7 @@ impl MediaSocket {
         if let MediaSocket::Shared(lease) = self {
             return Ok(MediaSocket::Shared(lease.socket.lease()));
         }
-        let socket = std::net::UdpSocket::bind(bind)?;
-        socket.set_nonblocking(true)?;
+        let socket = bind_media_socket(bind)?;
         Ok(match self {
             MediaSocket::Task(_) => MediaSocket::Task(UdpSocket::from_std(socket)?),
             MediaSocket::Pooled(_) | MediaSocket::Shared(_) => MediaSocket::Pooled(socket),

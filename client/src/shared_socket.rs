@@ -31,6 +31,7 @@ use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrLike,
     SockaddrStorage, recvmmsg, sendmsg, setsockopt, sockopt,
 };
+use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 use tracing::debug;
 
 /// Datagrams read per `recvmmsg`.
@@ -46,6 +47,38 @@ const BUFFER_BYTES: usize = 8 << 20;
 const FIRST_ADDRESS: u32 = u32::from_be_bytes([127, 64, 0, 0]);
 const ADDRESSES: u32 = 1 << 22;
 static NEXT_ADDRESS: AtomicU32 = AtomicU32::new(0);
+
+sockopt_impl!(
+    /// `IP_MTU_DISCOVER`, which `nix` does not wrap.
+    IpMtuDiscover,
+    Both,
+    libc::IPPROTO_IP,
+    libc::IP_MTU_DISCOVER,
+    libc::c_int
+);
+sockopt_impl!(
+    /// `IPV6_MTU_DISCOVER`, likewise.
+    Ipv6MtuDiscover,
+    Both,
+    libc::IPPROTO_IPV6,
+    libc::IPV6_MTU_DISCOVER,
+    libc::c_int
+);
+
+/// Sets the Don't Fragment bit on what `socket` sends and ignores path-MTU
+/// hints (`IP_PMTUDISC_PROBE`), as browsers and QUIC stacks do for UDP:
+/// str0m keeps packets under its MTU, and a datagram without DF makes Linux
+/// draw a fresh IP ID from a table every socket on the host shares.
+pub(crate) fn set_dont_fragment(socket: &UdpSocket) -> nix::Result<()> {
+    if socket.local_addr().is_ok_and(|a| a.is_ipv6()) {
+        setsockopt(socket, Ipv6MtuDiscover, &libc::IPV6_PMTUDISC_PROBE)?;
+        // Dual-stack sockets only: it covers IPv4-mapped destinations.
+        let _ = setsockopt(socket, IpMtuDiscover, &libc::IP_PMTUDISC_PROBE);
+        Ok(())
+    } else {
+        setsockopt(socket, IpMtuDiscover, &libc::IP_PMTUDISC_PROBE)
+    }
+}
 
 /// Whether a session bound to `bind` can share a socket: it asked for any
 /// port on IPv4 loopback.
@@ -82,6 +115,9 @@ impl SharedSocket {
             debug!(
                 "shared socket not tied to the loopback device ({e}); foreign datagrams are dropped by address"
             );
+        }
+        if let Err(e) = set_dont_fragment(&socket) {
+            debug!("datagrams leave without Don't Fragment: {e}");
         }
         if let Err(e) = setsockopt(&socket, sockopt::ReceiveTimestampns, &true) {
             debug!("no receive timestamps, so no receive-wait figures: {e}");
@@ -244,6 +280,32 @@ mod tests {
         assert!(!shareable("127.0.0.1:5000".parse().unwrap()));
         assert!(!shareable("0.0.0.0:0".parse().unwrap()));
         assert!(!shareable("[::1]:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn shared_and_own_sockets_send_with_dont_fragment() {
+        use nix::sys::socket::getsockopt;
+        let shared = SharedSocket::bind(0).unwrap();
+        assert_eq!(
+            getsockopt(&shared.socket, IpMtuDiscover).unwrap(),
+            libc::IP_PMTUDISC_PROBE
+        );
+        let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            getsockopt(&v4, IpMtuDiscover).unwrap(),
+            libc::IP_PMTUDISC_PROBE
+        );
+        set_dont_fragment(&v4).unwrap();
+        assert_eq!(
+            getsockopt(&v4, IpMtuDiscover).unwrap(),
+            libc::IP_PMTUDISC_PROBE
+        );
+        let v6 = UdpSocket::bind("[::1]:0").unwrap();
+        set_dont_fragment(&v6).unwrap();
+        assert_eq!(
+            getsockopt(&v6, Ipv6MtuDiscover).unwrap(),
+            libc::IPV6_PMTUDISC_PROBE
+        );
     }
 
     #[test]
