@@ -417,10 +417,10 @@ impl Sfu {
         // The kernel caps these at its maximum; a smaller buffer still works.
         let _ = tuned.set_recv_buffer_size(config.socket_buffer_bytes);
         let _ = tuned.set_send_buffer_size(config.socket_buffer_bytes);
-        // For the transit time only; forwarding does not need it.
         if let Err(e) = batch_io::set_dont_fragment(&socket) {
             tracing::debug!("datagrams leave without Don't Fragment: {e}");
         }
+        // For the transit time only; forwarding does not need it.
         if let Err(e) = batch_io::enable_receive_timestamps(&socket) {
             tracing::debug!("no kernel receive timestamps: {e}");
         }
