@@ -21,9 +21,6 @@ pub struct NullPacer {
     /// each packet it hands out, and `register_send` stamps the queue it
     /// came from, so the round robin sees sends made since the snapshot.
     queue_states: Vec<QueueState>,
-    /// Where in `queue_states` the queue `poll_queue` last handed out is:
-    /// the one `register_send` is about to confirm.
-    handed_out: Option<usize>,
     /// Set when `poll_queue` hands out a queue that `register_send` never confirms:
     /// the stream had nothing to send after all, so the snapshot is stale.
     unsent_since: Option<Instant>,
@@ -50,7 +47,6 @@ impl Pacer for NullPacer {
         iter: impl Iterator<Item = QueueState>,
     ) -> Option<PaddingRequest> {
         self.unsent_since = None;
-        self.handed_out = None;
         self.queue_states.clear();
         self.queue_states.extend(iter);
 
@@ -60,37 +56,23 @@ impl Pacer for NullPacer {
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
         // Pick a queue using round robin, prioritize the least recently sent on queue
         // (never sent sorts first).
-        let mut ready = self
+        let queue = self
             .queue_states
             .iter_mut()
-            .enumerate()
-            .filter(|(_, q)| q.snapshot.packet_count > 0);
-        let first = ready.next()?;
-        let (index, queue) = match ready.next() {
-            None => first,
-            Some(second) => [first, second]
-                .into_iter()
-                .chain(ready)
-                .min_by_key(|(_, q)| q.snapshot.last_emitted)?,
-        };
+            .filter(|q| q.snapshot.packet_count > 0)
+            .min_by_key(|q| q.snapshot.last_emitted)?;
 
         queue.snapshot.packet_count -= 1;
         self.unsent_since = Some(queue.snapshot.created_at);
-        self.handed_out = Some(index);
 
         Some((queue.midrid, None))
     }
 
     fn register_send(&mut self, now: Instant, _packet_size: DataSize, from: MidRid) {
         self.unsent_since = None;
-        let states = &mut self.queue_states;
-        let index = self
-            .handed_out
-            .take()
-            .filter(|&i| states.get(i).is_some_and(|q| q.midrid == from))
-            .or_else(|| states.iter().position(|q| q.midrid == from));
-        if let Some(i) = index {
-            states[i].snapshot.last_emitted = Some(now);
+        // A handful of queues, just read by `poll_queue`: a scan, no hashing.
+        if let Some(q) = self.queue_states.iter_mut().find(|q| q.midrid == from) {
+            q.snapshot.last_emitted = Some(now);
         }
     }
 }
