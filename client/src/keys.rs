@@ -24,6 +24,8 @@ use sframe::crypto::{Aead, Kdf};
 use sframe::header::KeyId;
 use sframe::key::{DecryptionKey, EncryptionKey, KeyLookup};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 /// PBKDF2 iterations for the room secret.
 pub const PBKDF2_ITERATIONS: u32 = 100_000;
@@ -123,12 +125,92 @@ pub fn decryption_key(
         .map_err(|e| KeyError(e.to_string()))
 }
 
+/// Step 4 for a remote sender, shared: every session in this process that
+/// holds this sender's key for this epoch gets the same one.
+///
+/// Why: a load generator runs thousands of sessions in one process, and in
+/// a room of ten, nine of them decrypt each sender's frames. A key is
+/// several cache lines (salt, expanded AES key, GHASH table), and each
+/// session's own copy was cold by the time its next frame came: in a
+/// profile at 2,000 audio participants those misses were most of the
+/// generator's SFrame decryption. One shared copy stays in cache. An app
+/// with one session per room derives exactly what [`decryption_key`] does.
+///
+/// The table keeps weak references only, so a key lives as long as some
+/// session holds it, and it is indexed by a digest of the base key, never
+/// by key material.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use veil_client::keys::{RoomSecret, shared_decryption_key};
+///
+/// let secret = RoomSecret::from_passphrase("standup", "correct horse battery staple");
+/// let first = shared_decryption_key(&secret, "alice", 0).unwrap();
+/// let second = shared_decryption_key(&secret, "alice", 0).unwrap();
+/// assert!(Arc::ptr_eq(&first, &second));
+/// ```
+pub fn shared_decryption_key(
+    secret: &RoomSecret,
+    identity: &str,
+    epoch: u64,
+) -> Result<Arc<DecryptionKey>, KeyError> {
+    let base = secret.sender_base_key(identity, epoch);
+    let kid = key_id(identity, epoch);
+    let digest: [u8; 32] = Sha256::new()
+        .chain_update(b"veil/v1/shared-key:")
+        .chain_update(kid.to_be_bytes())
+        .chain_update(base)
+        .finalize()
+        .into();
+    let mut table = SHARED_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(key) = table.by_digest.get(&digest).and_then(Weak::upgrade) {
+        return Ok(key);
+    }
+    let key = Arc::new(
+        DecryptionKey::derive_from(CIPHER_SUITE, kid, base).map_err(|e| KeyError(e.to_string()))?,
+    );
+    table.insert(digest, &key);
+    Ok(key)
+}
+
+/// The keys [`shared_decryption_key`] handed out, by digest.
+struct SharedKeys {
+    by_digest: HashMap<[u8; 32], Weak<DecryptionKey>>,
+    /// Entries whose keys were all dropped are swept when the table reaches
+    /// this size, which then doubles the live count: amortised O(1), and the
+    /// table never holds more than twice the live keys (plus a floor).
+    sweep_at: usize,
+}
+
+impl SharedKeys {
+    const SWEEP_FLOOR: usize = 64;
+
+    fn insert(&mut self, digest: [u8; 32], key: &Arc<DecryptionKey>) {
+        if self.by_digest.len() >= self.sweep_at {
+            self.by_digest.retain(|_, key| key.strong_count() > 0);
+            self.sweep_at = (2 * self.by_digest.len()).max(Self::SWEEP_FLOOR);
+        }
+        self.by_digest.insert(digest, Arc::downgrade(key));
+    }
+}
+
+static SHARED_KEYS: LazyLock<Mutex<SharedKeys>> = LazyLock::new(|| {
+    Mutex::new(SharedKeys {
+        by_digest: HashMap::new(),
+        sweep_at: SharedKeys::SWEEP_FLOOR,
+    })
+});
+
 /// The decryption keys a session holds, by key id: one per sender and
 /// epoch, so a handful, and looked up for every frame received.
 ///
 /// The ids sit apart from the keys (each several hundred bytes with its
 /// expanded AES key), so a lookup scans one short array instead of hashing
-/// into a map whose buckets are cold by the time the next frame comes.
+/// into a map whose buckets are cold by the time the next frame comes. The
+/// keys are shared ([`shared_decryption_key`]): a receiver may keep the one
+/// it decrypts with ([`KeyRing::shared`]) and skip the lookup.
 ///
 /// # Example
 ///
@@ -145,7 +227,7 @@ pub fn decryption_key(
 #[derive(Default)]
 pub struct KeyRing {
     ids: Vec<u64>,
-    keys: Vec<DecryptionKey>,
+    keys: Vec<Arc<DecryptionKey>>,
 }
 
 impl KeyRing {
@@ -159,8 +241,9 @@ impl KeyRing {
         self.position(key_id).is_some()
     }
 
-    /// Adds a key, replacing one with the same id.
-    pub fn insert(&mut self, key: DecryptionKey) {
+    /// Adds a key (owned or shared), replacing one with the same id.
+    pub fn insert(&mut self, key: impl Into<Arc<DecryptionKey>>) {
+        let key = key.into();
         match self.position(key.key_id()) {
             Some(i) => self.keys[i] = key,
             None => {
@@ -168,6 +251,11 @@ impl KeyRing {
                 self.keys.push(key);
             }
         }
+    }
+
+    /// The key with this id, shared, if it is held.
+    pub fn shared(&self, key_id: u64) -> Option<&Arc<DecryptionKey>> {
+        self.keys.get(self.position(key_id)?)
     }
 
     /// How many keys are held.
@@ -183,7 +271,9 @@ impl KeyRing {
 
 impl KeyLookup<Aead, Kdf> for KeyRing {
     fn get_key<K: Into<KeyId>>(&self, key_id: K) -> Option<&DecryptionKey> {
-        self.keys.get(self.position(key_id.into())?)
+        self.keys
+            .get(self.position(key_id.into())?)
+            .map(|key| &**key)
     }
 }
 
@@ -223,6 +313,58 @@ mod tests {
             s,
             RoomSecret::from_passphrase("other room", "correct horse")
         );
+    }
+
+    #[test]
+    fn shared_keys_are_one_per_sender_and_epoch_and_go_when_dropped() {
+        use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
+        let s = RoomSecret::from_passphrase("shared-keys", "correct horse");
+        let alice = shared_decryption_key(&s, "alice", 3).unwrap();
+        assert!(Arc::ptr_eq(
+            &alice,
+            &shared_decryption_key(&s, "alice", 3).unwrap()
+        ));
+        let other_room = RoomSecret::from_passphrase("other room", "correct horse");
+        for other in [
+            shared_decryption_key(&s, "bob", 3).unwrap(),
+            shared_decryption_key(&s, "alice", 4).unwrap(),
+            shared_decryption_key(&other_room, "alice", 3).unwrap(),
+        ] {
+            assert!(!Arc::ptr_eq(&alice, &other));
+        }
+        // The shared key is the sender's key: it opens what alice sealed.
+        let sealed = MediaFrameView::try_new(&mut MonotonicCounter::default(), b"hi")
+            .unwrap()
+            .encrypt(&encryption_key(&s, "alice", 3).unwrap())
+            .unwrap();
+        let opened = EncryptedFrameView::try_new(sealed.as_ref())
+            .and_then(|f| f.decrypt(&*alice))
+            .unwrap();
+        assert_eq!(opened.payload(), b"hi");
+        // The table holds no key alive, and dropped keys are swept.
+        let weak = Arc::downgrade(&alice);
+        drop(alice);
+        assert!(weak.upgrade().is_none());
+        for i in 0..1_000 {
+            shared_decryption_key(&s, &format!("leaver-{i}"), 0).unwrap();
+        }
+        let held = SHARED_KEYS.lock().unwrap().by_digest.len();
+        assert!(held <= 2 * SharedKeys::SWEEP_FLOOR, "{held} entries kept");
+    }
+
+    #[test]
+    fn a_key_ring_hands_out_the_shared_key_it_holds() {
+        let s = RoomSecret::from_passphrase("r", "correct horse");
+        let mut ring = KeyRing::default();
+        let shared = shared_decryption_key(&s, "carol", 0).unwrap();
+        ring.insert(Arc::clone(&shared));
+        ring.insert(decryption_key(&s, "dave", 0).unwrap());
+        assert!(Arc::ptr_eq(
+            ring.shared(key_id("carol", 0)).unwrap(),
+            &shared
+        ));
+        assert!(ring.shared(key_id("dave", 0)).is_some());
+        assert!(ring.shared(key_id("erin", 0)).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
-use sframe::key::EncryptionKey;
+use sframe::key::{DecryptionKey, EncryptionKey};
 use sha2::{Digest, Sha256};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -48,6 +48,18 @@ const MAX_CHUNK: usize = 1000;
 pub const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
 /// Most frame digests kept for payload-identity checks.
 const MAX_DIGESTS: usize = 20_000;
+
+/// How long what a session received may wait in the session before it
+/// reaches [`ClientStats`]. Publishing takes the stats lock and touches the
+/// track's shared entry; once per packet, those were a fifth of a load
+/// generator's per-packet cost at 2,000 audio participants (each cold by
+/// the session's next packet). Batched, an audio track publishes every
+/// fifth packet.
+pub const STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// Samples a track keeps before it publishes them early: an audio track
+/// decrypts five frames in [`STATS_EVERY`], a 30 fps video layer three.
+const TALLY_SAMPLES: usize = 8;
 
 /// Video publishing settings.
 #[derive(Debug, Clone)]
@@ -308,7 +320,7 @@ impl RemoteTrackStats {
 }
 
 /// One decrypted test frame of a remote track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameSample {
     /// The sender's frame sequence number on its layer.
     pub sequence: u32,
@@ -701,9 +713,13 @@ impl PendingClient {
             next_timeout: now,
             next_audio: now,
             outbox: Vec::new(),
+            stats_due: None,
+            first_frame_at: None,
+            received_digests: Vec::new(),
             datagrams_in: 0,
             sunk: 0,
             receiver_by_ssrc: Vec::new(),
+            last_receiver: None,
         };
         let mut driver = driver;
         if let Some(clock) = continue_frames {
@@ -805,6 +821,65 @@ struct Receiver {
     stats_index: Option<usize>,
     kind: MediaKind,
     depacketizer: Depacketizer,
+    /// What the track received since the session last published it.
+    tally: Tally,
+    /// The sender's key this track last decrypted with, shared with the
+    /// session's [`KeyRing`] (and, in a load generator, with every session
+    /// that receives this sender): the next frame, almost always under the
+    /// same key, decrypts without a lookup in the ring's cold arrays.
+    key: Option<Arc<DecryptionKey>>,
+}
+
+/// What one remote track received since its session last published it
+/// into [`ClientStats`]: kept with the track, so that a packet touches no
+/// shared state, and added to the track's entry every [`STATS_EVERY`].
+#[derive(Default)]
+struct Tally {
+    packets: u32,
+    packets_with_dependency_descriptor: u32,
+    frames_received: u32,
+    frames_decrypted: u32,
+    decrypt_failures: u32,
+    opaque_frames: u32,
+    frames_per_layer: [u32; 3],
+    last_layer: Option<u8>,
+    sample_count: usize,
+    samples: [FrameSample; TALLY_SAMPLES],
+}
+
+impl Tally {
+    /// Keeps a sample; true once no more fit (time to publish).
+    fn push(&mut self, sample: FrameSample) -> bool {
+        if let Some(slot) = self.samples.get_mut(self.sample_count) {
+            *slot = sample;
+            self.sample_count += 1;
+        }
+        self.sample_count >= TALLY_SAMPLES
+    }
+
+    /// Adds everything to the track's entry and starts over.
+    fn publish_into(&mut self, remote: &mut RemoteTrackStats, late_packets: u64) {
+        remote.packets += u64::from(std::mem::take(&mut self.packets));
+        remote.packets_with_dependency_descriptor +=
+            u64::from(std::mem::take(&mut self.packets_with_dependency_descriptor));
+        remote.frames_received += u64::from(std::mem::take(&mut self.frames_received));
+        remote.frames_decrypted += u64::from(std::mem::take(&mut self.frames_decrypted));
+        remote.decrypt_failures += u64::from(std::mem::take(&mut self.decrypt_failures));
+        remote.opaque_frames += u64::from(std::mem::take(&mut self.opaque_frames));
+        for (total, new) in remote
+            .frames_per_layer
+            .iter_mut()
+            .zip(&mut self.frames_per_layer)
+        {
+            *total += u64::from(std::mem::take(new));
+        }
+        if let Some(layer) = self.last_layer.take() {
+            remote.last_layer = Some(layer);
+        }
+        remote.late_packets = late_packets;
+        let count = std::mem::take(&mut self.sample_count);
+        remote.samples.extend_from_slice(&self.samples[..count]);
+    }
 }
 
 /// A prepared session's socket: its own, or an address on a pool
@@ -908,6 +983,13 @@ pub(crate) struct Driver {
     next_audio: Instant,
     /// Messages for the server, sent by whoever drives the session.
     pub(crate) outbox: Vec<ToServer>,
+    /// When what was received since the last publish must reach
+    /// [`ClientStats`] ([`STATS_EVERY`] after the first of it).
+    stats_due: Option<Instant>,
+    /// When the first remote frame decrypted, until published.
+    first_frame_at: Option<Instant>,
+    /// Digests of received frames, until published (`record_digests`).
+    received_digests: Vec<((u64, u64), [u8; 32])>,
     /// Datagrams not yet added to [`ClientStats::udp_datagrams_in`].
     datagrams_in: u64,
     /// Sunk datagrams not yet added to [`ClientStats::media_datagrams_sunk`].
@@ -915,6 +997,17 @@ pub(crate) struct Driver {
     /// Which receiver (index into `receivers`) each remote SSRC feeds,
     /// filled on first sight: a packet finds its receiver without hashing.
     receiver_by_ssrc: Vec<(Ssrc, usize)>,
+    /// The latest hit of `receiver_by_ssrc`, kept in the session itself:
+    /// an audio subscriber has one remote SSRC, and this way its packets
+    /// skip a search of a vector that is cold by the next packet.
+    last_receiver: Option<(Ssrc, usize)>,
+}
+
+impl Drop for Driver {
+    /// However the session ends, what it received last is counted.
+    fn drop(&mut self) {
+        self.publish_stats();
+    }
 }
 
 enum Wake {
@@ -1062,9 +1155,11 @@ impl Driver {
         }
         self.poll();
         if !self.rtc.is_alive() {
+            self.publish_stats();
             return None;
         }
-        Some(self.next_timeout.min(self.next_media()))
+        let next = self.next_timeout.min(self.next_media());
+        Some(self.stats_due.map_or(next, |due| next.min(due)))
     }
 
     /// After every wake, whatever its cause: serves a due str0m timeout
@@ -1072,15 +1167,9 @@ impl Driver {
     pub(crate) fn after_wake(&mut self, now: Instant) {
         if now >= self.next_timeout {
             let _ = self.rtc.handle_input(Input::Timeout(now));
-            if self.datagrams_in > 0 {
-                let (datagrams, sunk) = (
-                    std::mem::take(&mut self.datagrams_in),
-                    std::mem::take(&mut self.sunk),
-                );
-                let mut stats = self.stats_mut();
-                stats.udp_datagrams_in += datagrams;
-                stats.media_datagrams_sunk += sunk;
-            }
+        }
+        if self.stats_due.is_some_and(|due| now >= due) {
+            self.publish_stats();
         }
         if self.rtc.is_connected() {
             self.send_media(now);
@@ -1099,6 +1188,7 @@ impl Driver {
                 Ok(answer) => {
                     // Tracks may have moved between SSRCs.
                     self.receiver_by_ssrc.clear();
+                    self.last_receiver = None;
                     self.outbox.push(ToServer::Answer(answer))
                 }
                 Err(e) => warn!("rejecting server offer: {e}"),
@@ -1189,9 +1279,9 @@ impl Driver {
     }
 
     pub(crate) fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
-        // Added to the shared stats when their lock is taken anyway (a
-        // media packet, a str0m timeout), not once per datagram.
+        // Added to the shared stats with the rest, every `STATS_EVERY`.
         self.datagrams_in += 1;
+        self.stats_due.get_or_insert(now + STATS_EVERY);
         if self.config.sink_media && is_rtp(data) && self.rtc.is_connected() {
             self.sunk += 1;
             return;
@@ -1357,7 +1447,11 @@ impl Driver {
                     .dec_keys
                     .contains(keys::key_id(&identity, self.config.epoch))
                 {
-                    match keys::decryption_key(&self.config.secret, &identity, self.config.epoch) {
+                    match keys::shared_decryption_key(
+                        &self.config.secret,
+                        &identity,
+                        self.config.epoch,
+                    ) {
                         Ok(k) => {
                             self.key_owners.insert(k.key_id(), identity.clone());
                             self.dec_keys.insert(k);
@@ -1381,7 +1475,11 @@ impl Driver {
                     stats_index: None,
                     kind: m.kind,
                     depacketizer: Depacketizer::default(),
+                    tally: Tally::default(),
+                    key: None,
                 };
+                // A replaced track's counts go out before it does.
+                self.publish_stats();
                 match self.receivers.iter_mut().find(|(mid, _)| *mid == m.mid) {
                     Some((_, old)) => *old = receiver,
                     None => self.receivers.push((m.mid, receiver)),
@@ -1393,8 +1491,16 @@ impl Driver {
 
     fn on_rtp(&mut self, packet: RtpPacket) {
         let ssrc = packet.header.ssrc;
-        let index = match self.receiver_by_ssrc.iter().find(|(s, _)| *s == ssrc) {
-            Some(&(_, index)) => index,
+        let cached = match self.last_receiver {
+            Some((s, index)) if s == ssrc => Some(index),
+            _ => self
+                .receiver_by_ssrc
+                .iter()
+                .find(|(s, _)| *s == ssrc)
+                .map(|&(_, index)| index),
+        };
+        let index = match cached {
+            Some(index) => index,
             None => {
                 let Some(mid) = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
                     return;
@@ -1411,6 +1517,7 @@ impl Driver {
                 index
             }
         };
+        self.last_receiver = Some((ssrc, index));
         let Some((_, receiver)) = self.receivers.get_mut(index) else {
             return;
         };
@@ -1428,82 +1535,115 @@ impl Driver {
             receiver
                 .depacketizer
                 .push(*packet.seq_no, packet.header.timestamp, start, end, data);
+        self.stats_due
+            .get_or_insert_with(|| Instant::now() + STATS_EVERY);
+        let tally = &mut receiver.tally;
+        tally.packets += 1;
+        if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
+            tally.packets_with_dependency_descriptor += 1;
+        }
+        // At most one frame: the one this packet completed.
+        let Some(frame) = frame else {
+            return;
+        };
+        tally.frames_received += 1;
+        if self.config.record_digests
+            && let Ok(h) = SframeHeader::parse(&frame)
+        {
+            let digest = Sha256::digest(&frame).into();
+            self.received_digests.push(((h.key_id, h.counter), digest));
+        }
+        let Ok(view) = EncryptedFrameView::try_new(&frame) else {
+            tally.decrypt_failures += 1;
+            return;
+        };
+        // The track's own key first; a frame under another key id fails
+        // that lookup before any decryption and goes to the ring.
+        let mut decrypted = match &receiver.key {
+            Some(key) => view.decrypt(&**key),
+            None => view.decrypt(&self.dec_keys),
+        };
+        if decrypted.is_err() && receiver.key.is_some() {
+            decrypted = view.decrypt(&self.dec_keys);
+        }
+        // A key id we have no key for may be a sender's next epoch: only
+        // then is it worth parsing the header and deriving.
+        if decrypted.is_err()
+            && learn_rotated_key(
+                &mut self.dec_keys,
+                &mut self.key_owners,
+                &self.config.secret,
+                &frame,
+            )
+        {
+            decrypted = view.decrypt(&self.dec_keys);
+        }
+        let Ok(plain) = decrypted else {
+            receiver.tally.decrypt_failures += 1;
+            return;
+        };
+        let key_id = view.header().key_id();
+        if receiver.key.as_ref().is_none_or(|k| k.key_id() != key_id) {
+            receiver.key = self.dec_keys.shared(key_id).cloned();
+        }
+        self.first_frame_at.get_or_insert_with(Instant::now);
+        let tally = &mut receiver.tally;
+        tally.frames_decrypted += 1;
+        // Frames from Veil's own clients describe themselves; a browser's
+        // are real codec frames, counted as decrypted only.
+        let Some(info) = FrameInfo::decode(plain.payload()) else {
+            tally.opaque_frames += 1;
+            return;
+        };
+        let layer = info.layer.min(2);
+        tally.frames_per_layer[usize::from(layer)] += 1;
+        tally.last_layer = Some(info.layer);
+        let now_us = unix_micros();
+        let full = tally.push(FrameSample {
+            sequence: info.sequence,
+            layer,
+            latency_us: now_us.saturating_sub(info.sent_at_us),
+            received_at_us: now_us,
+        });
+        if full {
+            self.publish_stats();
+        }
+    }
+
+    /// Adds what the session received since the last call to the shared
+    /// [`ClientStats`]: one lock every [`STATS_EVERY`] instead of one per
+    /// packet.
+    fn publish_stats(&mut self) {
+        self.stats_due = None;
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.udp_datagrams_in += std::mem::take(&mut self.datagrams_in);
         stats.media_datagrams_sunk += std::mem::take(&mut self.sunk);
-        let record = self.config.record_digests;
-        let mut first_frame = stats.first_frame_at;
-        let late = receiver.depacketizer.late_packets;
-        // The track's entry is found by key once, then by its index: the
-        // entries are never removed, so the index stays valid.
-        let index = match receiver.stats_index {
-            Some(index) if index < stats.remote.len() => index,
-            _ => {
-                let entry = stats.remote.entry(receiver.stats_key.clone());
-                let index = entry.index();
-                entry.or_default();
-                receiver.stats_index = Some(index);
-                index
-            }
-        };
-        let remote = &mut stats.remote[index];
-        remote.packets += 1;
-        if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
-            remote.packets_with_dependency_descriptor += 1;
+        if stats.first_frame_at.is_none() {
+            stats.first_frame_at = self.first_frame_at;
         }
-        remote.late_packets = late;
-        let now_us = unix_micros();
-        let mut digests = Vec::new();
-        // At most one frame: the one this packet completed.
-        if let Some(frame) = frame {
-            'frame: {
-                remote.frames_received += 1;
-                if record && let Ok(h) = SframeHeader::parse(&frame) {
-                    digests.push(((h.key_id, h.counter), Sha256::digest(&frame).into()));
-                }
-                let decrypt = |keys: &KeyRing| {
-                    EncryptedFrameView::try_new(&frame).and_then(|f| f.decrypt(keys))
-                };
-                let mut decrypted = decrypt(&self.dec_keys);
-                // A key id we have no key for may be a sender's next epoch:
-                // only then is it worth parsing the header and deriving.
-                if decrypted.is_err()
-                    && learn_rotated_key(
-                        &mut self.dec_keys,
-                        &mut self.key_owners,
-                        &self.config.secret,
-                        &frame,
-                    )
-                {
-                    decrypted = decrypt(&self.dec_keys);
-                }
-                let Ok(plain) = decrypted else {
-                    remote.decrypt_failures += 1;
-                    break 'frame;
-                };
-                first_frame.get_or_insert_with(Instant::now);
-                remote.frames_decrypted += 1;
-                // Frames from Veil's own clients describe themselves; a
-                // browser's are real codec frames, counted as decrypted only.
-                match FrameInfo::decode(plain.payload()) {
-                    Some(info) => {
-                        let layer = info.layer.min(2);
-                        remote.frames_per_layer[usize::from(layer)] += 1;
-                        remote.last_layer = Some(info.layer);
-                        remote.samples.push(FrameSample {
-                            sequence: info.sequence,
-                            layer,
-                            latency_us: now_us.saturating_sub(info.sent_at_us),
-                            received_at_us: now_us,
-                        });
-                    }
-                    None => remote.opaque_frames += 1,
-                }
-            }
+        if !self.received_digests.is_empty() {
+            let room = MAX_DIGESTS.saturating_sub(stats.received_digests.len());
+            let digests = self.received_digests.drain(..);
+            stats.received_digests.extend(digests.take(room));
         }
-        stats.first_frame_at = first_frame;
-        if stats.received_digests.len() < MAX_DIGESTS {
-            stats.received_digests.extend(digests);
+        for (_, receiver) in &mut self.receivers {
+            if receiver.tally.packets == 0 {
+                continue;
+            }
+            // The track's entry is found by key once, then by its index:
+            // the entries are never removed, so the index stays valid.
+            let index = match receiver.stats_index {
+                Some(index) if index < stats.remote.len() => index,
+                _ => {
+                    let entry = stats.remote.entry(receiver.stats_key.clone());
+                    let index = entry.index();
+                    entry.or_default();
+                    receiver.stats_index = Some(index);
+                    index
+                }
+            };
+            let late = receiver.depacketizer.late_packets;
+            receiver.tally.publish_into(&mut stats.remote[index], late);
         }
     }
 
@@ -1774,7 +1914,7 @@ fn learn_rotated_key(
         .find(|identity| keys::key_id(identity, epoch) == header.key_id)
         .cloned();
     if let Some(identity) = owner
-        && let Ok(key) = keys::decryption_key(secret, &identity, epoch)
+        && let Ok(key) = keys::shared_decryption_key(secret, &identity, epoch)
     {
         key_owners.insert(key.key_id(), identity);
         dec_keys.insert(key);
@@ -1785,7 +1925,7 @@ fn learn_rotated_key(
 
 #[cfg(test)]
 mod tests {
-    use super::{FrameSample, RemoteTrackStats, is_rtp};
+    use super::{FrameSample, RemoteTrackStats, TALLY_SAMPLES, Tally, is_rtp};
 
     #[test]
     fn a_drain_splits_samples_by_figure_and_layer_and_keeps_the_capacity() {
@@ -1817,6 +1957,61 @@ mod tests {
                 .latencies_us
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_tally_adds_its_counts_moves_its_samples_and_starts_over() {
+        let sample = |sequence| FrameSample {
+            sequence,
+            layer: 1,
+            latency_us: 100 + u64::from(sequence),
+            received_at_us: 5_000,
+        };
+        let mut remote = RemoteTrackStats {
+            packets: 10,
+            frames_decrypted: 4,
+            frames_per_layer: [1, 3, 0],
+            last_layer: Some(2),
+            samples: vec![sample(1)],
+            ..Default::default()
+        };
+        let mut tally = Tally {
+            packets: 3,
+            packets_with_dependency_descriptor: 2,
+            frames_received: 3,
+            frames_decrypted: 2,
+            decrypt_failures: 1,
+            frames_per_layer: [0, 2, 0],
+            last_layer: Some(1),
+            ..Default::default()
+        };
+        assert!(!tally.push(sample(2)));
+        assert!(!tally.push(sample(3)));
+        tally.publish_into(&mut remote, 7);
+        assert_eq!(remote.packets, 13);
+        assert_eq!(remote.packets_with_dependency_descriptor, 2);
+        assert_eq!(remote.frames_received, 3);
+        assert_eq!(remote.frames_decrypted, 6);
+        assert_eq!(remote.decrypt_failures, 1);
+        assert_eq!(remote.frames_per_layer, [1, 5, 0]);
+        assert_eq!(remote.last_layer, Some(1));
+        assert_eq!(remote.late_packets, 7);
+        let sequences: Vec<u32> = remote.samples.iter().map(|s| s.sequence).collect();
+        assert_eq!(sequences, [1, 2, 3], "appended in arrival order");
+        // Published twice, nothing counts twice; a quiet track keeps its
+        // last layer.
+        tally.publish_into(&mut remote, 7);
+        assert_eq!((remote.packets, remote.frames_decrypted), (13, 6));
+        assert_eq!(remote.samples.len(), 3);
+        assert_eq!(remote.last_layer, Some(1));
+        // Full after TALLY_SAMPLES, and a sample past that is not kept.
+        let full: Vec<bool> = (0..=TALLY_SAMPLES as u32)
+            .map(|i| tally.push(sample(i)))
+            .collect();
+        assert_eq!(full.iter().filter(|f| **f).count(), 2);
+        assert!(full[TALLY_SAMPLES - 1]);
+        tally.publish_into(&mut remote, 8);
+        assert_eq!(remote.samples.len(), 3 + TALLY_SAMPLES);
     }
 
     #[test]

@@ -653,3 +653,41 @@ async fn a_sender_rotates_its_key_and_receivers_follow_without_a_failure() {
     }
     assert_eq!(heard().1, 0, "no frame failed to decrypt across rotations");
 }
+
+/// A receiver publishes its counts and samples in batches
+/// (`veil_client::session::STATS_EVERY`): the last frames before a sender
+/// goes quiet must still be counted, with no later packet to carry them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_frames_before_a_sender_stops_are_counted() {
+    let sfu = start_sfu();
+    let room = "quiet-end";
+    let key = secret(room, "p");
+    let audio_only = |name: &str| {
+        let mut cfg = ClientConfig::new(name, room, key.clone());
+        cfg.video = None;
+        cfg
+    };
+    let alice = join(&sfu, audio_only("alice")).await;
+    let bob = join(&sfu, audio_only("bob")).await;
+    let last_heard = || {
+        bob.with_stats(|s| {
+            let r = s.remote.get(&("alice".to_string(), "audio"))?;
+            Some((r.sequences(0).max()?, r.frames_decrypted, r.packets))
+        })
+    };
+    eventually(Duration::from_secs(20), "bob hears alice", || {
+        last_heard().is_some_and(|(_, frames, _)| frames > 20)
+    })
+    .await;
+    alice.stop_sending();
+    // Alice sends audio only, numbered from 0, and encrypts no more now.
+    let last_sent = alice.with_stats(|s| s.frames_sent) as u32 - 1;
+    eventually(
+        Duration::from_secs(5),
+        "bob counts alice's last frame",
+        || last_heard().is_some_and(|(last, _, _)| last == last_sent),
+    )
+    .await;
+    let (_, frames, packets) = last_heard().unwrap();
+    assert_eq!(frames, packets, "one packet per audio frame, all published");
+}
