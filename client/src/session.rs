@@ -49,17 +49,26 @@ pub const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
 /// Most frame digests kept for payload-identity checks.
 const MAX_DIGESTS: usize = 20_000;
 
-/// How long what a session received may wait in the session before it
-/// reaches [`ClientStats`]. Publishing takes the stats lock and touches the
+/// The longest that what a session received waits in the session before
+/// it reaches [`ClientStats`] (a track that goes quiet; see
+/// [`TALLY_PACKETS`]). Publishing takes the stats lock and touches the
 /// track's shared entry; once per packet, those were a fifth of a load
-/// generator's per-packet cost at 2,000 audio participants (each cold by
-/// the session's next packet). Batched, an audio track publishes every
-/// fifth packet.
-pub const STATS_EVERY: Duration = Duration::from_millis(100);
+/// generator's per-packet cost at 2,000 audio participants, each cold by
+/// the session's next packet.
+///
+/// Why so long: a deadline this session would otherwise not have is an
+/// entry in its pool thread's timer heap. At 100 ms, one per session came
+/// up ten times a second, and popping them cost more than the batching
+/// saved; a flowing track publishes by count instead.
+pub const STATS_EVERY: Duration = Duration::from_secs(1);
 
-/// Samples a track keeps before it publishes them early: an audio track
-/// decrypts five frames in [`STATS_EVERY`], a 30 fps video layer three.
-const TALLY_SAMPLES: usize = 8;
+/// A track publishes what it received every this many packets: 160 ms of
+/// audio, a few frames of video.
+const TALLY_PACKETS: u32 = 8;
+
+/// Samples a track keeps: at most one per packet, so it never fills
+/// before [`TALLY_PACKETS`] sends it out.
+const TALLY_SAMPLES: usize = TALLY_PACKETS as usize;
 
 /// Video publishing settings.
 #[derive(Debug, Clone)]
@@ -848,13 +857,13 @@ struct Tally {
 }
 
 impl Tally {
-    /// Keeps a sample; true once no more fit (time to publish).
-    fn push(&mut self, sample: FrameSample) -> bool {
+    /// Keeps a sample. The track publishes after [`TALLY_PACKETS`]
+    /// packets, and a packet brings at most one sample, so there is room.
+    fn push(&mut self, sample: FrameSample) {
         if let Some(slot) = self.samples.get_mut(self.sample_count) {
             *slot = sample;
             self.sample_count += 1;
         }
-        self.sample_count >= TALLY_SAMPLES
     }
 
     /// Adds everything to the track's entry and starts over.
@@ -1542,18 +1551,31 @@ impl Driver {
         if DependencyDescriptorBytes::of(&packet.header.ext_vals).is_some() {
             tally.packets_with_dependency_descriptor += 1;
         }
-        // At most one frame: the one this packet completed.
+        let publish = tally.packets >= TALLY_PACKETS;
+        self.on_frame(index, frame.as_deref());
+        if publish {
+            self.publish_stats();
+        }
+    }
+
+    /// Decrypts and checks the frame a packet of receiver `index` completed,
+    /// if it completed one.
+    fn on_frame(&mut self, index: usize, frame: Option<&[u8]>) {
+        let Some((_, receiver)) = self.receivers.get_mut(index) else {
+            return;
+        };
+        let tally = &mut receiver.tally;
         let Some(frame) = frame else {
             return;
         };
         tally.frames_received += 1;
         if self.config.record_digests
-            && let Ok(h) = SframeHeader::parse(&frame)
+            && let Ok(h) = SframeHeader::parse(frame)
         {
-            let digest = Sha256::digest(&frame).into();
+            let digest = Sha256::digest(frame).into();
             self.received_digests.push(((h.key_id, h.counter), digest));
         }
-        let Ok(view) = EncryptedFrameView::try_new(&frame) else {
+        let Ok(view) = EncryptedFrameView::try_new(frame) else {
             tally.decrypt_failures += 1;
             return;
         };
@@ -1573,7 +1595,7 @@ impl Driver {
                 &mut self.dec_keys,
                 &mut self.key_owners,
                 &self.config.secret,
-                &frame,
+                frame,
             )
         {
             decrypted = view.decrypt(&self.dec_keys);
@@ -1599,20 +1621,16 @@ impl Driver {
         tally.frames_per_layer[usize::from(layer)] += 1;
         tally.last_layer = Some(info.layer);
         let now_us = unix_micros();
-        let full = tally.push(FrameSample {
+        tally.push(FrameSample {
             sequence: info.sequence,
             layer,
             latency_us: now_us.saturating_sub(info.sent_at_us),
             received_at_us: now_us,
         });
-        if full {
-            self.publish_stats();
-        }
     }
 
     /// Adds what the session received since the last call to the shared
-    /// [`ClientStats`]: one lock every [`STATS_EVERY`] instead of one per
-    /// packet.
+    /// [`ClientStats`]: one lock every few packets instead of one per packet.
     fn publish_stats(&mut self) {
         self.stats_due = None;
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -1925,7 +1943,7 @@ fn learn_rotated_key(
 
 #[cfg(test)]
 mod tests {
-    use super::{FrameSample, RemoteTrackStats, TALLY_SAMPLES, Tally, is_rtp};
+    use super::{FrameSample, RemoteTrackStats, TALLY_PACKETS, Tally, is_rtp};
 
     #[test]
     fn a_drain_splits_samples_by_figure_and_layer_and_keeps_the_capacity() {
@@ -1985,8 +2003,8 @@ mod tests {
             last_layer: Some(1),
             ..Default::default()
         };
-        assert!(!tally.push(sample(2)));
-        assert!(!tally.push(sample(3)));
+        tally.push(sample(2));
+        tally.push(sample(3));
         tally.publish_into(&mut remote, 7);
         assert_eq!(remote.packets, 13);
         assert_eq!(remote.packets_with_dependency_descriptor, 2);
@@ -2004,14 +2022,16 @@ mod tests {
         assert_eq!((remote.packets, remote.frames_decrypted), (13, 6));
         assert_eq!(remote.samples.len(), 3);
         assert_eq!(remote.last_layer, Some(1));
-        // Full after TALLY_SAMPLES, and a sample past that is not kept.
-        let full: Vec<bool> = (0..=TALLY_SAMPLES as u32)
-            .map(|i| tally.push(sample(i)))
-            .collect();
-        assert_eq!(full.iter().filter(|f| **f).count(), 2);
-        assert!(full[TALLY_SAMPLES - 1]);
+        // It holds a sample for each packet before it must publish.
+        for i in 0..TALLY_PACKETS {
+            tally.push(sample(10 + i));
+        }
         tally.publish_into(&mut remote, 8);
-        assert_eq!(remote.samples.len(), 3 + TALLY_SAMPLES);
+        assert_eq!(remote.samples.len(), 3 + TALLY_PACKETS as usize);
+        assert_eq!(
+            remote.samples.last().unwrap().sequence,
+            10 + TALLY_PACKETS - 1
+        );
     }
 
     #[test]
