@@ -1291,7 +1291,7 @@ impl Driver {
     }
 
     pub(crate) fn on_datagram(&mut self, data: &[u8], mut source: SocketAddr, now: Instant) {
-        // Added to the shared stats with the rest, every `STATS_EVERY`.
+        // Published with what the tracks tallied (`Driver::publish_stats`).
         self.datagrams_in += 1;
         self.stats_due.get_or_insert(now + STATS_EVERY);
         if self.config.sink_media && is_rtp(data) && self.rtc.is_connected() {
