@@ -271,9 +271,7 @@ impl KeyRing {
 
 impl KeyLookup<Aead, Kdf> for KeyRing {
     fn get_key<K: Into<KeyId>>(&self, key_id: K) -> Option<&DecryptionKey> {
-        self.keys
-            .get(self.position(key_id.into())?)
-            .map(|key| &**key)
+        self.shared(key_id.into()).map(|key| &**key)
     }
 }
 
