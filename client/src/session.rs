@@ -10,7 +10,7 @@
 //! encrypted with the sender's own SFrame key, and decrypts and checks every
 //! frame it receives, keeping counts in [`ClientStats`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -81,6 +81,13 @@ pub struct VideoConfig {
     pub frame_bytes: [usize; 3],
     /// Send a keyframe at least this often.
     pub keyframe_interval: Duration,
+    /// Spread each frame's packets at this multiple of the configured
+    /// bitrate, as a browser's pacer does (libwebrtc paces at 2.5×), instead
+    /// of sending them all at once. An encoder's frame leaves a browser as a
+    /// train of packets over several milliseconds, not as one burst; without
+    /// pacing, a server sees bursts no browser sends. Frame latency then
+    /// includes the time a frame waits in this pacer.
+    pub pacing: Option<f64>,
 }
 
 impl Default for VideoConfig {
@@ -90,6 +97,7 @@ impl Default for VideoConfig {
             fps: 15,
             frame_bytes: [400, 1500, 4000],
             keyframe_interval: Duration::from_secs(3),
+            pacing: None,
         }
     }
 }
@@ -788,6 +796,58 @@ struct VideoSender {
     /// Dynacast: layers above this are not sent; `None` sends nothing.
     max_layer: Option<u8>,
     next_frame: Instant,
+    /// Packets waiting for their turn when [`VideoConfig::pacing`] is set.
+    pacer: Option<Pacer>,
+}
+
+/// A browser-like pacer for one video sender: packets leave at a fixed
+/// multiple of the sender's configured bitrate, oldest first.
+struct Pacer {
+    /// What the queue drains at, bytes a second.
+    bytes_per_second: f64,
+    queue: VecDeque<(Option<Rid>, RtpWrite, usize)>,
+    /// When the next queued packet may leave.
+    next: Instant,
+}
+
+impl Pacer {
+    /// Credit a pacer may carry over from a late wake-up or a quiet spell:
+    /// about a timer tick. A late wake-up catches up; a pause does not let
+    /// the next frame out as a burst.
+    const MAX_CREDIT: Duration = Duration::from_millis(1);
+
+    fn new(config: &VideoConfig, factor: f64, now: Instant) -> Self {
+        let layers = if config.simulcast { 3 } else { 1 };
+        let frame_bytes: usize = config.frame_bytes[..layers].iter().sum();
+        let bytes_per_second = (frame_bytes as f64 * f64::from(config.fps.max(1)) * factor)
+            .max(1.0);
+        Pacer {
+            bytes_per_second,
+            queue: VecDeque::new(),
+            next: now,
+        }
+    }
+
+    fn push(&mut self, rid: Option<Rid>, write: RtpWrite, bytes: usize) {
+        self.queue.push_back((rid, write, bytes));
+    }
+
+    /// The oldest packet, if its turn has come by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<(Option<Rid>, RtpWrite)> {
+        if self.queue.is_empty() || self.next > now {
+            return None;
+        }
+        let (rid, write, bytes) = self.queue.pop_front()?;
+        let earliest = now.checked_sub(Self::MAX_CREDIT).unwrap_or(now);
+        self.next = self.next.max(earliest)
+            + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
+        Some((rid, write))
+    }
+
+    /// When the next queued packet may leave; `None` when none waits.
+    fn next_due(&self) -> Option<Instant> {
+        (!self.queue.is_empty()).then_some(self.next)
+    }
 }
 
 impl VideoSender {
@@ -808,6 +868,7 @@ impl VideoSender {
                 .collect(),
             max_layer: Some(2),
             next_frame: now,
+            pacer: config.pacing.map(|factor| Pacer::new(&config, factor, now)),
             config,
         }
     }
@@ -1286,6 +1347,9 @@ impl Driver {
         }
         for v in &self.videos {
             t = t.min(v.next_frame);
+            if let Some(due) = v.pacer.as_ref().and_then(Pacer::next_due) {
+                t = t.min(due);
+            }
         }
         t
     }
@@ -1751,6 +1815,7 @@ impl Driver {
             }
         }
         for index in 0..self.videos.len() {
+            self.release_paced(index, now);
             let v = &self.videos[index];
             if now < v.next_frame {
                 continue;
@@ -1770,6 +1835,23 @@ impl Driver {
                 let missed = (now - v.next_frame).as_micros() / period.as_micros().max(1) + 1;
                 v.next_frame = now + period;
                 self.stats_mut().frames_skipped += (missed * sending) as u64;
+            }
+            self.release_paced(index, now);
+        }
+    }
+
+    /// Writes the paced packets of video sender `index` whose turn has come.
+    fn release_paced(&mut self, index: usize, now: Instant) {
+        let Some(v) = self.videos.get_mut(index) else {
+            return;
+        };
+        let mid = v.mid;
+        let Some(pacer) = v.pacer.as_mut() else {
+            return;
+        };
+        while let Some((rid, write)) = pacer.pop_due(now) {
+            if let Some(stream) = self.rtc.direct_api().stream_tx_by_mid(mid, rid) {
+                stream.write_rtp(write);
             }
         }
     }
@@ -1899,10 +1981,15 @@ impl Driver {
             };
             let seq = l.seq;
             l.seq += 1;
+            let bytes = payload.len();
             let write = RtpWrite::new(pt, seq.into(), ts, now, payload)
                 .marker(end)
                 .ext_vals(ext)
                 .nackable(true);
+            if let Some(pacer) = self.videos.get_mut(index).and_then(|v| v.pacer.as_mut()) {
+                pacer.push(rid, write, bytes);
+                continue;
+            }
             match self.rtc.direct_api().stream_tx_by_mid(mid, rid) {
                 Some(stream) => stream.write_rtp(write),
                 None => {
@@ -1946,7 +2033,54 @@ fn learn_rotated_key(
 
 #[cfg(test)]
 mod tests {
-    use super::{FrameSample, RemoteTrackStats, TALLY_PACKETS, Tally, is_rtp};
+    use std::time::{Duration, Instant};
+
+    use str0m::media::Pt;
+    use str0m::rtp::RtpWrite;
+
+    use super::{FrameSample, Pacer, RemoteTrackStats, TALLY_PACKETS, Tally, VideoConfig, is_rtp};
+
+    #[test]
+    fn a_pacer_spreads_a_frame_at_its_rate_and_banks_no_quiet_time() {
+        // 1,000-byte frames at 10 frames/s paced at 2×: 20,000 bytes/s, so
+        // a 1,000-byte packet takes 50 ms of the pacer's time.
+        let config = VideoConfig {
+            simulcast: false,
+            fps: 10,
+            frame_bytes: [1_000, 0, 0],
+            pacing: Some(2.0),
+            ..VideoConfig::default()
+        };
+        let start = Instant::now();
+        let mut pacer = Pacer::new(&config, 2.0, start);
+        assert_eq!(pacer.next_due(), None, "nothing queued, nothing due");
+        let write = |seq: u64| RtpWrite::new(Pt::from(96), seq.into(), 0, start, vec![0_u8; 1_000]);
+        for seq in 0..4 {
+            pacer.push(None, write(seq), 1_000);
+        }
+        let ms = |n| start + Duration::from_millis(n);
+        let mut sent_at = Vec::new();
+        for t in (0..=200).step_by(5) {
+            while pacer.pop_due(ms(t)).is_some() {
+                sent_at.push(t);
+            }
+        }
+        assert_eq!(sent_at, [0, 50, 100, 150], "one packet per 50 ms, not a burst");
+        assert_eq!(pacer.next_due(), None);
+
+        // After a quiet second, the next frame is paced again: the pause
+        // earns at most a millisecond of credit, not a burst.
+        for seq in 4..7 {
+            pacer.push(None, write(seq), 1_000);
+        }
+        let mut sent = 0;
+        while pacer.pop_due(ms(1_200)).is_some() {
+            sent += 1;
+        }
+        assert_eq!(sent, 1, "only the first packet of the new frame goes at once");
+        let due = pacer.next_due().expect("two packets wait");
+        assert!(due > ms(1_240) && due <= ms(1_250), "{:?}", due - start);
+    }
 
     #[test]
     fn a_drain_splits_samples_by_figure_and_layer_and_keeps_the_capacity() {

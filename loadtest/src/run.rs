@@ -233,6 +233,7 @@ fn client_config(
                 [top, top, top]
             },
             keyframe_interval: Duration::from_secs(3),
+            pacing: scenario.pace_video,
         })
     } else {
         None

@@ -39,6 +39,11 @@ pub struct Scenario {
     /// Publish three simulcast layers (loss is then counted on audio only).
     #[arg(long)]
     pub simulcast: bool,
+    /// Pace each video frame's packets at this multiple of the video
+    /// bitrate, as browsers do (libwebrtc: 2.5), instead of sending a frame
+    /// as one burst. Frame latency then includes the publisher's pacing.
+    #[arg(long, value_name = "FACTOR")]
+    pub pace_video: Option<f64>,
     /// How long to hold the load after everyone joined, e.g. 30s.
     #[arg(long = "duration", value_parser = seconds, default_value = "30s")]
     pub duration_s: f64,
@@ -94,6 +99,7 @@ impl Default for Scenario {
             fps: 15,
             video_kbps: 300,
             simulcast: false,
+            pace_video: None,
             duration_s: 30.0,
             warmup_s: 0.0,
             ramp: 50.0,
@@ -115,6 +121,12 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         if self.rooms == 0 || self.participants == 0 {
             return Err("--rooms and --participants must be at least 1".into());
+        }
+        if self
+            .pace_video
+            .is_some_and(|f| !(f.is_finite() && (1.0..=100.0).contains(&f)))
+        {
+            return Err("--pace-video must be a factor from 1 to 100 (browsers use 2.5)".into());
         }
         if self.publishers.is_some_and(|p| p > self.participants) {
             return Err("--publishers cannot exceed --participants".into());
@@ -226,5 +238,17 @@ mod tests {
                 .unwrap_err()
                 .contains("--warmup")
         );
+        for factor in [0.5, f64::NAN, f64::INFINITY] {
+            let pace = Scenario {
+                pace_video: Some(factor),
+                ..Scenario::default()
+            };
+            assert!(pace.validate().unwrap_err().contains("--pace-video"));
+        }
+        let browser_like = Scenario {
+            pace_video: Some(2.5),
+            ..Scenario::default()
+        };
+        assert_eq!(browser_like.validate(), Ok(()));
     }
 }

@@ -691,3 +691,69 @@ async fn the_last_frames_before_a_sender_stops_are_counted() {
     let (_, frames, packets) = last_heard().unwrap();
     assert_eq!(frames, packets, "one packet per audio frame, all published");
 }
+
+/// Median frame latency, µs, of `from`'s video at `c`.
+fn median_video_latency_us(c: &veil_client::Client, from: &str) -> Option<u64> {
+    let mut latencies: Vec<u64> = c.with_stats(|s| {
+        s.remote
+            .get(&(from.to_string(), "video"))
+            .map(|r| r.samples.iter().map(|x| x.latency_us).collect())
+            .unwrap_or_default()
+    });
+    latencies.sort_unstable();
+    latencies.get(latencies.len() / 2).copied()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_video_arrives_whole_with_its_frames_spread_out() {
+    let sfu = start_sfu();
+    let room = "paced";
+    let key = secret(room, "p");
+    // 8,000-byte frames (7 packets) at 30 frames/s. Paced at 2.5× that
+    // rate, a frame takes 13 ms to leave: its last packet at least 11 ms
+    // after its first. Unpaced, all 7 leave at once.
+    let video = |pacing| veil_client::VideoConfig {
+        simulcast: false,
+        fps: 30,
+        frame_bytes: [8_000, 0, 0],
+        pacing,
+        ..Default::default()
+    };
+    let mut alice_cfg = ClientConfig::new("alice", room, key.clone());
+    alice_cfg.video = Some(video(Some(2.5)));
+    let _alice = join(&sfu, alice_cfg).await;
+    let mut carol_cfg = ClientConfig::new("carol", room, key.clone());
+    carol_cfg.video = Some(video(None));
+    let _carol = join(&sfu, carol_cfg).await;
+    let mut bob_cfg = ClientConfig::new("bob", room, key);
+    bob_cfg.video = None;
+    bob_cfg.audio = false;
+    let bob = join(&sfu, bob_cfg).await;
+    eventually(Duration::from_secs(30), "90 frames from each", || {
+        frames_on_layer(&bob, "alice", 0) >= 90 && frames_on_layer(&bob, "carol", 0) >= 90
+    })
+    .await;
+
+    let r = bob.stats().remote[&("alice".to_string(), "video")].clone();
+    assert_eq!(r.decrypt_failures, 0);
+    let mut seqs: Vec<u32> = r.sequences(0).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let steady = &seqs[seqs.len() - 60..];
+    assert_eq!(
+        steady.last().unwrap() - steady[0],
+        59,
+        "the paced frames arrive without gaps: {steady:?}"
+    );
+    let paced = median_video_latency_us(&bob, "alice").unwrap();
+    let burst = median_video_latency_us(&bob, "carol").unwrap();
+    eprintln!("median frame latency: paced {paced} µs, unpaced {burst} µs");
+    assert!(
+        paced >= burst + 8_000,
+        "a paced frame's last packet leaves about 11 ms after its first: paced {paced} µs, unpaced {burst} µs"
+    );
+    assert!(
+        paced < 100_000,
+        "the pacer keeps up with the frame rate instead of queueing: {paced} µs"
+    );
+}

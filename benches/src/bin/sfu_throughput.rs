@@ -88,6 +88,12 @@ struct Args {
     /// makes about 160 packets/s of about 1200 bytes: one HD camera.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u32,
+    /// Publishers pace each frame's packets at this multiple of the video
+    /// bitrate, as browsers do (libwebrtc: 2.5), instead of sending every
+    /// frame as one burst. `added_latency_us` then includes that pacing;
+    /// `sfu_transit_us` is the SFU's own time either way.
+    #[arg(long, value_name = "FACTOR")]
+    pace_video: Option<f64>,
     /// Measure what one more subscriber costs in memory: run the benchmark
     /// twice, at `--publishers` and at twice as many, in fresh SFU
     /// processes, and divide the difference in resident memory by the
@@ -160,6 +166,9 @@ struct Outcome {
     frames_decrypted: u64,
     /// Subscribers dropped what they received unread (`--sink`).
     sink: bool,
+    /// Publishers paced their frames at this multiple of their bitrate
+    /// (`--pace-video`); null when each frame left as one burst.
+    pace_video: Option<f64>,
     join_failures: usize,
     /// The SFU's resident memory before anyone joined, when the window
     /// opened and at its end (flat over the window means no growth per packet).
@@ -256,6 +265,12 @@ fn memory_slope(args: &Args) -> anyhow::Result<()> {
             .args(["--churn", &args.churn.to_string()])
             .args(["--fps", &args.fps.to_string()])
             .args(["--video-kbps", &args.video_kbps.to_string()])
+            .args(
+                args.pace_video
+                    .map(|f| ["--pace-video".to_string(), f.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(args.no_bwe.then_some("--no-bwe"))
             .args(args.pace_media.then_some("--pace-media"))
             .args(args.sink.then_some("--sink"))
@@ -459,6 +474,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         publishers: Some(1),
         fps: args.fps,
         video_kbps: args.video_kbps,
+        pace_video: args.pace_video,
         // Joins, warm-up, the window, and a second to spare.
         duration_s: args.warmup + args.seconds + 1.0,
         // Latency is counted from the window on, like everything else.
@@ -547,6 +563,7 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
         decrypt_failures: report.decrypt_failures,
         frames_decrypted: report.frames_decrypted,
         sink: args.sink,
+        pace_video: args.pace_video,
         join_failures: report.join_failures,
         sfu_resident_bytes_idle: rss_idle,
         sfu_resident_bytes_window_start: start.rss,
