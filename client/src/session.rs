@@ -86,7 +86,8 @@ pub struct VideoConfig {
     /// of sending them all at once. An encoder's frame leaves a browser as a
     /// train of packets over several milliseconds, not as one burst; without
     /// pacing, a server sees bursts no browser sends. Frame latency then
-    /// includes the time a frame waits in this pacer.
+    /// includes the time a frame waits in this pacer. A factor that is not
+    /// a positive number means no pacing.
     pub pacing: Option<f64>,
 }
 
@@ -819,8 +820,8 @@ impl Pacer {
     fn new(config: &VideoConfig, factor: f64, now: Instant) -> Self {
         let layers = if config.simulcast { 3 } else { 1 };
         let frame_bytes: usize = config.frame_bytes[..layers].iter().sum();
-        let bytes_per_second = (frame_bytes as f64 * f64::from(config.fps.max(1)) * factor)
-            .max(1.0);
+        let bytes_per_second =
+            (frame_bytes as f64 * f64::from(config.fps.max(1)) * factor).max(1.0);
         Pacer {
             bytes_per_second,
             queue: VecDeque::new(),
@@ -839,8 +840,8 @@ impl Pacer {
         }
         let (rid, write, bytes) = self.queue.pop_front()?;
         let earliest = now.checked_sub(Self::MAX_CREDIT).unwrap_or(now);
-        self.next = self.next.max(earliest)
-            + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
+        self.next =
+            self.next.max(earliest) + Duration::from_secs_f64(bytes as f64 / self.bytes_per_second);
         Some((rid, write))
     }
 
@@ -868,7 +869,10 @@ impl VideoSender {
                 .collect(),
             max_layer: Some(2),
             next_frame: now,
-            pacer: config.pacing.map(|factor| Pacer::new(&config, factor, now)),
+            pacer: config
+                .pacing
+                .filter(|factor| factor.is_finite() && *factor > 0.0)
+                .map(|factor| Pacer::new(&config, factor, now)),
             config,
         }
     }
@@ -2065,7 +2069,11 @@ mod tests {
                 sent_at.push(t);
             }
         }
-        assert_eq!(sent_at, [0, 50, 100, 150], "one packet per 50 ms, not a burst");
+        assert_eq!(
+            sent_at,
+            [0, 50, 100, 150],
+            "one packet per 50 ms, not a burst"
+        );
         assert_eq!(pacer.next_due(), None);
 
         // After a quiet second, the next frame is paced again: the pause
@@ -2077,7 +2085,10 @@ mod tests {
         while pacer.pop_due(ms(1_200)).is_some() {
             sent += 1;
         }
-        assert_eq!(sent, 1, "only the first packet of the new frame goes at once");
+        assert_eq!(
+            sent, 1,
+            "only the first packet of the new frame goes at once"
+        );
         let due = pacer.next_due().expect("two packets wait");
         assert!(due > ms(1_240) && due <= ms(1_250), "{:?}", due - start);
     }
