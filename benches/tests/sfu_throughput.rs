@@ -16,10 +16,14 @@ fn the_macro_benchmark_runs_and_reports_consistent_figures() {
         "2",
         "--warmup",
         "1",
+        // Browser-like publishers; the memory slope below runs unpaced.
+        "--pace-video",
+        "2.5",
     ]);
     let f = |k: &str| common::number(&v, k);
 
     assert_eq!(f("subscribers"), 3.0);
+    assert_eq!(f("pace_video"), 2.5, "{v}");
     assert_eq!(f("join_failures"), 0.0, "{v}");
     assert_eq!(f("decrypt_failures"), 0.0, "{v}");
     assert!(f("frames_decrypted") > 100.0, "{v}");
@@ -43,6 +47,10 @@ fn the_macro_benchmark_runs_and_reports_consistent_figures() {
         latency["p99"].as_f64().unwrap(),
     );
     assert!(p50 > 0.0 && p99 >= p50, "{v}");
+    // Paced at 2.5x 1.5 Mbit/s, a 6,250-byte video frame's last packet
+    // leaves about 10 ms after its first, and the latency includes that.
+    // Audio (unpaced, 50 frames/s against video's 30) makes the median.
+    assert!(p99 >= 5_000.0, "video frames were paced: {v}");
     // The node's own transit histogram was recorded and read back for the
     // window: bucket bounds, ordered; the SFU's part of the end-to-end time.
     let transit = &v["sfu_transit_us"];
