@@ -31,7 +31,7 @@ async fn a_moderator_mutes_and_unmutes_audio_and_kicks() {
     sfu.set_muted(room, "alice", TrackKind::Audio, true)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::received_counts_settle().await;
     let (audio, video) = (
         decrypted(&bob, "alice", "audio"),
         decrypted(&bob, "alice", "video"),
@@ -159,7 +159,7 @@ async fn subscribers_choose_whom_to_receive_and_publishers_can_stop_a_track() {
     )
     .await;
     // A frame already on the wire may still land; after that, nothing.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::received_counts_settle().await;
     let (b, c) = (
         decrypted(&bob, "alice", "video"),
         decrypted(&carol, "alice", "video"),
@@ -348,6 +348,7 @@ async fn publishers_over_their_limits_are_told_and_contained() {
         },
     )
     .await;
+    common::received_counts_settle().await;
     let high = bob.with_stats(|s| s.remote[&("alice".to_string(), "video")].frames_per_layer[2]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = bob.stats();

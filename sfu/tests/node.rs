@@ -41,8 +41,8 @@ async fn large_rooms_forward_only_the_loudest_audio() {
         || audio_from(listener, "loud") > 50,
     )
     .await;
-    // Let the ranking settle, then watch a window.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the ranking and the listener's counts settle, then watch a window.
+    common::received_counts_settle().await;
     let (loud, murmur) = (audio_from(listener, "loud"), audio_from(listener, "murmur"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(

@@ -122,7 +122,7 @@ async fn pooled_sessions_call_task_sessions_restart_ice_and_end_cleanly() {
         std::net::UdpSocket::bind(bob_addr).is_ok(),
         "the stopped session's socket is closed"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::received_counts_settle().await;
     let heard = decrypted(&carol, "bob", "audio");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(decrypted(&carol, "bob", "audio"), heard, "bob is silent");
@@ -135,7 +135,7 @@ async fn pooled_sessions_call_task_sessions_restart_ice_and_end_cleanly() {
     })
     .await;
     // Carol, who never used the pool, carries on.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::received_counts_settle().await;
     let before = decrypted(&carol, "alice", "audio");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(decrypted(&carol, "alice", "audio"), before);
@@ -196,7 +196,7 @@ async fn sessions_sharing_a_socket_are_told_apart_by_address() {
         decrypted(&alice, "carol", "audio") > before + 20
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    common::received_counts_settle().await;
     let heard = decrypted(&carol, "bob", "audio");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(decrypted(&carol, "bob", "audio"), heard, "bob is silent");

@@ -293,7 +293,9 @@ async fn token_grants_and_self_mute_decide_what_flows() {
             muted: true,
         })
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Received counts reach the stats in batches, at the latest
+    // `STATS_EVERY` after a track goes quiet: wait that out for a baseline.
+    tokio::time::sleep(veil_client::session::STATS_EVERY + Duration::from_millis(250)).await;
     let at_mute = heard(&bob, "alice");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(

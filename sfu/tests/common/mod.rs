@@ -103,6 +103,15 @@ pub async fn join_as(
     (client, answer)
 }
 
+/// Waits until what the clients received so far is in their stats. A track
+/// publishes its counts every 8 packets, or [`veil_client::session::STATS_EVERY`]
+/// after the first unpublished one once it goes quiet, so a count read
+/// sooner after a track stops can still grow. Read a baseline for "nothing
+/// more arrives" only after this.
+pub async fn received_counts_settle() {
+    tokio::time::sleep(veil_client::session::STATS_EVERY + Duration::from_millis(250)).await;
+}
+
 /// Polls `check` every 50 ms until it holds or `timeout` passes.
 pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
