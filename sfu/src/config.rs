@@ -45,7 +45,10 @@ pub struct SfuConfig {
     pub pace_media: bool,
     /// Initial egress bandwidth estimate per subscriber (bits/s).
     pub initial_bandwidth_bps: u64,
-    /// Queue depth of each participant's event channel.
+    /// Queue depth of each participant's event channel. Past three
+    /// quarters full, replaceable snapshots (active speakers, connection
+    /// quality) are dropped; a session whose signalling lets it fill is
+    /// ended, since an event it must get (an offer, a join) cannot wait.
     pub event_queue: usize,
     /// Media worker threads; rooms are spread over them. One per core.
     pub workers: usize,

@@ -107,3 +107,48 @@ async fn an_offer_that_panics_the_webrtc_stack_is_refused_and_the_call_goes_on()
     .await;
     assert_eq!(sfu.participants(), 2, "nobody half-joined");
 }
+
+/// The next SFU offer in `events`, within 10 s.
+async fn next_offer(
+    events: &mut tokio::sync::mpsc::Receiver<sfu::ParticipantEvent>,
+) -> str0m::change::SdpOffer {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Some(sfu::ParticipantEvent::Offer { offer })) => return offer,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the session ended"),
+            Err(_) => panic!("no offer within 10 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_answer_leaves_nothing_stuck_the_tracks_are_offered_again() {
+    let sfu = start_sfu();
+    let room = "answers";
+    let key = secret(room, "p");
+    let mut cfg = ClientConfig::new("alice", room, key.clone());
+    cfg.video = None;
+    let _alice = join(&sfu, cfg).await;
+    let (_x, offer) = Client::prepare(ClientConfig::new("x", room, key.clone())).unwrap();
+    let mut x = sfu.join(room, "x", offer).await.unwrap();
+    // The SFU offers x alice's audio; x answers with something that does
+    // not answer that offer (the SFU's answer to someone else).
+    let first = next_offer(&mut x.events).await.to_sdp_string();
+    assert!(first.contains("m=audio"), "{first}");
+    let (_y, offer) = Client::prepare(ClientConfig::new("y", "elsewhere", key)).unwrap();
+    let unrelated = sfu.join("elsewhere", "y", offer).await.unwrap().answer;
+    let refused = sfu.answer(room, "x", unrelated).await;
+    assert!(
+        matches!(refused, Err(sfu::ControlError::BadSdp(_))),
+        "{refused:?}"
+    );
+    // The track is offered again rather than left waiting for an answer
+    // that already came.
+    let again = next_offer(&mut x.events).await.to_sdp_string();
+    let audio_lines = |sdp: &str| sdp.lines().filter(|l| l.starts_with("m=audio")).count();
+    assert_eq!(audio_lines(&again), audio_lines(&first), "{again}");
+    assert!(again.contains("a=msid:alice "), "{again}");
+}

@@ -93,3 +93,67 @@ async fn the_advertised_address_is_what_clients_are_told() {
         "the bound address is not leaked"
     );
 }
+
+/// Whether `who` is in the SFU's snapshot of `room`.
+async fn present(sfu: &Sfu, room: &str, who: &str) -> bool {
+    sfu.stats(room)
+        .await
+        .participants
+        .iter()
+        .any(|p| p.participant == who)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_signalling_stops_reading_events_is_ended_not_left_stuck() {
+    init_tracing();
+    // A small queue, so a few arrivals fill it.
+    let sfu = Sfu::start(SfuConfig {
+        event_queue: 4,
+        ..SfuConfig::default()
+    })
+    .unwrap();
+    let room = "busy";
+    let key = secret(room, "p");
+    // Two sessions whose events nobody reads: "deaf" in a room others join,
+    // "idle" alone in another room, where nothing happens to tell it.
+    let (_deaf, offer) = Client::prepare(ClientConfig::new("deaf", room, key.clone())).unwrap();
+    let mut deaf = sfu.join(room, "deaf", offer).await.unwrap();
+    let (_idle, offer) =
+        Client::prepare(ClientConfig::new("idle", "quiet", secret("quiet", "p"))).unwrap();
+    let _idle_joined = sfu.join("quiet", "idle", offer).await.unwrap();
+    // Every arrival is news deaf must get: who joined, their tracks, the
+    // offer that adds them.
+    let mut others = Vec::new();
+    for name in ["a", "b", "c"] {
+        let mut cfg = ClientConfig::new(name, room, key.clone());
+        cfg.video = None;
+        others.push(join(&sfu, cfg).await);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while present(&sfu, room, "deaf").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a session that cannot be told anything stays in the room"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its signalling, should it read again, finds the queued events and
+    // then the end of the session: nothing after the overflow slipped in.
+    let mut queued = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), deaf.events.recv()).await {
+            Ok(Some(_)) => queued += 1,
+            Ok(None) => break,
+            Err(_) => panic!("the event stream did not end with the session"),
+        }
+    }
+    assert_eq!(queued, 4, "the queue held what fitted");
+    // Not a media timeout: "idle" never connected either, and stays.
+    assert!(present(&sfu, "quiet", "idle").await);
+    // The room goes on without it.
+    let heard = audio_from(&others[0], "b");
+    eventually(Duration::from_secs(10), "a still hears b", || {
+        audio_from(&others[0], "b") > heard + 20
+    })
+    .await;
+}

@@ -13,6 +13,7 @@
 //! bounded channel to the worker that owns the room.
 
 pub mod batch_io;
+mod event_queue;
 mod guard;
 mod participant;
 mod receiver;

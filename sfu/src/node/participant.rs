@@ -23,9 +23,10 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
-use tokio::sync::mpsc;
+use tracing::warn;
 use veil_media::extensions::DependencyDescriptorBytes;
 
+use super::event_queue::{EventQueue, Pushed};
 use super::guard::{Panicked, guarded};
 use veil_media::packet::dependency_descriptor::{DependencyDescriptor, DependencyStructure};
 use veil_media::packet::vp8::Vp8Descriptor;
@@ -172,7 +173,10 @@ pub(crate) struct Participant {
     pub ufrag: String,
     /// Remote addresses learned from ICE, for the demux table.
     pub addrs: Vec<std::net::SocketAddr>,
-    pub events: mpsc::Sender<ParticipantEvent>,
+    pub events: EventQueue,
+    /// An event that must arrive found the queue full: the worker ends
+    /// the session at its next housekeeping (see [`EventQueue`]).
+    pub events_overflowed: bool,
     pub tracks_in: Vec<TrackIn>,
     pub tracks_out: Vec<TrackOut>,
     pub pending: Option<SdpPendingOffer>,
@@ -246,11 +250,23 @@ pub struct RoomStats {
 
 impl Participant {
     /// Queues an event for the participant's signalling; never blocks the
-    /// media path. A consumer that does not keep up loses events (counted).
+    /// media path. A consumer that does not keep up loses replaceable
+    /// snapshots (counted); one that does not read at all loses its session
+    /// (see [`EventQueue`]).
     pub fn notify(&mut self, event: ParticipantEvent) {
-        if self.events.try_send(event).is_err() {
-            self.events_dropped += 1;
-            metrics::counter!("veil_sfu_events_dropped_total").increment(1);
+        match self.events.push(event) {
+            Pushed::Queued => {}
+            Pushed::Dropped => {
+                self.events_dropped += 1;
+                metrics::counter!("veil_sfu_events_dropped_total").increment(1);
+            }
+            Pushed::Overflowed => {
+                if !self.events_overflowed {
+                    metrics::counter!("veil_sfu_event_overflows_total").increment(1);
+                    warn!(room = %self.room, participant = %self.id, "signalling is not reading this session's events");
+                }
+                self.events_overflowed = true;
+            }
         }
     }
 
@@ -514,16 +530,24 @@ impl Participant {
     }
 
     /// Applies the participant's answer to our last offer.
+    /// A refused answer puts the offered changes back to "to do", so the
+    /// next offer carries them again: the tracks must not wait forever for
+    /// an answer that already came and failed.
     pub fn accept_answer(&mut self, answer: SdpAnswer) -> Result<(), super::ControlError> {
         let pending = self
             .pending
             .take()
             .ok_or(super::ControlError::NoPendingOffer)?;
-        self.guarded("accept_answer", |rtc| {
-            rtc.sdp_api().accept_answer(pending, answer)
-        })
-        .map_err(|panicked| super::ControlError::BadSdp(panicked.to_string()))?
-        .map_err(|e| super::ControlError::BadSdp(e.to_string()))?;
+        let accepted = self
+            .guarded("accept_answer", |rtc| {
+                rtc.sdp_api().accept_answer(pending, answer)
+            })
+            .map_err(|panicked| super::ControlError::BadSdp(panicked.to_string()))
+            .and_then(|r| r.map_err(|e| super::ControlError::BadSdp(e.to_string())));
+        if let Err(e) = accepted {
+            self.reset_negotiation();
+            return Err(e);
+        }
         for track in &mut self.tracks_out {
             if let OutState::Negotiating(mid) = track.state {
                 let ssrc = self

@@ -24,6 +24,7 @@ use veil_media::extensions::base_rtc_config;
 use veil_media::packet::stun;
 
 use super::batch_io::send_batch;
+use super::event_queue::EventQueue;
 use super::guard::guarded;
 use super::participant::{
     DATA_LOW_WATER, Inbound, Key, OutState, Participant, RoomStats, TrackIn, data_envelope,
@@ -1165,6 +1166,10 @@ impl Worker {
             })
             .collect();
         for key in keys {
+            if self.get(key).is_some_and(|p| p.events_overflowed) {
+                self.remove(key, "its signalling stopped reading events");
+                continue;
+            }
             self.update_layers(key, now);
             // SCTP frees room without always saying so; retry backlogs here.
             if self
@@ -1594,7 +1599,7 @@ impl Worker {
             }
         };
 
-        let (events_tx, events) = mpsc::channel(self.config.event_queue);
+        let (events_tx, events) = EventQueue::new(self.config.event_queue);
         let mut participant = Participant {
             id: id.clone(),
             room: room.clone(),
@@ -1620,6 +1625,7 @@ impl Worker {
             packets_in: 0,
             packets_out: 0,
             events_dropped: 0,
+            events_overflowed: false,
             role,
             offered_slots: Vec::new(),
         };
