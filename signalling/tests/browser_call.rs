@@ -60,7 +60,10 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
     let result = browser_script(
         "call.mjs",
         &[&base, room, passphrase, &screenshot_path],
-        &[("RUST_PEER", "rusty")],
+        &[
+            ("RUST_PEER", "rusty"),
+            ("ADMIN_TOKEN", &common::admin_token(Some(room))),
+        ],
         Duration::from_secs(450),
     )
     .await;

@@ -732,6 +732,8 @@ async function stats() {
     rotations: call.rotations,
     outbound,
     encrypted: call.e2ee.encrypted,
+    transforms: call.e2ee.transforms ?? null,
+    transformErrors: call.e2ee.errors ?? null,
     e2eeBadge: $('e2ee').textContent,
     serverErrors: call.serverErrors,
     remotes,

@@ -12,7 +12,8 @@
 //   { type: 'seal', id, plaintext }             (a data message to send)
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
-//   { type: 'stats', decrypted: {identity: n}, epochs: {identity: key epoch of its latest frame}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled }
+//   { type: 'stats', decrypted: {identity: n}, epochs: {identity: key epoch of its latest frame}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled,
+//     transforms: {encrypt: n, decrypt: n}, errors: {count, last} }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
@@ -42,6 +43,10 @@ const state = {
   encrypted: 0,
   // Genuine frames that arrived on another participant's track.
   relabelled: 0,
+  // Transforms attached, by operation, and frames a transform threw on
+  // (dropped and counted: one bad frame must not end the track's pipe).
+  transforms: { encrypt: 0, decrypt: 0 },
+  errors: { count: 0, last: null },
 };
 
 async function learnPeer(identity) {
@@ -132,9 +137,23 @@ async function decryptFrame(frame, controller, sender) {
   }
 }
 
-/** `sender`: whose frames a decrypting transform receives (from the msid). */
+/**
+ * `sender`: whose frames a decrypting transform receives (from the msid).
+ * A frame the transform throws on is dropped and counted: a rejected
+ * promise would error the stream, and the track would never carry a frame
+ * again.
+ */
 function pipe(readable, writable, operation, sender) {
-  const transform = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
+  const step = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
+  state.transforms[operation] = (state.transforms[operation] || 0) + 1;
+  const transform = async (frame, controller) => {
+    try {
+      await step(frame, controller);
+    } catch (e) {
+      state.errors.count++;
+      state.errors.last = `${operation}: ${e?.message || e}`;
+    }
+  };
   readable
     .pipeThrough(new TransformStream({ transform }))
     .pipeTo(writable)
@@ -177,6 +196,6 @@ self.onmessage = async (event) => {
 };
 
 setInterval(() => {
-  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled } = state;
-  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled });
+  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled, transforms, errors } = state;
+  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled, transforms, errors });
 }, 500);

@@ -39,6 +39,20 @@ await runScript(420_000, result, async (context) => {
     return Object.entries(s.remotes).find(match)?.[1];
   };
   const rustPeer = process.env.RUST_PEER;
+  // The SFU's per-participant counts (admin API), for failure messages.
+  const sfuView = async () => {
+    if (!process.env.ADMIN_TOKEN) return null;
+    const headers = { authorization: `Bearer ${process.env.ADMIN_TOKEN}` };
+    try {
+      const participants = await (await fetch(`${base}/api/rooms/${encodeURIComponent(room)}/participants`, { headers })).json();
+      const metrics = (await (await fetch(`${base}/metrics`)).text())
+        .split('\n')
+        .filter((l) => /events_dropped|negotiat/.test(l) && !l.startsWith('#'));
+      return { participants, metrics };
+    } catch (e) {
+      return `${e}`;
+    }
+  };
 
   const alice = await open('alice', passphrase);
   const bob = await open('bob', passphrase);
@@ -103,8 +117,14 @@ await runScript(420_000, result, async (context) => {
     // Where did the screen's frames stop? Alice's side of it, for the report.
     const [sa, sb] = await Promise.all([stats(alice), stats(bob)]);
     result.screen_debug = {
-      alice: { signalingState: sa.signalingState, outbound: sa.outbound, resumes: sa.resumes },
+      alice: {
+        signalingState: sa.signalingState, outbound: sa.outbound, resumes: sa.resumes,
+        encrypted: sa.encrypted, transforms: sa.transforms, transformErrors: sa.transformErrors,
+        transceivers: await alice.evaluate(() => window.veil.call.pc.getTransceivers()
+          .map((t) => `${t.mid} ${t.sender.track?.kind ?? '-'} ${t.direction} ${t.currentDirection}`)),
+      },
       bob: { signalingState: sb.signalingState, remotes: Object.keys(sb.remotes) },
+      sfu: await sfuView(),
     };
   }
   // What everyone heard before anyone mutes. Concealment is judged here:
@@ -217,5 +237,23 @@ await runScript(420_000, result, async (context) => {
       .filter((s) => ['inbound-rtp', 'transport', 'candidate-pair'].includes(s.type))
       .map((s) => `${s.type} ${s.mid ?? ''} ${s.ssrc ?? ''} pkts=${s.packetsReceived ?? ''} bytes=${s.bytesReceived ?? ''} ${s.state ?? ''}`)),
     heardByAlice: remote(a, 'dora') ?? null,
+    // For a failure's message: alice's side of dora's track, and the SFU's.
+    alice: await alice.evaluate(async () => {
+      const { pc, serverErrors, peers } = window.veil.call;
+      const { transforms, errors } = window.veil.call.e2ee;
+      return {
+        signalingState: pc.signalingState,
+        serverErrors,
+        transforms,
+        transformErrors: errors,
+        tiles: [...peers.keys()],
+        transceivers: pc.getTransceivers().map((t) => `${t.mid} ${t.receiver.track.kind} ${t.currentDirection}`),
+        msids: (pc.remoteDescription?.sdp ?? '').split('\r\n').filter((l) => /^a=(mid|msid):/.test(l)),
+        inbound: [...(await pc.getStats()).values()]
+          .filter((s) => s.type === 'inbound-rtp')
+          .map((s) => `${s.mid} ${s.kind} ${s.ssrc} pkts=${s.packetsReceived} samples=${s.totalSamplesReceived ?? ''}`),
+      };
+    }),
+    sfu: await sfuView(),
   };
 });
