@@ -734,6 +734,7 @@ async function stats() {
     encrypted: call.e2ee.encrypted,
     transforms: call.e2ee.transforms ?? null,
     transformErrors: call.e2ee.errors ?? null,
+    pipes: call.e2ee.pipes ?? null,
     e2eeBadge: $('e2ee').textContent,
     serverErrors: call.serverErrors,
     remotes,

@@ -13,7 +13,8 @@
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
 //   { type: 'stats', decrypted: {identity: n}, epochs: {identity: key epoch of its latest frame}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled,
-//     transforms: {encrypt: n, decrypt: n}, errors: {count, last} }
+//     transforms: {encrypt: n, decrypt: n}, errors: {count, last},
+//     pipes: [{operation, sender, in, out, ended}] }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
@@ -47,6 +48,8 @@ const state = {
   // (dropped and counted: one bad frame must not end the track's pipe).
   transforms: { encrypt: 0, decrypt: 0 },
   errors: { count: 0, last: null },
+  // Per transform: frames in and out, and why its pipe ended, if it did.
+  pipes: [],
 };
 
 async function learnPeer(identity) {
@@ -146,9 +149,13 @@ async function decryptFrame(frame, controller, sender) {
 function pipe(readable, writable, operation, sender) {
   const step = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
   state.transforms[operation] = (state.transforms[operation] || 0) + 1;
+  const record = { operation, sender: sender ?? null, in: 0, out: 0, ended: null };
+  state.pipes.push(record);
   const transform = async (frame, controller) => {
+    record.in++;
+    const counted = { enqueue: (f) => (record.out++, controller.enqueue(f)) };
     try {
-      await step(frame, controller);
+      await step(frame, counted);
     } catch (e) {
       state.errors.count++;
       state.errors.last = `${operation}: ${e?.message || e}`;
@@ -157,7 +164,8 @@ function pipe(readable, writable, operation, sender) {
   readable
     .pipeThrough(new TransformStream({ transform }))
     .pipeTo(writable)
-    .catch(() => {});
+    .then(() => (record.ended = 'closed'))
+    .catch((e) => (record.ended = `${e?.message || e}`));
 }
 
 self.onrtctransform = (event) => {
@@ -196,6 +204,6 @@ self.onmessage = async (event) => {
 };
 
 setInterval(() => {
-  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled, transforms, errors } = state;
-  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled, transforms, errors });
+  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled, transforms, errors, pipes } = state;
+  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled, transforms, errors, pipes });
 }, 500);

@@ -119,11 +119,16 @@ await runScript(420_000, result, async (context) => {
     result.screen_debug = {
       alice: {
         signalingState: sa.signalingState, outbound: sa.outbound, resumes: sa.resumes,
-        encrypted: sa.encrypted, transforms: sa.transforms, transformErrors: sa.transformErrors,
+        encrypted: sa.encrypted, transforms: sa.transforms, transformErrors: sa.transformErrors, pipes: sa.pipes,
         transceivers: await alice.evaluate(() => window.veil.call.pc.getTransceivers()
           .map((t) => `${t.mid} ${t.sender.track?.kind ?? '-'} ${t.direction} ${t.currentDirection}`)),
       },
-      bob: { signalingState: sb.signalingState, remotes: Object.keys(sb.remotes) },
+      bob: {
+        signalingState: sb.signalingState, remotes: Object.keys(sb.remotes), pipes: sb.pipes,
+        inbound: await bob.evaluate(async () => [...(await window.veil.call.pc.getStats()).values()]
+          .filter((s) => s.type === 'inbound-rtp' && s.kind === 'video')
+          .map((s) => `${s.mid} pkts=${s.packetsReceived} lost=${s.packetsLost} frames=${s.framesReceived} decoded=${s.framesDecoded} keyframes=${s.keyFramesDecoded} dropped=${s.framesDropped} pli=${s.pliCount} nack=${s.nackCount} ${s.decoderImplementation ?? ''}`)),
+      },
       sfu: await sfuView(),
     };
   }
@@ -165,15 +170,22 @@ await runScript(420_000, result, async (context) => {
   };
   // The tile's size picks the layer (the page's ResizeObserver): a
   // thumbnail gets the smallest, a wide tile the largest.
-  const resizeTile = (px) =>
-    alice.evaluate(([id, px]) => {
-      const tile = window.veil.call.peers.get(id).tile;
-      tile.style.justifySelf = 'start';
-      tile.style.width = `${px}px`;
-    }, [bobId, px]);
+  // `others`: the width of everyone else's tile, if it changes.
+  const resizeTile = (px, others = null) =>
+    alice.evaluate(([id, px, others]) => {
+      for (const [who, peer] of window.veil.call.peers) {
+        const width = who === id ? px : others;
+        if (width === null) continue;
+        peer.tile.style.justifySelf = 'start';
+        peer.tile.style.width = `${width}px`;
+      }
+    }, [bobId, px, others]);
   await resizeTile(200);
   result.layer_small = await reach('l');
-  await resizeTile(640);
+  // Speaker view: bob large, everyone else a thumbnail. The thumbnails
+  // leave alice's downlink to bob's tile, however tight the SFU's
+  // estimate of it is with four browsers on two cores.
+  await resizeTile(640, 200);
   result.layer_large = await reach('top');
   result.bob_outbound = (await stats(bob)).outbound;
   [a, b, c, m] = await Promise.all([stats(alice), stats(bob), stats(carol), stats(mallory)]);

@@ -162,6 +162,67 @@ pub fn choose_layer(
     best.or(lowest_active).unwrap_or(0)
 }
 
+/// Chooses a layer for each of a subscriber's video tracks within one
+/// bandwidth budget. `tracks[i]` is `(max_wanted, layer_bps)` as for
+/// [`choose_layer`]; the result is in the same order.
+///
+/// Every track first gets its lowest active layer. What is left of the
+/// budget then lifts tracks one layer at a time, in turns, each towards
+/// the layer it wants, while the step up fits. So a call shown as one large
+/// tile and several thumbnails spends the budget on the large tile: the
+/// thumbnails want layer 0, and leave the rest to it. An equal split would
+/// hold the large tile to a fraction of the budget however little the
+/// thumbnails need. Without an estimate, each track gets the best layer it
+/// wants.
+///
+/// ```
+/// # use sfu::forward::layer::allocate_layers;
+/// let rates = [Some(150_000), Some(500_000), Some(1_500_000)];
+/// // A large tile and three thumbnails share 2 Mbit/s: the large tile
+/// // gets the top layer.
+/// let tracks = [(2, rates), (0, rates), (0, rates), (0, rates)];
+/// assert_eq!(allocate_layers(Some(2_000_000), &tracks), [2, 0, 0, 0]);
+/// // Two large tiles: both climb in turns, as far as the budget goes.
+/// assert_eq!(allocate_layers(Some(1_200_000), &[(2, rates), (2, rates)]), [1, 1]);
+/// ```
+pub fn allocate_layers(
+    estimate_bps: Option<u64>,
+    tracks: &[(Layer, [Option<u64>; MAX_LAYER as usize + 1])],
+) -> Vec<Layer> {
+    let Some(mut budget) = estimate_bps else {
+        return tracks
+            .iter()
+            .map(|(wanted, rates)| choose_layer(*wanted, None, rates))
+            .collect();
+    };
+    let rate = |rates: &[Option<u64>], l: Layer| rates[l as usize].unwrap_or(0);
+    let mut chosen: Vec<Layer> = tracks
+        .iter()
+        .map(|(_, rates)| {
+            let lowest = choose_layer(0, Some(0), rates);
+            budget = budget.saturating_sub(rate(rates, lowest));
+            lowest
+        })
+        .collect();
+    loop {
+        let mut lifted = false;
+        for ((wanted, rates), layer) in tracks.iter().zip(chosen.iter_mut()) {
+            let next =
+                (*layer + 1..=(*wanted).min(MAX_LAYER)).find(|l| rates[*l as usize].is_some());
+            let Some(next) = next else { continue };
+            let step = rate(rates, next).saturating_sub(rate(rates, *layer));
+            if step <= budget {
+                budget -= step;
+                *layer = next;
+                lifted = true;
+            }
+        }
+        if !lifted {
+            return chosen;
+        }
+    }
+}
+
 /// What one video track asks of a subscriber's congestion controller:
 /// `(minimum, desired)` bits/s. `desired` is the rate of the best layer the
 /// subscriber would take with unlimited bandwidth; `minimum` is the rate of
@@ -221,6 +282,47 @@ mod tests {
         s.layer_stopped(1);
         assert_eq!(s.current(), None);
         assert_eq!(s.on_packet(1, true), LayerDecision::SwitchAndForward);
+    }
+
+    #[test]
+    fn allocation_fits_the_budget_and_never_wastes_it() {
+        let rates = [Some(100_000), Some(400_000), Some(1_600_000)];
+        // A lone track gets what choose_layer gives it, at every budget.
+        for budget in [0, 99_999, 100_000, 400_000, 1_599_999, 1_600_000, 9_000_000] {
+            assert_eq!(
+                allocate_layers(Some(budget), &[(2, rates)]),
+                [choose_layer(2, Some(budget), &rates)],
+                "{budget}"
+            );
+        }
+        // Below every lowest layer, everyone still gets something.
+        assert_eq!(
+            allocate_layers(Some(50_000), &[(2, rates), (0, rates)]),
+            [0, 0]
+        );
+        // Thumbnails leave the budget to the large tile; it stops at what
+        // it wants.
+        assert_eq!(
+            allocate_layers(Some(1_800_000), &[(0, rates), (2, rates), (0, rates)]),
+            [0, 2, 0]
+        );
+        assert_eq!(
+            allocate_layers(Some(9_000_000), &[(1, rates), (0, rates)]),
+            [1, 0]
+        );
+        // Equal tiles share: one step each in turn, the second step of the
+        // first only if it still fits.
+        assert_eq!(
+            allocate_layers(Some(1_000_000), &[(2, rates), (2, rates)]),
+            [1, 1]
+        );
+        // A paused middle layer is stepped over.
+        let no_middle = [Some(100_000), None, Some(1_600_000)];
+        assert_eq!(allocate_layers(Some(1_700_000), &[(2, no_middle)]), [2]);
+        // Without an estimate, each gets the best it wants.
+        assert_eq!(allocate_layers(None, &[(2, rates), (1, rates)]), [2, 1]);
+        // Nothing published: layer 0, as choose_layer says.
+        assert_eq!(allocate_layers(Some(1), &[(2, [None; 3])]), [0]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ use super::receiver::{Datagram, Route, RouteBus, Router};
 use super::socket_reader::SocketReader;
 use super::{Command, ControlError, JoinError, Joined, ParticipantEvent, Role, TrackKind};
 use crate::config::SfuConfig;
-use crate::forward::layer::{Layer, MAX_LAYER, bitrate_goals, choose_layer};
+use crate::forward::layer::{Layer, MAX_LAYER, allocate_layers, bitrate_goals};
 use crate::forward::quality::assess;
 use crate::forward::speaker::{SpeakerConfig, SpeakerDetector};
 
@@ -1069,12 +1069,11 @@ impl Worker {
             .tracks_out
             .iter()
             .filter(|t| t.kind == MediaKind::Video)
-            .count()
-            .max(1) as u64;
-        let audio = s.tracks_out.len() as u64 + 1 - video;
-        let per_track = s
+            .count() as u64;
+        let audio = s.tracks_out.len() as u64 - video;
+        let budget = s
             .egress_estimate_bps
-            .map(|e| e.saturating_sub(audio * AUDIO_RESERVE_BPS) / video);
+            .map(|e| e.saturating_sub(audio * AUDIO_RESERVE_BPS));
         let sources: Vec<(Key, Mid)> = s
             .tracks_out
             .iter()
@@ -1094,15 +1093,27 @@ impl Worker {
         let Some(s) = self.get_mut(subscriber) else {
             return;
         };
+        let tracks: Vec<_> = sources
+            .iter()
+            .zip(&rates)
+            .map(|((src, mid), rates)| {
+                let max_layer = s
+                    .tracks_out
+                    .iter()
+                    .find(|t| t.source == *src && t.source_mid == *mid)
+                    .map_or(0, |t| t.max_layer);
+                (max_layer, *rates)
+            })
+            .collect();
+        let layers = allocate_layers(budget, &tracks);
         let audio_reserve = audio * AUDIO_RESERVE_BPS;
         let (mut minimum, mut desired) = (audio_reserve, audio_reserve);
-        for ((src, mid), rates) in sources.iter().zip(rates) {
+        for (((src, mid), rates), layer) in sources.iter().zip(rates).zip(layers) {
             if let Some(out) = s
                 .tracks_out
                 .iter_mut()
                 .find(|t| t.source == *src && t.source_mid == *mid)
             {
-                let layer = choose_layer(out.max_layer, per_track, &rates);
                 if out.selector.set_target(layer) {
                     wanted.push((*src, *mid, layer));
                 }
