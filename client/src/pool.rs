@@ -60,6 +60,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
@@ -71,6 +73,8 @@ use crate::shared_socket::{self, BatchReader, SharedLease, SharedSocket};
 const WAKE_KEY: u64 = u64::MAX;
 /// The epoll key of a thread's shared socket.
 const SHARED_KEY: u64 = u64::MAX - 1;
+/// The epoll key of a thread's timerfd.
+const TIMER_KEY: u64 = u64::MAX - 2;
 /// Longest sleep without a timer due, so a stop is never missed for long.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Socket reports handled per `epoll_wait`.
@@ -130,6 +134,11 @@ impl SessionPool {
             let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
             let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
             epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_KEY))?;
+            let timer = TimerFd::new(
+                ClockId::CLOCK_MONOTONIC,
+                TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+            )?;
+            epoll.add(&timer, EpollEvent::new(EpollFlags::EPOLLIN, TIMER_KEY))?;
             let socket = match share_sockets {
                 true => {
                     let socket = SharedSocket::bind(i)?;
@@ -154,6 +163,8 @@ impl SessionPool {
                 slots: Vec::new(),
                 free: Vec::new(),
                 timers: BinaryHeap::new(),
+                timer,
+                armed: None,
                 due: Vec::new(),
                 buf: vec![0; 2048],
                 cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
@@ -300,6 +311,13 @@ struct Reactor {
     slots: Vec<Slot>,
     free: Vec<u32>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Wakes the thread at the earliest timer, to the microsecond:
+    /// `epoll_wait` counts whole milliseconds, so a paced sender woken by
+    /// it would release everything due within a millisecond together, and
+    /// every pooled sender on the same millisecond ticks.
+    timer: TimerFd,
+    /// The deadline `timer` is set for.
+    armed: Option<Instant>,
     /// Timers taken from the heap this turn.
     due: Vec<u64>,
     buf: Vec<u8>,
@@ -381,7 +399,11 @@ impl Reactor {
         loop {
             self.fire_timers();
             let wait = match self.timers.peek() {
-                Some(Reverse((at, _))) => at.saturating_duration_since(Instant::now()),
+                Some(&Reverse((at, _))) => match self.arm(at) {
+                    // The timerfd wakes us; epoll's own timeout is a backstop.
+                    true => IDLE_WAIT,
+                    false => at.saturating_duration_since(Instant::now()),
+                },
                 None => IDLE_WAIT,
             };
             // epoll counts whole milliseconds; round up so a timer is never
@@ -400,6 +422,11 @@ impl Reactor {
                     if self.take_inbox() {
                         return;
                     }
+                } else if event.data() == TIMER_KEY {
+                    // Clears the expiry; the timers themselves fire at the
+                    // top of the loop.
+                    let _ = self.timer.wait();
+                    self.armed = None;
                 } else if event.data() == SHARED_KEY {
                     if let Some(reader) = reader.as_mut() {
                         self.on_shared_readable(reader);
@@ -409,6 +436,25 @@ impl Reactor {
                 }
             }
         }
+    }
+
+    /// Sets the timerfd to fire at `at` unless it already does. False if
+    /// the kernel refused, so the caller falls back to epoll's timeout.
+    fn arm(&mut self, at: Instant) -> bool {
+        if self.armed == Some(at) {
+            return true;
+        }
+        // A zero expiry would disarm the timer: a deadline already due
+        // fires after a nanosecond instead.
+        let wait = at
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_nanos(1));
+        let set = self.timer.set(
+            Expiration::OneShot(TimeSpec::from_duration(wait)),
+            TimerSetTimeFlags::empty(),
+        );
+        self.armed = set.is_ok().then_some(at);
+        set.is_ok()
     }
 
     /// Takes what other threads handed over; true when the pool stopped.
