@@ -140,9 +140,19 @@ await runScript(420_000, result, async (context) => {
   await bob.click('#mute-audio');
   // Carol turns her camera off: the SFU stops forwarding it.
   await carol.click('#mute-video');
-  await new Promise((r) => setTimeout(r, 1500));
-  const frozenAt = remote(await stats(alice), 'carol').framesDecoded;
-  await new Promise((r) => setTimeout(r, 1500));
+  // Frames already on their way (a browser under CPU load can hold some
+  // in its jitter buffer for a while) may still be decoded: wait until
+  // the count has stood still for 1.5 s (at most 10 s), then watch 3 s.
+  // (A disabled camera still sends black frames, so forwarding that went
+  // on would show in those 3 s.)
+  let frozenAt = remote(await stats(alice), 'carol').framesDecoded;
+  for (let still = 0, i = 0; still < 3 && i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = remote(await stats(alice), 'carol').framesDecoded;
+    still = now === frozenAt ? still + 1 : 0;
+    frozenAt = now;
+  }
+  await new Promise((r) => setTimeout(r, 3000));
   result.camera_off = { framesSince: remote(await stats(alice), 'carol').framesDecoded - frozenAt };
   // Alice's tile for bob shrinks, then grows: it asks for the smallest
   // layer, then the largest.
