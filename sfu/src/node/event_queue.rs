@@ -3,7 +3,7 @@
 //! The worker must never wait on a slow consumer, so the queue is bounded
 //! and a push never blocks. But not every event may be lost:
 //!
-//! * an [`ParticipantEvent::Offer`] that never arrives leaves the session
+//! * a [`ParticipantEvent::Offer`] that never arrives leaves the session
 //!   waiting for an answer for good, so no track is ever added to it or
 //!   removed from it again;
 //! * a lost `ParticipantJoined` or `ParticipantLeft` leaves presence wrong
@@ -38,7 +38,7 @@ pub(crate) enum Pushed {
 #[derive(Debug)]
 pub(crate) struct EventQueue {
     sender: mpsc::Sender<ParticipantEvent>,
-    /// Free slots below which replaceable snapshots are dropped.
+    /// Free slots at or below which replaceable snapshots are dropped.
     reserve: usize,
 }
 

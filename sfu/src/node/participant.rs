@@ -530,6 +530,7 @@ impl Participant {
     }
 
     /// Applies the participant's answer to our last offer.
+    ///
     /// A refused answer puts the offered changes back to "to do", so the
     /// next offer carries them again: the tracks must not wait forever for
     /// an answer that already came and failed.
