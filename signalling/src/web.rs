@@ -29,6 +29,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../web/src/e2ee-worker.js"),
     ),
     (
+        "frame-pipe.js",
+        "text/javascript",
+        include_str!("../../web/src/frame-pipe.js"),
+    ),
+    (
         "invite.js",
         "text/javascript",
         include_str!("../../web/src/invite.js"),

@@ -20,6 +20,7 @@
 import { senderKey, keyId } from './crypto/keys.js';
 import { decrypt, decodeHeader, encrypt } from './crypto/sframe.js';
 import { sameParticipant } from './msid.js';
+import { pipeFrames } from './frame-pipe.js';
 
 const state = {
   secret: null,
@@ -140,32 +141,12 @@ async function decryptFrame(frame, controller, sender) {
   }
 }
 
-/**
- * `sender`: whose frames a decrypting transform receives (from the msid).
- * A frame the transform throws on is dropped and counted: a rejected
- * promise would error the stream, and the track would never carry a frame
- * again.
- */
+/** `sender`: whose frames a decrypting transform receives (from the msid). */
 function pipe(readable, writable, operation, sender) {
   const step = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
   state.transforms[operation] = (state.transforms[operation] || 0) + 1;
-  const record = { operation, sender: sender ?? null, in: 0, out: 0, ended: null };
-  state.pipes.push(record);
-  const transform = async (frame, controller) => {
-    record.in++;
-    const counted = { enqueue: (f) => (record.out++, controller.enqueue(f)) };
-    try {
-      await step(frame, counted);
-    } catch (e) {
-      state.errors.count++;
-      state.errors.last = `${operation}: ${e?.message || e}`;
-    }
-  };
-  readable
-    .pipeThrough(new TransformStream({ transform }))
-    .pipeTo(writable)
-    .then(() => (record.ended = 'closed'))
-    .catch((e) => (record.ended = `${e?.message || e}`));
+  const record = pipeFrames(readable, writable, step, state.errors, `${operation}: `);
+  state.pipes.push(Object.assign(record, { operation, sender: sender ?? null }));
 }
 
 self.onrtctransform = (event) => {
