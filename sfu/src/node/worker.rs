@@ -1074,15 +1074,16 @@ impl Worker {
         let budget = s
             .egress_estimate_bps
             .map(|e| e.saturating_sub(audio * AUDIO_RESERVE_BPS));
-        let sources: Vec<(Key, Mid)> = s
+        // (publisher, its mid, the highest layer this subscriber wants)
+        let sources: Vec<(Key, Mid, Layer)> = s
             .tracks_out
             .iter()
             .filter(|t| t.kind == MediaKind::Video)
-            .map(|t| (t.source, t.source_mid))
+            .map(|t| (t.source, t.source_mid, t.max_layer))
             .collect();
         let rates: Vec<[Option<u64>; MAX_LAYER as usize + 1]> = sources
             .iter()
-            .map(|(src, mid)| {
+            .map(|(src, mid, _)| {
                 self.get(*src)
                     .and_then(|p| p.tracks_in.iter().find(|t| t.mid == *mid))
                     .map(|t| t.layer_rates(now))
@@ -1096,19 +1097,12 @@ impl Worker {
         let tracks: Vec<_> = sources
             .iter()
             .zip(&rates)
-            .map(|((src, mid), rates)| {
-                let max_layer = s
-                    .tracks_out
-                    .iter()
-                    .find(|t| t.source == *src && t.source_mid == *mid)
-                    .map_or(0, |t| t.max_layer);
-                (max_layer, *rates)
-            })
+            .map(|(&(_, _, max_layer), rates)| (max_layer, *rates))
             .collect();
         let layers = allocate_layers(budget, &tracks);
         let audio_reserve = audio * AUDIO_RESERVE_BPS;
         let (mut minimum, mut desired) = (audio_reserve, audio_reserve);
-        for (((src, mid), rates), layer) in sources.iter().zip(rates).zip(layers) {
+        for (((src, mid, _), rates), layer) in sources.iter().zip(rates).zip(layers) {
             if let Some(out) = s
                 .tracks_out
                 .iter_mut()
