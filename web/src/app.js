@@ -732,7 +732,6 @@ async function stats() {
     rotations: call.rotations,
     outbound,
     encrypted: call.e2ee.encrypted,
-    transforms: call.e2ee.transforms ?? null,
     transformErrors: call.e2ee.errors ?? null,
     pipes: call.e2ee.pipes ?? null,
     e2eeBadge: $('e2ee').textContent,

@@ -13,8 +13,7 @@
 //   { type: 'open', id, bytes }                 (a data message received)
 // Messages to the page:
 //   { type: 'stats', decrypted: {identity: n}, epochs: {identity: key epoch of its latest frame}, failed: {identity|'unknown': n}, plain: {identity: n}, encrypted, relabelled,
-//     transforms: {encrypt: n, decrypt: n}, errors: {count, last},
-//     pipes: [{operation, sender, in, out, ended}] }
+//     errors: {count, last}, pipes: [{operation, sender, in, out, ended}] }
 //   { type: 'sealed', id, bytes } / { type: 'opened', id, owner, plaintext } / { type: 'opened', id, error }
 
 import { senderKey, keyId } from './crypto/keys.js';
@@ -45,11 +44,10 @@ const state = {
   encrypted: 0,
   // Genuine frames that arrived on another participant's track.
   relabelled: 0,
-  // Transforms attached, by operation, and frames a transform threw on
-  // (dropped and counted: one bad frame must not end the track's pipe).
-  transforms: { encrypt: 0, decrypt: 0 },
+  // Frames a transform threw on (dropped and counted: one bad frame must
+  // not end the track's pipe).
   errors: { count: 0, last: null },
-  // Per transform: frames in and out, and why its pipe ended, if it did.
+  // Per transform attached: frames in and out, and why its pipe ended.
   pipes: [],
 };
 
@@ -144,7 +142,6 @@ async function decryptFrame(frame, controller, sender) {
 /** `sender`: whose frames a decrypting transform receives (from the msid). */
 function pipe(readable, writable, operation, sender) {
   const step = operation === 'encrypt' ? encryptFrame : (f, c) => decryptFrame(f, c, sender);
-  state.transforms[operation] = (state.transforms[operation] || 0) + 1;
   const record = pipeFrames(readable, writable, step, state.errors, `${operation}: `);
   state.pipes.push(Object.assign(record, { operation, sender: sender ?? null }));
 }
@@ -185,6 +182,6 @@ self.onmessage = async (event) => {
 };
 
 setInterval(() => {
-  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled, transforms, errors, pipes } = state;
-  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled, transforms, errors, pipes });
+  const { decrypted, epochs, failed, plainFrames: plain, encrypted, relabelled, errors, pipes } = state;
+  self.postMessage({ type: 'stats', decrypted, epochs, failed, plain, encrypted, relabelled, errors, pipes });
 }, 500);

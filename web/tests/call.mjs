@@ -47,7 +47,7 @@ await runScript(420_000, result, async (context) => {
       const participants = await (await fetch(`${base}/api/rooms/${encodeURIComponent(room)}/participants`, { headers })).json();
       const metrics = (await (await fetch(`${base}/metrics`)).text())
         .split('\n')
-        .filter((l) => /events_dropped|negotiat/.test(l) && !l.startsWith('#'));
+        .filter((l) => /events_dropped|event_overflows/.test(l) && !l.startsWith('#'));
       return { participants, metrics };
     } catch (e) {
       return `${e}`;
@@ -119,7 +119,7 @@ await runScript(420_000, result, async (context) => {
     result.screen_debug = {
       alice: {
         signalingState: sa.signalingState, outbound: sa.outbound, resumes: sa.resumes,
-        encrypted: sa.encrypted, transforms: sa.transforms, transformErrors: sa.transformErrors, pipes: sa.pipes,
+        encrypted: sa.encrypted, transformErrors: sa.transformErrors, pipes: sa.pipes,
         transceivers: await alice.evaluate(() => window.veil.call.pc.getTransceivers()
           .map((t) => `${t.mid} ${t.sender.track?.kind ?? '-'} ${t.direction} ${t.currentDirection}`)),
       },
@@ -262,11 +262,11 @@ await runScript(420_000, result, async (context) => {
     // For a failure's message: alice's side of dora's track, and the SFU's.
     alice: await alice.evaluate(async () => {
       const { pc, serverErrors, peers } = window.veil.call;
-      const { transforms, errors } = window.veil.call.e2ee;
+      const { pipes, errors } = window.veil.call.e2ee;
       return {
         signalingState: pc.signalingState,
         serverErrors,
-        transforms,
+        pipes,
         transformErrors: errors,
         tiles: [...peers.keys()],
         transceivers: pc.getTransceivers().map((t) => `${t.mid} ${t.receiver.track.kind} ${t.currentDirection}`),
