@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{eventually, init_tracing, join, secret};
-use sfu::{Sfu, SfuConfig};
+use sfu::{ParticipantEvent, Sfu, SfuConfig};
 use veil_client::{Client, ClientConfig};
 
 fn audio_from(c: &Client, from: &str) -> u64 {
@@ -138,16 +138,30 @@ async fn a_session_whose_signalling_stops_reading_events_is_ended_not_left_stuck
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Its signalling, should it read again, finds the queued events and
-    // then the end of the session: nothing after the overflow slipped in.
-    let mut queued = 0;
+    // then the end of the session, with why: nothing after the overflow
+    // slipped in, and the last slot was kept for the ending.
+    let mut queued = Vec::new();
     loop {
         match tokio::time::timeout(Duration::from_secs(5), deaf.events.recv()).await {
-            Ok(Some(_)) => queued += 1,
+            Ok(Some(event)) => queued.push(event),
             Ok(None) => break,
             Err(_) => panic!("the event stream did not end with the session"),
         }
     }
-    assert_eq!(queued, 4, "the queue held what fitted");
+    assert_eq!(queued.len(), 4, "the queue held what fitted: {queued:?}");
+    assert!(
+        queued[..3]
+            .iter()
+            .all(|e| !matches!(e, ParticipantEvent::Disconnected { .. })),
+        "{queued:?}"
+    );
+    match &queued[3] {
+        ParticipantEvent::Disconnected { reason, rejoin } => {
+            assert!(reason.contains("stopped reading"), "{reason}");
+            assert!(rejoin, "a lost session may join again");
+        }
+        other => panic!("the stream ended without saying why: {other:?}"),
+    }
     // Not a media timeout: "idle" never connected either, and stays.
     assert!(present(&sfu, "quiet", "idle").await);
     // The room goes on without it.

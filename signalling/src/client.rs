@@ -476,7 +476,8 @@ impl Driver {
                             }
                             let then = match &event {
                                 ParticipantEvent::NodeDraining | ParticipantEvent::NodeLost { .. } => Some(Next::Rejoin),
-                                ParticipantEvent::Disconnected { reason } => Some(Next::Close(reason.clone())),
+                                ParticipantEvent::Disconnected { rejoin: true, .. } => Some(Next::Rejoin),
+                                ParticipantEvent::Disconnected { reason, .. } => Some(Next::Close(reason.clone())),
                                 _ => None,
                             };
                             if let Some(f) = from_server(event) {
@@ -681,7 +682,7 @@ fn from_server(event: ParticipantEvent) -> Option<FromServer> {
         },
         ParticipantEvent::Error { message } => FromServer::Error(message),
         ParticipantEvent::NodeDraining => FromServer::Draining,
-        ParticipantEvent::Disconnected { reason } => FromServer::Disconnected(reason),
+        ParticipantEvent::Disconnected { reason, .. } => FromServer::Disconnected(reason),
         ParticipantEvent::TrackPublished { .. }
         | ParticipantEvent::TrackMuted { .. }
         | ParticipantEvent::NodeLost { .. } => return None,

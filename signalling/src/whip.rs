@@ -201,7 +201,7 @@ fn attend(
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(ParticipantEvent::Disconnected { reason }) => {
+                    Some(ParticipantEvent::Disconnected { reason, .. }) => {
                         debug!(%room, %identity, %reason, "WHIP/WHEP session ended");
                         break;
                     }

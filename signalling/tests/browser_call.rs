@@ -357,6 +357,22 @@ async fn four_browsers_and_a_rust_client_in_one_room() {
         n(&dora["heardByAlice"], "decrypted") > 50,
         "alice decrypts dora: {dora}"
     );
+    // A moderator removed dora: her page says why and stays out (no
+    // reload, no resume), her devices are released, the room sees her go.
+    let kicked = &result["kicked"];
+    assert_eq!(kicked["kick"], 204, "{kicked}");
+    assert_eq!(kicked["ended"], "removed by a moderator", "{kicked}");
+    assert!(
+        kicked["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("removed by a moderator")),
+        "{kicked}"
+    );
+    assert_eq!(kicked["loads"], 1, "dora's page reloaded: {kicked}");
+    assert_eq!(kicked["resumes"], 0, "dora tried to resume: {kicked}");
+    assert_eq!(kicked["connection"], "closed", "{kicked}");
+    assert_eq!(kicked["liveTracks"], 0, "{kicked}");
+    assert_eq!(kicked["aliceStillShowsDora"], false, "{kicked}");
     assert!(
         std::fs::metadata(&screenshot).unwrap().len() > 1000,
         "screenshot saved at {}",

@@ -426,6 +426,20 @@ async function onEvent(event) {
     case 'node_lost':
       rejoin('The media server is moving; reconnecting…');
       break;
+    case 'disconnected':
+      // The server ended this media session; there is nothing to resume.
+      // Lost (a failed connection): join again. Ended on purpose (a
+      // moderator, the room closing): stop, and say why.
+      call.ended = event.reason;
+      if (event.rejoin) {
+        rejoin(`The media session was lost (${event.reason}); rejoining…`);
+        break;
+      }
+      call.leaving = true;
+      call.pc.close();
+      for (const track of [call.audioTrack, call.videoTrack, call.screen?.track]) track?.stop();
+      status(`The call ended: ${event.reason}.`);
+      break;
     default:
   }
 }
@@ -436,8 +450,8 @@ async function onEvent(event) {
  * frame counter starts at the wall clock, so no nonce repeats.
  */
 function rejoin(reason) {
-  status(reason);
   if (call.leaving) return;
+  status(reason);
   call.leaving = true;
   setTimeout(() => location.reload(), 500);
 }
@@ -661,6 +675,7 @@ async function join(room, name, passphrase, audioOnly) {
       }
     };
     ws.onclose = () => {
+      if (call.ended) return;
       if (call.leaving || !call.resume) return status('Disconnected from the server.');
       status('Connection lost; reconnecting…');
       setTimeout(() => connect(false), 1000);
@@ -741,6 +756,7 @@ async function stats() {
     messageFailures: call.messageFailures,
     channelOpen: call.channel?.readyState === 'open',
     resumes: call.resumes || 0,
+    ended: call.ended ?? null,
     files: [...files.values()].map(({ from, name, size, received, done, verified, sha256, error }) => ({
       from, name, size, received, done, verified, sha256, error,
     })),

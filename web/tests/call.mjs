@@ -234,6 +234,8 @@ await runScript(420_000, result, async (context) => {
   // &audio=only): she hears the room and is heard, and is sent no video.
   // (Bob muted his microphone above, so she hears alice and carol.)
   const dora = await context.newPage();
+  let doraLoads = 0;
+  dora.on('load', () => doraLoads++);
   dora.on('pageerror', (e) => (result.page_errors ??= []).push(`dora: ${e.message}`));
   await dora.goto(`${base}/r/${encodeURIComponent(room)}?name=dora&audio=only#${encodeURIComponent(passphrase)}`);
   let d;
@@ -278,4 +280,33 @@ await runScript(420_000, result, async (context) => {
     }),
     sfu: await sfuView(),
   };
+
+  // A moderator removes dora. Her page says why and stays out: no reload,
+  // no resume, her camera and microphone released. The others see her go.
+  if (process.env.ADMIN_TOKEN) {
+    const headers = { authorization: `Bearer ${process.env.ADMIN_TOKEN}` };
+    const api = `${base}/api/rooms/${encodeURIComponent(room)}/participants`;
+    const listed = await (await fetch(api, { headers })).json();
+    const id = (listed.participants ?? []).map((p) => p.participant).find((p) => p.startsWith('dora'));
+    const kick = await fetch(`${api}/${encodeURIComponent(id)}/kick`, { method: 'POST', headers });
+    let dk;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      dk = await stats(dora);
+      if (dk.ended && !remote(await stats(alice), 'dora')) break;
+    }
+    // Long enough for a reload or a resume attempt to show.
+    await new Promise((r) => setTimeout(r, 2000));
+    result.kicked = {
+      kick: kick.status,
+      loads: doraLoads,
+      ended: (await stats(dora)).ended,
+      resumes: (await stats(dora)).resumes,
+      status: await dora.evaluate(() => document.getElementById('status').textContent),
+      connection: await dora.evaluate(() => window.veil.call.pc.connectionState),
+      liveTracks: await dora.evaluate(() =>
+        [window.veil.call.audioTrack, window.veil.call.videoTrack].filter((t) => t?.readyState === 'live').length),
+      aliceStillShowsDora: !!remote(await stats(alice), 'dora'),
+    };
+  }
 });

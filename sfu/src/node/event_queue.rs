@@ -17,6 +17,11 @@
 //! reading at all, and the queue says so ([`Pushed::Overflowed`]). The
 //! worker then ends the session with a reason, rather than let it run on
 //! in a state it can never leave.
+//!
+//! The very last slot is kept for that ending: only a
+//! [`ParticipantEvent::Disconnected`] may take it. So a signalling replica
+//! that reads again, however late, learns that the session ended and why,
+//! instead of finding its stream closed without a word.
 
 use tokio::sync::mpsc;
 
@@ -40,6 +45,9 @@ pub(crate) struct EventQueue {
     sender: mpsc::Sender<ParticipantEvent>,
     /// Free slots at or below which replaceable snapshots are dropped.
     reserve: usize,
+    /// Free slots kept for the session's final `Disconnected` (1, or 0 in
+    /// a queue of one).
+    last_word: usize,
 }
 
 impl EventQueue {
@@ -47,9 +55,11 @@ impl EventQueue {
     pub(crate) fn new(capacity: usize) -> (Self, mpsc::Receiver<ParticipantEvent>) {
         let capacity = capacity.max(1);
         let (sender, receiver) = mpsc::channel(capacity);
+        let last_word = usize::from(capacity > 1);
         let queue = EventQueue {
             sender,
-            reserve: capacity / 4,
+            reserve: (capacity / 4).max(last_word),
+            last_word,
         };
         (queue, receiver)
     }
@@ -57,8 +67,13 @@ impl EventQueue {
     /// Queues `event` if the policy above lets it in.
     pub(crate) fn push(&self, event: ParticipantEvent) -> Pushed {
         let replaceable = is_replaceable(&event);
-        if replaceable && self.sender.capacity() <= self.reserve {
+        let free = self.sender.capacity();
+        if replaceable && free <= self.reserve {
             return Pushed::Dropped;
+        }
+        let last = matches!(event, ParticipantEvent::Disconnected { .. });
+        if !last && free <= self.last_word {
+            return Pushed::Overflowed;
         }
         match self.sender.try_send(event) {
             Ok(()) => Pushed::Queued,
@@ -94,38 +109,62 @@ mod tests {
         }
     }
 
+    fn ended() -> ParticipantEvent {
+        ParticipantEvent::Disconnected {
+            reason: "gone".into(),
+            rejoin: true,
+        }
+    }
+
     #[test]
     fn snapshots_stop_at_three_quarters_and_leave_room_for_the_rest() {
         let (queue, mut receiver) = EventQueue::new(8);
         let pushed: Vec<Pushed> = (0..10).map(|_| queue.push(speakers())).collect();
         assert_eq!(pushed[..6], [Pushed::Queued; 6]);
         assert_eq!(pushed[6..], [Pushed::Dropped; 4]);
-        // The last quarter still takes events that must arrive.
+        // The last quarter still takes events that must arrive, but for
+        // its very last slot.
         assert_eq!(queue.push(joined(1)), Pushed::Queued);
-        assert_eq!(queue.push(joined(2)), Pushed::Queued);
-        assert_eq!(queue.push(joined(3)), Pushed::Overflowed);
+        assert_eq!(queue.push(joined(2)), Pushed::Overflowed);
+        // That one is the session's ending.
+        assert_eq!(queue.push(ended()), Pushed::Queued);
         let mut got = Vec::new();
         while let Ok(event) = receiver.try_recv() {
             got.push(event);
         }
         assert_eq!(got.len(), 8);
         assert!(matches!(
-            &got[7],
-            ParticipantEvent::ParticipantJoined { participant, .. } if participant == "p2"
+            &got[6],
+            ParticipantEvent::ParticipantJoined { participant, .. } if participant == "p1"
+        ));
+        assert!(matches!(&got[7], ParticipantEvent::Disconnected { .. }));
+    }
+
+    #[test]
+    fn the_last_slot_is_only_for_the_ending() {
+        let (queue, mut receiver) = EventQueue::new(2);
+        assert_eq!(queue.push(joined(0)), Pushed::Queued);
+        assert_eq!(queue.push(joined(1)), Pushed::Overflowed);
+        assert_eq!(queue.push(speakers()), Pushed::Dropped);
+        assert_eq!(queue.push(ended()), Pushed::Queued);
+        assert!(receiver.try_recv().is_ok());
+        assert!(matches!(
+            receiver.try_recv(),
+            Ok(ParticipantEvent::Disconnected { rejoin: true, .. })
         ));
     }
 
     #[test]
     fn a_reader_that_catches_up_makes_room_again() {
         let (queue, mut receiver) = EventQueue::new(4);
-        for n in 0..4 {
+        for n in 0..3 {
             assert_eq!(queue.push(joined(n)), Pushed::Queued);
         }
         assert_eq!(queue.push(speakers()), Pushed::Dropped);
-        assert_eq!(queue.push(joined(4)), Pushed::Overflowed);
+        assert_eq!(queue.push(joined(3)), Pushed::Overflowed);
         while receiver.try_recv().is_ok() {}
         assert_eq!(queue.push(speakers()), Pushed::Queued);
-        assert_eq!(queue.push(joined(5)), Pushed::Queued);
+        assert_eq!(queue.push(joined(4)), Pushed::Queued);
     }
 
     #[test]

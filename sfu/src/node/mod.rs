@@ -134,10 +134,17 @@ pub enum ParticipantEvent {
         /// What failed, for logs.
         reason: String,
     },
-    /// The SFU ended this participant's session.
+    /// The SFU ended this participant's session. Always the last event of
+    /// a session's stream (the queue keeps a slot for it).
     Disconnected {
         /// Why, for the user.
         reason: String,
+        /// Whether joining again makes sense: true when the session was
+        /// lost (its connection failed, or its signalling stopped reading),
+        /// false when someone ended it on purpose (a moderator, the room
+        /// closing, the participant leaving).
+        #[serde(default)]
+        rejoin: bool,
     },
 }
 

@@ -540,7 +540,7 @@ impl Worker {
             self.handle_events(now);
         }
         while let Some(key) = self.dead.pop() {
-            self.remove(key, "connection closed");
+            self.remove(key, "connection closed", true);
         }
     }
 
@@ -624,7 +624,7 @@ impl Worker {
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                self.remove(from, "connection lost");
+                self.remove(from, "connection lost", true);
             }
             Event::MediaAdded(m)
                 if matches!(m.direction, Direction::RecvOnly | Direction::SendRecv) =>
@@ -1172,7 +1172,7 @@ impl Worker {
             .collect();
         for key in keys {
             if self.get(key).is_some_and(|p| p.events_overflowed) {
-                self.remove(key, "its signalling stopped reading events");
+                self.remove(key, "its signalling stopped reading events", true);
                 continue;
             }
             self.update_layers(key, now);
@@ -1384,7 +1384,7 @@ impl Worker {
                 let result = match self.find(&room, &participant) {
                     None => Err(Self::unknown(&room, &participant)),
                     Some(key) => {
-                        self.remove(key, &reason);
+                        self.remove(key, &reason, false);
                         Ok(())
                     }
                 };
@@ -1703,8 +1703,10 @@ impl Worker {
         Ok(Joined { answer, events })
     }
 
-    /// Ends a participant's session and tells the room.
-    fn remove(&mut self, key: Key, reason: &str) {
+    /// Ends a participant's session and tells the room. `rejoin`: the
+    /// session was lost rather than ended on purpose, so joining again
+    /// makes sense (see [`ParticipantEvent::Disconnected`]).
+    fn remove(&mut self, key: Key, reason: &str, rejoin: bool) {
         let Some(slot) = self
             .slots
             .get_mut(key.index as usize)
@@ -1731,6 +1733,7 @@ impl Worker {
         }
         p.notify(ParticipantEvent::Disconnected {
             reason: reason.to_string(),
+            rejoin,
         });
         // A participant whose stack panicked is not touched again.
         if !p.broken {

@@ -71,7 +71,7 @@ pub async fn join_as(
                         Some(ParticipantEvent::ActiveSpeakers { speakers }) => FromServer::ActiveSpeakers(speakers),
                         Some(ParticipantEvent::ParticipantJoined { participant, .. }) => FromServer::ParticipantJoined(participant),
                         Some(ParticipantEvent::ParticipantLeft { participant }) => FromServer::ParticipantLeft(participant),
-                        Some(ParticipantEvent::Disconnected { reason }) => FromServer::Disconnected(reason),
+                        Some(ParticipantEvent::Disconnected { reason, .. }) => FromServer::Disconnected(reason),
                         Some(ParticipantEvent::NodeDraining) => FromServer::Draining,
                         Some(ParticipantEvent::Error { message }) => FromServer::Error(message),
                         Some(ParticipantEvent::TrackUnpublished { participant, track }) => FromServer::TrackUnpublished { participant, track },
