@@ -151,6 +151,10 @@ struct Outcome {
     sfu_cpu_seconds_per_s: f64,
     /// `packets_out_per_s / sfu_cpu_seconds_per_s`.
     packets_out_per_core_s: f64,
+    /// Cores the load generator (this process) used. When it nears the
+    /// cores the SFU leaves free, the generator, not the SFU, sets the
+    /// pace: `packets_in_per_s` then falls short of what was offered.
+    load_cpu_seconds_per_s: Option<f64>,
     /// End-to-end frame latency on loopback, an upper bound on what the
     /// SFU adds; null with `--sink`.
     added_latency_us: Option<Latency>,
@@ -379,6 +383,8 @@ struct Snapshot {
     /// The node's transit-time histogram (cumulative buckets).
     transit: Vec<(f64, f64)>,
     cpu: Option<f64>,
+    /// The load generator's (this process's) CPU seconds.
+    load_cpu: Option<f64>,
     at: Instant,
     rss: u64,
     fds: usize,
@@ -400,6 +406,7 @@ impl Snapshot {
             counters: target.sfu_sample().await,
             transit: sfu::telemetry::buckets_in(&text, sfu::telemetry::TRANSIT_SECONDS),
             cpu: sfu::process::cpu_seconds_of(pid),
+            load_cpu: sfu::process::cpu_seconds_of(std::process::id()),
             at: Instant::now(),
             rss: sfu::process::resident_bytes_of(pid).unwrap_or(0),
             fds: sfu::process::open_fds_of(pid).unwrap_or(0),
@@ -541,6 +548,10 @@ async fn measure(args: &Args) -> anyhow::Result<Outcome> {
             0.0
         },
         sfu_cpu_seconds_per_s: cpu,
+        load_cpu_seconds_per_s: start
+            .load_cpu
+            .zip(end.load_cpu)
+            .map(|(a, b)| (b - a) / window),
         packets_out_per_core_s: if cpu > 0.0 {
             packets_out_per_s / cpu
         } else {
@@ -607,6 +618,9 @@ fn print_summary(o: &Outcome) {
         o.packets_out_per_s, o.mean_packet_bytes
     );
     println!("  SFU CPU         {:>12.3} cores", o.sfu_cpu_seconds_per_s);
+    if let Some(load) = o.load_cpu_seconds_per_s {
+        println!("  load CPU        {load:>12.3} cores (this process)");
+    }
     println!(
         "  per core        {:>12.0} packets out /s",
         o.packets_out_per_core_s
