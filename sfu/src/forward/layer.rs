@@ -172,8 +172,10 @@ pub fn choose_layer(
 /// tile and several thumbnails spends the budget on the large tile: the
 /// thumbnails want layer 0, and leave the rest to it. An equal split would
 /// hold the large tile to a fraction of the budget however little the
-/// thumbnails need. Without an estimate, each track gets the best layer it
-/// wants.
+/// thumbnails need. Within a turn the tracks that want more go first, so
+/// when one step is left the larger tile takes it; equal wants go in
+/// subscription order. Without an estimate, each track gets the best layer
+/// it wants.
 ///
 /// ```
 /// # use sfu::forward::layer::allocate_layers;
@@ -204,9 +206,13 @@ pub fn allocate_layers(
             lowest
         })
         .collect();
+    // Larger wants first; the sort is stable, so ties keep their order.
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(tracks[i].0));
     loop {
         let mut lifted = false;
-        for ((wanted, rates), layer) in tracks.iter().zip(chosen.iter_mut()) {
+        for &i in &order {
+            let ((wanted, rates), layer) = (&tracks[i], &mut chosen[i]);
             let next =
                 (*layer + 1..=(*wanted).min(MAX_LAYER)).find(|l| rates[*l as usize].is_some());
             let Some(next) = next else { continue };
@@ -315,6 +321,16 @@ mod tests {
         assert_eq!(
             allocate_layers(Some(1_000_000), &[(2, rates), (2, rates)]),
             [1, 1]
+        );
+        // One step left over: the tile that wants more takes it, wherever
+        // it stands in the list.
+        assert_eq!(
+            allocate_layers(Some(700_000), &[(1, rates), (2, rates)]),
+            [0, 1]
+        );
+        assert_eq!(
+            allocate_layers(Some(700_000), &[(2, rates), (1, rates)]),
+            [1, 0]
         );
         // A paused middle layer is stepped over.
         let no_middle = [Some(100_000), None, Some(1_600_000)];
