@@ -275,7 +275,20 @@ await runScript(420_000, result, async (context) => {
         msids: (pc.remoteDescription?.sdp ?? '').split('\r\n').filter((l) => /^a=(mid|msid):/.test(l)),
         inbound: [...(await pc.getStats()).values()]
           .filter((s) => s.type === 'inbound-rtp')
-          .map((s) => `${s.mid} ${s.kind} ${s.ssrc} pkts=${s.packetsReceived} samples=${s.totalSamplesReceived ?? ''}`),
+          .map((s) => `${s.mid} ${s.kind} ${s.ssrc} pkts=${s.packetsReceived} samples=${s.totalSamplesReceived ?? ''}`
+            + ` codec=${s.codecId ?? 'none'} discarded=${s.packetsDiscarded ?? ''} emitted=${s.jitterBufferEmittedCount ?? ''}`),
+        // dora's m-section as offered and as answered: the payload types
+        // the SFU may send there, and the ones alice accepted.
+        doraSection: (() => {
+          const sections = (which) => (pc[which]?.sdp ?? '').split('\r\nm=');
+          const doraMid = sections('remoteDescription')
+            .find((m) => m.includes('msid:dora'))
+            ?.match(/a=mid:(\S+)/)?.[1];
+          return ['remoteDescription', 'localDescription'].map((which) =>
+            (sections(which).find((m) => m.includes(`a=mid:${doraMid}\r\n`)) ?? '')
+              .split('\r\n')
+              .filter((l) => /^(audio|video) |^a=(rtpmap|fmtp|mid|ssrc:\d+ msid|recvonly|sendonly|inactive)/.test(l)));
+        })(),
       };
     }),
     sfu: await sfuView(),
