@@ -1065,15 +1065,6 @@ impl Worker {
         let Some(s) = self.get(subscriber) else {
             return;
         };
-        let video = s
-            .tracks_out
-            .iter()
-            .filter(|t| t.kind == MediaKind::Video)
-            .count() as u64;
-        let audio = s.tracks_out.len() as u64 - video;
-        let budget = s
-            .egress_estimate_bps
-            .map(|e| e.saturating_sub(audio * AUDIO_RESERVE_BPS));
         // (publisher, its mid, the highest layer this subscriber wants)
         let sources: Vec<(Key, Mid, Layer)> = s
             .tracks_out
@@ -1081,28 +1072,29 @@ impl Worker {
             .filter(|t| t.kind == MediaKind::Video)
             .map(|t| (t.source, t.source_mid, t.max_layer))
             .collect();
-        let rates: Vec<[Option<u64>; MAX_LAYER as usize + 1]> = sources
+        let audio_reserve = (s.tracks_out.len() - sources.len()) as u64 * AUDIO_RESERVE_BPS;
+        let budget = s
+            .egress_estimate_bps
+            .map(|e| e.saturating_sub(audio_reserve));
+        // Per video track: (wanted layer, its publisher's layer rates).
+        let tracks: Vec<(Layer, [Option<u64>; MAX_LAYER as usize + 1])> = sources
             .iter()
-            .map(|(src, mid, _)| {
-                self.get(*src)
+            .map(|(src, mid, max_layer)| {
+                let rates = self
+                    .get(*src)
                     .and_then(|p| p.tracks_in.iter().find(|t| t.mid == *mid))
                     .map(|t| t.layer_rates(now))
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                (*max_layer, rates)
             })
             .collect();
+        let layers = allocate_layers(budget, &tracks);
         let mut wanted = Vec::new();
         let Some(s) = self.get_mut(subscriber) else {
             return;
         };
-        let tracks: Vec<_> = sources
-            .iter()
-            .zip(&rates)
-            .map(|(&(_, _, max_layer), rates)| (max_layer, *rates))
-            .collect();
-        let layers = allocate_layers(budget, &tracks);
-        let audio_reserve = audio * AUDIO_RESERVE_BPS;
         let (mut minimum, mut desired) = (audio_reserve, audio_reserve);
-        for (((src, mid, _), rates), layer) in sources.iter().zip(rates).zip(layers) {
+        for (((src, mid, _), (_, rates)), layer) in sources.iter().zip(&tracks).zip(layers) {
             if let Some(out) = s
                 .tracks_out
                 .iter_mut()
@@ -1111,7 +1103,7 @@ impl Worker {
                 if out.selector.set_target(layer) {
                     wanted.push((*src, *mid, layer));
                 }
-                let (min, want) = bitrate_goals(out.max_layer, layer, &rates);
+                let (min, want) = bitrate_goals(out.max_layer, layer, rates);
                 minimum += min;
                 desired += want;
             }
