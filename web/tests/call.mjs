@@ -208,15 +208,27 @@ await runScript(420_000, result, async (context) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write', 'microphone', 'camera'], { origin: base });
   await alice.bringToFront();
   await alice.click('#copy');
-  await new Promise((r) => setTimeout(r, 300));
+  // The copy is asynchronous, and on a loaded machine it can take longer
+  // than any fixed wait (once the clipboard still read empty after 300 ms):
+  // read until the link is there.
   result.invite = await alice.evaluate(async () => {
-    try {
-      return await navigator.clipboard.readText();
-    } catch (e) {
-      // Where the clipboard is refused the page shows the link instead.
-      return document.getElementById('status').textContent.match(/https?:\/\/\S+/)?.[0] || `no link: ${e}`;
+    const deadline = Date.now() + 10000;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        last = await navigator.clipboard.readText();
+        if (last) return last;
+      } catch (e) {
+        // Where the clipboard is refused the page shows the link instead.
+        const shown = document.getElementById('status').textContent.match(/https?:\/\/\S+/)?.[0];
+        if (shown) return shown;
+        last = `no link: ${e}`;
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
+    return last || 'the clipboard stayed empty';
   });
+  if (!/^https?:\/\//.test(result.invite)) throw new Error(`"Copy invite link" gave no link: ${result.invite}`);
   const invitee = await context.newPage();
   await invitee.goto(result.invite);
   await new Promise((r) => setTimeout(r, 500));
