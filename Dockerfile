@@ -10,11 +10,13 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # One build for all three: the workspace shares most of its dependencies.
+# The `production` profile (Cargo.toml) is `release` with whole-program
+# optimisation: slower to build, faster per packet.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p signalling -p sfu -p loadtest \
+    cargo build --profile production --locked -p signalling -p sfu -p loadtest \
     && mkdir -p /out \
-    && cp target/release/signalling target/release/sfu target/release/loadtest /out/
+    && cp target/production/signalling target/production/sfu target/production/loadtest /out/
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 USER 65532:65532
